@@ -1,0 +1,33 @@
+# The two commands of the README: `make demo` and `make test`.
+VENV := .venv
+BIN := $(VENV)/bin
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+
+.PHONY: install demo test test-sqlite test-postgres lint browser
+
+$(BIN)/countersign: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/countersign
+
+demo: install
+	$(BIN)/countersign demo
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+# Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test-sqlite: install browser
+	$(BIN)/pytest -q
+
+test-postgres: install browser
+	COUNTERSIGN_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q
+
+test: lint test-sqlite test-postgres

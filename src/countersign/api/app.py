@@ -1,0 +1,51 @@
+"""The application factory: create_app(settings) wires the database, tokens and routers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from countersign import __version__
+from countersign.api import errors
+from countersign.api.deps import Context
+from countersign.api.middleware import RequestContextMiddleware
+from countersign.api.routers import directory, rbac, system
+from countersign.auth.tokens import TokenService
+from countersign.config import Settings
+from countersign.store.db import Database
+
+# Routes anyone may call without a token; every other route requires one (a test walks them).
+PUBLIC_PATHS = frozenset(
+    {
+        "/healthz",
+        "/readyz",
+        "/oauth2/token",
+        "/{tenant}/oauth2/v2.0/token",
+        "/.well-known/jwks.json",
+        "/.well-known/openid-configuration",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+    }
+)
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or Settings()
+    db = db or Database(settings.database_url)
+    app = FastAPI(
+        title="Countersign",
+        version=__version__,
+        description="Graph-compatible device-management admin plane with multi admin approval.",
+    )
+    extras: dict[str, Any] = {}
+    app.state.ctx = Context(
+        settings=settings, db=db, tokens=TokenService(db, settings), extras=extras
+    )
+    errors.install(app)
+    for module in (system, directory, rbac):
+        app.include_router(module.router)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

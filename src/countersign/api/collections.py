@@ -1,0 +1,132 @@
+"""Graph collections declared as data and mounted as routes: list, get, create, update, delete.
+
+Every collection of SPEC §2 and §5 is a `CollectionSpec`; `mount` gives it the same OData
+listing, tenant and scope-tag filtering, error shapes and write path as every other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from countersign.api.deps import base_url, context, current_caller
+from countersign.api.odata import Field, list_page
+from countersign.api.writes import if_match_version, json_body, run_change
+from countersign.domain.actors import Caller
+from countersign.domain.errors import NotFound
+from countersign.services.changes import CREATE, DELETE, UPDATE, Change
+from countersign.store.scope import reachable
+
+
+@dataclass
+class CollectionSpec:
+    path: str  # under /beta, e.g. "/deviceManagement/roleDefinitions"
+    collection: str  # the Change handler's name
+    table: Any
+    fields: dict[str, Field]
+    serialize: Callable[[Any], dict[str, Any]]
+    read_permission: str
+    get_row: Callable[[Session, str, str], Any]
+    scoped: bool = False  # rows carry scope tags; lists and reads are filtered by them
+    operations: set[str] = field(default_factory=lambda: {CREATE, UPDATE, DELETE})
+    default_order: tuple[tuple[str, bool], ...] = (("displayName", False),)
+    tags_of: Callable[[Any], list[str]] = lambda row: list(row.role_scope_tag_ids)
+    base_filter: Callable[[Any], Any] | None = None
+
+    @property
+    def context_name(self) -> str:
+        return str(self.path.rsplit("/", 1)[-1])
+
+    def load_visible(self, session: Session, caller: Caller, object_id: str) -> Any:
+        """The row, if it exists in the caller's tenant and within its reach (else 404)."""
+        caller.require(self.read_permission)
+        row = self.get_row(session, caller.tenant_id, object_id)
+        if self.scoped and not caller.can(self.read_permission, self.tags_of(row)):
+            raise NotFound(f"'{object_id}' does not exist.")
+        return row
+
+
+def mount(router: APIRouter, spec: CollectionSpec) -> None:
+    def list_items(request: Request, caller: Caller = Depends(current_caller)) -> dict[str, Any]:
+        caller.require(spec.read_permission)
+        query = select(spec.table).where(spec.table.tenant_id == caller.tenant_id)
+        if spec.base_filter is not None:
+            query = query.where(spec.base_filter(spec.table))
+        if spec.scoped:
+            query = query.where(reachable(spec.table.id, caller.access, spec.read_permission))
+        url = base_url(request)
+        with context(request).db.read() as session:
+            return list_page(
+                session,
+                query,
+                params=dict(request.query_params),
+                fields=spec.fields,
+                id_column=spec.table.id,
+                serialize=spec.serialize,
+                base_url=f"{url}{request.url.path}",
+                context=f"{url}/beta/$metadata#{spec.context_name}",
+                default_order=spec.default_order,
+            )
+
+    def get_item(
+        object_id: str, request: Request, caller: Caller = Depends(current_caller)
+    ) -> dict[str, Any]:
+        with context(request).db.read() as session:
+            row = spec.load_visible(session, caller, object_id)
+            body = spec.serialize(row)
+        url = base_url(request)
+        return {"@odata.context": f"{url}/beta/$metadata#{spec.context_name}/$entity", **body}
+
+    async def create_item(request: Request, caller: Caller = Depends(current_caller)) -> Response:
+        body = await json_body(request)
+        return run_change(request, caller, Change(spec.collection, CREATE, body=body))
+
+    async def update_item(
+        object_id: str, request: Request, caller: Caller = Depends(current_caller)
+    ) -> Response:
+        body = await json_body(request)
+        return run_change(
+            request,
+            caller,
+            Change(
+                spec.collection, UPDATE, object_id, body, expected_version=if_match_version(request)
+            ),
+        )
+
+    async def delete_item(
+        object_id: str, request: Request, caller: Caller = Depends(current_caller)
+    ) -> Response:
+        return run_change(
+            request,
+            caller,
+            Change(spec.collection, DELETE, object_id, expected_version=if_match_version(request)),
+        )
+
+    name = spec.context_name
+    router.add_api_route(spec.path, list_items, methods=["GET"], name=f"list_{name}")
+    router.add_api_route(spec.path + "/{object_id}", get_item, methods=["GET"], name=f"get_{name}")
+    if CREATE in spec.operations:
+        router.add_api_route(
+            spec.path, create_item, methods=["POST"], name=f"create_{name}", status_code=201
+        )
+    if UPDATE in spec.operations:
+        router.add_api_route(
+            spec.path + "/{object_id}",
+            update_item,
+            methods=["PATCH"],
+            name=f"update_{name}",
+            status_code=204,
+        )
+    if DELETE in spec.operations:
+        router.add_api_route(
+            spec.path + "/{object_id}",
+            delete_item,
+            methods=["DELETE"],
+            name=f"delete_{name}",
+            status_code=204,
+        )

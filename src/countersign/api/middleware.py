@@ -1,0 +1,93 @@
+"""ASGI middleware: request ids (Graph's request-id / client-request-id) and the body size cap."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = str(uuid.uuid4())
+        client_request_id = headers.get("client-request-id", "")[:64] or request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["client_request_id"] = client_request_id
+        extra = [
+            (b"request-id", request_id.encode()),
+            (b"client-request-id", client_request_id.encode()),
+        ]
+
+        async def send_with_ids(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        declared = headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._reject(send_with_ids, request_id, client_request_id)
+            return
+        # Read the body up front (bounded), so an oversized chunked body is refused before any
+        # handler runs, then replay it to the application.
+        chunks: list[bytes] = []
+        received = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if received > self.max_body_bytes:
+                await self._reject(send_with_ids, request_id, client_request_id)
+                return
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send_with_ids)
+
+    async def _reject(self, send: Any, request_id: str, client_request_id: str) -> None:
+        body = json.dumps(
+            {
+                "error": {
+                    "code": "RequestEntityTooLarge",
+                    "message": f"The request body exceeds {self.max_body_bytes} bytes.",
+                    "innerError": {
+                        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                        "request-id": request_id,
+                        "client-request-id": client_request_id,
+                    },
+                }
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,336 @@
+"""OData query options ($filter, $orderby, $top, $skip, $count, $select) compiled to SQL,
+with keyset paging through @odata.nextLink ($skiptoken)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
+from sqlalchemy.orm import Session
+
+from countersign.domain.errors import ValidationFailed
+from countersign.store.tables import UTCDateTime
+
+MAX_TOP = 999
+DEFAULT_TOP = 100
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<string>'(?:[^']|'')*')
+    | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))
+    | (?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})
+    | (?P<number>-?\d+(?:\.\d+)?)
+    | (?P<punct>[(),])
+    | (?P<word>[A-Za-z_@][A-Za-z0-9_./@]*)
+    )""",
+    re.VERBOSE,
+)
+
+COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
+
+
+@dataclass(frozen=True)
+class Field:
+    column: Any
+    sortable: bool = True
+
+
+def _tokenize(text: str) -> list[tuple[str, str]]:
+    tokens, position = [], 0
+    text = text.rstrip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if not match or match.end() == position:
+            raise ValidationFailed(f"Invalid $filter near '{text[position : position + 20]}'.")
+        kind = match.lastgroup
+        assert kind is not None
+        tokens.append((kind, match.group(kind)))
+        position = match.end()
+    return tokens
+
+
+class _FilterParser:
+    def __init__(self, text: str, fields: dict[str, Field]):
+        self.tokens = _tokenize(text)
+        self.position = 0
+        self.fields = fields
+
+    def parse(self) -> ColumnElement[bool]:
+        if not self.tokens:
+            raise ValidationFailed("$filter is empty.")
+        expression = self._or()
+        if self.position != len(self.tokens):
+            raise ValidationFailed(
+                f"Invalid $filter: unexpected '{self.tokens[self.position][1]}'."
+            )
+        return expression
+
+    def _peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
+
+    def _next(self) -> tuple[str, str]:
+        token = self._peek()
+        if token is None:
+            raise ValidationFailed("Invalid $filter: it ends too early.")
+        self.position += 1
+        return token
+
+    def _expect(self, value: str) -> None:
+        if self._next()[1] != value:
+            raise ValidationFailed(f"Invalid $filter: '{value}' expected.")
+
+    def _keyword(self, word: str) -> bool:
+        token = self._peek()
+        if token and token[0] == "word" and token[1].lower() == word:
+            self.position += 1
+            return True
+        return False
+
+    def _or(self) -> ColumnElement[bool]:
+        parts = [self._and()]
+        while self._keyword("or"):
+            parts.append(self._and())
+        return parts[0] if len(parts) == 1 else or_(*parts)
+
+    def _and(self) -> ColumnElement[bool]:
+        parts = [self._unary()]
+        while self._keyword("and"):
+            parts.append(self._unary())
+        return parts[0] if len(parts) == 1 else and_(*parts)
+
+    def _unary(self) -> ColumnElement[bool]:
+        if self._keyword("not"):
+            return not_(self._unary())
+        token = self._peek()
+        if token == ("punct", "("):
+            self.position += 1
+            inner = self._or()
+            self._expect(")")
+            return inner
+        kind, word = self._next()
+        if kind != "word":
+            raise ValidationFailed(f"Invalid $filter: a property name expected, not '{word}'.")
+        if word in ("startswith", "contains", "endswith"):
+            return self._function(word)
+        column = self._column(word)
+        operator = self._next()[1].lower()
+        if operator == "in":
+            self._expect("(")
+            values = [self._value(column)]
+            while self._peek() == ("punct", ","):
+                self.position += 1
+                values.append(self._value(column))
+            self._expect(")")
+            return column.in_(values)  # type: ignore[no-any-return]
+        if operator not in COMPARISONS:
+            raise ValidationFailed(f"Invalid $filter: unsupported operator '{operator}'.")
+        value = self._value(column)
+        if value is None and operator in ("eq", "ne"):
+            return column.is_(None) if operator == "eq" else column.is_not(None)  # type: ignore[no-any-return]
+        return {  # type: ignore[no-any-return]
+            "eq": column.__eq__,
+            "ne": column.__ne__,
+            "gt": column.__gt__,
+            "ge": column.__ge__,
+            "lt": column.__lt__,
+            "le": column.__le__,
+        }[operator](value)
+
+    def _function(self, name: str) -> ColumnElement[bool]:
+        self._expect("(")
+        column = self._column(self._next()[1])
+        self._expect(",")
+        kind, raw = self._next()
+        if kind != "string":
+            raise ValidationFailed(f"Invalid $filter: {name}() takes a string.")
+        self._expect(")")
+        text = raw[1:-1].replace("''", "'")
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = {
+            "startswith": f"{escaped}%",
+            "contains": f"%{escaped}%",
+            "endswith": f"%{escaped}",
+        }[name]
+        return func.lower(column).like(pattern.lower(), escape="\\")
+
+    def _column(self, name: str) -> Any:
+        field = self.fields.get(name)
+        if field is None:
+            raise ValidationFailed(f"$filter on property '{name}' is not supported.")
+        return field.column
+
+    def _value(self, column: Any) -> Any:
+        kind, raw = self._next()
+        return _convert(kind, raw, column)
+
+
+def _convert(kind: str, raw: str, column: Any) -> Any:
+    is_datetime = isinstance(getattr(column, "type", None), UTCDateTime)
+    if kind == "string":
+        raw = raw[1:-1].replace("''", "'")
+        kind = "datetime" if is_datetime else "string"
+    if kind == "datetime":
+        try:
+            return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
+        except ValueError as exc:
+            raise ValidationFailed(f"Invalid date and time '{raw}' in $filter.") from exc
+    if kind == "number":
+        return float(raw) if "." in raw else int(raw)
+    if kind == "word":
+        lowered = raw.lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        if lowered == "null":
+            return None
+        raise ValidationFailed(f"Invalid $filter: a value expected, not '{raw}'.")
+    if kind == "punct":
+        raise ValidationFailed(f"Invalid $filter: a value expected, not '{raw}'.")
+    return raw
+
+
+def parse_filter(text: str, fields: dict[str, Field]) -> ColumnElement[bool]:
+    return _FilterParser(text, fields).parse()
+
+
+def parse_orderby(text: str | None, fields: dict[str, Field]) -> list[tuple[str, bool]]:
+    """[(field name, descending)] from '$orderby=name desc,other'."""
+    if not text:
+        return []
+    order = []
+    for part in text.split(","):
+        words = part.split()
+        if not words or len(words) > 2 or (len(words) == 2 and words[1] not in ("asc", "desc")):
+            raise ValidationFailed(f"Invalid $orderby '{part.strip()}'.")
+        field = fields.get(words[0])
+        if field is None or not field.sortable:
+            raise ValidationFailed(f"$orderby on property '{words[0]}' is not supported.")
+        order.append((words[0], len(words) == 2 and words[1] == "desc"))
+    return order
+
+
+def _int_option(params: dict[str, str], name: str, default: int, maximum: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise ValidationFailed(f"{name} must be a non-negative whole number.")
+    value = int(raw)
+    if value > maximum:
+        raise ValidationFailed(f"{name} must be at most {maximum}.")
+    return value
+
+
+def _encode_token(values: list[Any]) -> str:
+    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str, columns: list[Any]) -> list[Any]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(values, list) or len(values) != len(columns):
+            raise ValueError
+        return [
+            datetime.fromisoformat(v)
+            if isinstance(getattr(c, "type", None), UTCDateTime) and v
+            else v
+            for v, c in zip(values, columns, strict=True)
+        ]
+    except (ValueError, TypeError) as exc:
+        raise ValidationFailed("$skiptoken is not valid for this query.") from exc
+
+
+def _after(columns: list[Any], descending: list[bool], values: list[Any]) -> ColumnElement[bool]:
+    """Rows strictly after `values` in the sort order (keyset paging)."""
+    clauses = []
+    for index, column in enumerate(columns):
+        equal = [columns[i] == values[i] for i in range(index)]
+        step = column < values[index] if descending[index] else column > values[index]
+        clauses.append(and_(*equal, step))
+    return or_(*clauses)
+
+
+KNOWN_OPTIONS = {
+    "$filter",
+    "$orderby",
+    "$top",
+    "$skip",
+    "$count",
+    "$select",
+    "$skiptoken",
+    "$expand",
+    "$search",
+    "$format",
+}
+
+
+def list_page(
+    session: Session,
+    query: Select[Any],
+    *,
+    params: dict[str, str],
+    fields: dict[str, Field],
+    id_column: Any,
+    serialize: Callable[[Any], dict[str, Any]],
+    base_url: str,
+    context: str,
+    default_order: Sequence[tuple[str, bool]] = (),
+) -> dict[str, Any]:
+    """One page of a collection in Graph's shape, with @odata.nextLink when more remain."""
+    unknown = [k for k in params if k.startswith("$") and k not in KNOWN_OPTIONS]
+    if unknown:
+        raise ValidationFailed(f"Query option '{unknown[0]}' is not supported.")
+    if "$filter" in params:
+        query = query.where(parse_filter(params["$filter"], fields))
+    order = parse_orderby(params.get("$orderby"), fields) or list(default_order)
+    columns = [fields[name].column for name, _ in order] + [id_column]
+    descending = [desc for _, desc in order] + [False]
+    top = _int_option(params, "$top", DEFAULT_TOP, MAX_TOP)
+    skip = _int_option(params, "$skip", 0, 10_000_000)
+    count_requested = params.get("$count", "false").lower()
+    if count_requested not in ("true", "false"):
+        raise ValidationFailed("$count must be true or false.")
+    select_fields = [s.strip() for s in params.get("$select", "").split(",") if s.strip()]
+
+    total = None
+    if count_requested == "true":
+        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    paged = query
+    if "$skiptoken" in params:
+        paged = paged.where(
+            _after(columns, descending, _decode_token(params["$skiptoken"], columns))
+        )
+    paged = paged.order_by(
+        *[c.desc() if d else c.asc() for c, d in zip(columns, descending, strict=True)]
+    )
+    rows = session.execute(paged.offset(skip).limit(top + 1)).all()
+    more = len(rows) > top
+    rows = rows[:top]
+    items = [serialize(row[0] if len(row) == 1 else row) for row in rows]
+    if select_fields:
+        keep = set(select_fields) | {"id", "@odata.type", "@odata.etag"}
+        items = [{k: v for k, v in item.items() if k in keep} for item in items]
+    body: dict[str, Any] = {"@odata.context": context}
+    if total is not None:
+        body["@odata.count"] = total
+    body["value"] = items
+    if more and rows:
+        last = rows[-1]
+        last_values = [_row_value(last, column) for column in columns]
+        next_params = {k: v for k, v in params.items() if k not in ("$skiptoken", "$skip")}
+        next_params["$skiptoken"] = _encode_token(last_values)
+        body["@odata.nextLink"] = f"{base_url}?{urlencode(next_params)}"
+    return body
+
+
+def _row_value(row: Any, column: Any) -> Any:
+    entity = row[0]
+    key = column.key
+    return getattr(entity, key)

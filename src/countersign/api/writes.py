@@ -1,0 +1,56 @@
+"""The one path from an HTTP write to the services: builds a Change, runs it, shapes the reply."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+
+from countersign.api.deps import context
+from countersign.domain.actors import Caller
+from countersign.domain.errors import PreconditionFailed, ValidationFailed
+from countersign.services.changes import Change, etag
+from countersign.services.gate import ApprovalHeaders, execute
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object (an empty body is an empty object)."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    content_type = request.headers.get("content-type", "application/json")
+    if "json" not in content_type:
+        raise ValidationFailed("The request body must be JSON (Content-Type: application/json).")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ValidationFailed("The request body must be a JSON object.")
+    return body
+
+
+def if_match_version(request: Request) -> int | None:
+    raw = request.headers.get("if-match")
+    if raw is None or raw.strip() == "*":
+        return None
+    value = raw.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise PreconditionFailed(f"If-Match '{raw}' is not an etag of this object.")
+    return int(value)
+
+
+def run_change(request: Request, caller: Caller, change: Change) -> Response:
+    ctx = context(request)
+    headers = ApprovalHeaders.from_request(request.headers)
+    result = execute(ctx.db, caller, change, headers, now=datetime.now(UTC))
+    if result.status == 204 or result.body is None:
+        return Response(status_code=204)
+    response_headers = {}
+    version = result.body.get("version")
+    if isinstance(version, int):
+        response_headers["ETag"] = etag(version)
+    return JSONResponse(result.body, status_code=result.status, headers=response_headers)

@@ -1,0 +1,1 @@
+"""Identity: password and secret hashing, signing keys, access tokens, callers."""

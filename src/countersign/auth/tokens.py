@@ -1,0 +1,193 @@
+"""Signed JWT access tokens: our own (RS256, keys kept in the database) and trusted issuers'."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import select
+
+from countersign.config import Settings, TrustedIssuer
+from countersign.domain.errors import Unauthorized
+from countersign.store import tables as t
+from countersign.store.db import Database
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    tenant_id: str
+    principal_id: str | None  # None: an external token mapped by upn
+    principal_type: str  # "user" or "servicePrincipal"
+    upn: str | None = None
+
+
+class TokenService:
+    def __init__(self, db: Database, settings: Settings):
+        self.db = db
+        self.settings = settings
+        self._keys: dict[str, Any] = {}  # kid -> public key
+        self._signing: tuple[str, Any] | None = None
+        self._lock = threading.Lock()
+        self._external_jwks: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    # -- keys ---------------------------------------------------------------------------
+    def _load_keys(self) -> None:
+        with self._lock:
+            if self._signing is not None:
+                return
+            with self.db.write() as session:
+                rows = session.scalars(
+                    select(t.SigningKey).order_by(t.SigningKey.created_date_time)
+                ).all()
+                if not rows:
+                    rows = [self._generate(session)]
+            for row in rows:
+                self._keys[row.kid] = jwt.PyJWK(row.public_jwk, "RS256").key
+            first = rows[0]
+            self._signing = (
+                first.kid,
+                serialization.load_pem_private_key(first.private_key_pem.encode(), None),
+            )
+
+    @staticmethod
+    def _generate(session: Any) -> t.SigningKey:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        kid = uuid.uuid4().hex
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+        jwk.update({"kid": kid, "use": "sig", "alg": "RS256"})
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        row = t.SigningKey(
+            kid=kid, private_key_pem=pem, public_jwk=jwk, created_date_time=datetime.now(UTC)
+        )
+        session.add(row)
+        return row
+
+    def jwks(self) -> dict[str, Any]:
+        self._load_keys()
+        with self.db.read() as session:
+            return {"keys": [row.public_jwk for row in session.scalars(select(t.SigningKey))]}
+
+    # -- issue and verify ---------------------------------------------------------------
+    def issue(
+        self,
+        *,
+        tenant_id: str,
+        principal_id: str,
+        principal_type: str,
+        name: str,
+        upn: str | None = None,
+        now: datetime | None = None,
+    ) -> tuple[str, int]:
+        self._load_keys()
+        assert self._signing is not None
+        kid, key = self._signing
+        now = now or datetime.now(UTC)
+        lifetime = self.settings.access_token_minutes * 60
+        claims: dict[str, Any] = {
+            "iss": self.settings.issuer,
+            "aud": self.settings.audience,
+            "sub": principal_id,
+            "oid": principal_id,
+            "tid": tenant_id,
+            "idtyp": "app" if principal_type == "servicePrincipal" else "user",
+            "name": name,
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int((now + timedelta(seconds=lifetime)).timestamp()),
+            "jti": uuid.uuid4().hex,
+        }
+        if upn:
+            claims["upn"] = upn
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid}), lifetime
+
+    def verify(self, token: str) -> TokenClaims:
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("Access token is malformed.") from exc
+        if header.get("alg") != "RS256":
+            raise Unauthorized("Access token uses an unsupported algorithm.")
+        issuer = unverified.get("iss")
+        if issuer == self.settings.issuer:
+            return self._verify_own(token, header)
+        for trusted in self.settings.trusted_issuers:
+            if trusted.issuer == issuer:
+                return self._verify_external(token, header, trusted)
+        raise Unauthorized("Access token is from an untrusted issuer.")
+
+    def _verify_own(self, token: str, header: dict[str, Any]) -> TokenClaims:
+        self._load_keys()
+        key = self._keys.get(header.get("kid", ""))
+        if key is None:
+            raise Unauthorized("Access token is signed with an unknown key.")
+        claims = self._decode(token, key, self.settings.audience, self.settings.issuer)
+        for claim in ("tid", "sub", "idtyp"):
+            if not isinstance(claims.get(claim), str):
+                raise Unauthorized(f"Access token lacks the '{claim}' claim.")
+        return TokenClaims(
+            tenant_id=claims["tid"],
+            principal_id=claims["sub"],
+            principal_type="servicePrincipal" if claims["idtyp"] == "app" else "user",
+        )
+
+    def _verify_external(
+        self, token: str, header: dict[str, Any], trusted: TrustedIssuer
+    ) -> TokenClaims:
+        jwk = self._external_key(trusted, header.get("kid", ""))
+        claims = self._decode(token, jwk, trusted.audience, trusted.issuer)
+        oid = claims.get("oid")
+        upn = claims.get("upn") or claims.get("preferred_username")
+        if not isinstance(oid, str) and not isinstance(upn, str):
+            raise Unauthorized("Access token names no user (no 'oid' or 'upn' claim).")
+        return TokenClaims(
+            tenant_id=trusted.tenant_id,
+            principal_id=oid if isinstance(oid, str) else None,
+            principal_type="user",
+            upn=upn if isinstance(upn, str) else None,
+        )
+
+    def _external_key(self, trusted: TrustedIssuer, kid: str) -> Any:
+        cached = self._external_jwks.get(trusted.jwks_url)
+        if cached is None or time.monotonic() - cached[0] > 300 or kid not in cached[1]:
+            try:
+                document = httpx.get(trusted.jwks_url, timeout=5).json()
+                keys = {k["kid"]: jwt.PyJWK(k).key for k in document["keys"] if "kid" in k}
+            except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWTError) as exc:
+                raise Unauthorized("Keys of the token's issuer could not be fetched.") from exc
+            cached = (time.monotonic(), keys)
+            self._external_jwks[trusted.jwks_url] = cached
+        if kid not in cached[1]:
+            raise Unauthorized("Access token is signed with an unknown key.")
+        return cached[1][kid]
+
+    @staticmethod
+    def _decode(token: str, key: Any, audience: str, issuer: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                audience=audience,
+                issuer=issuer,
+                options={"require": ["exp", "iat"]},
+                leeway=30,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("Access token has expired.") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("Access token validation failed.") from exc
+        return claims

@@ -1,0 +1,1 @@
+"""Pure rules of Countersign: no web framework, no database, no I/O."""

@@ -1,0 +1,67 @@
+"""`countersign demo`: a tenant like the seed's story, ready to sign in to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from countersign.auth.tokens import TokenClaims
+from countersign.domain import permissions as p
+from countersign.domain.actors import USER, Caller
+from countersign.services.changes import ACTION, CREATE, Change, run_unprotected
+from countersign.services.identity import resolve_caller
+from countersign.services.tenants import create_tenant
+from countersign.store import tables as t
+from countersign.store.db import Database
+
+DEMO_TENANT = "Contoso (demo)"
+DOMAIN = "contoso.example"
+PASSWORD = "Demo-Passw0rd!"
+APPROVERS_GROUP = "Intune Change Approvers"
+
+
+@dataclass(frozen=True)
+class DemoTenant:
+    tenant_id: str
+    administrators: tuple[str, ...]
+    password: str
+    created: bool
+
+
+def caller_for(db: Database, tenant_id: str, user_id: str) -> Caller:
+    with db.read() as session:
+        return resolve_caller(session, db, TokenClaims(tenant_id, user_id, USER))
+
+
+def ensure_demo_tenant(db: Database) -> DemoTenant:
+    """Create the demo tenant once; later runs find it and change nothing."""
+    admins = (f"admin1@{DOMAIN}", f"admin2@{DOMAIN}")
+    with db.read() as session:
+        existing = session.scalar(select(t.Tenant.id).where(t.Tenant.display_name == DEMO_TENANT))
+    if existing is not None:
+        return DemoTenant(existing, admins, PASSWORD, created=False)
+    with db.write() as session:
+        tenant = create_tenant(session, DEMO_TENANT, admins[0], PASSWORD,
+                               admin_display_name="Administrator 1")
+    admin1 = caller_for(db, tenant.tenant_id, tenant.admin_id)
+    with db.write() as session:
+        admin2 = run_unprotected(session, admin1, Change("users", CREATE, body={
+            "displayName": "Administrator 2", "userPrincipalName": admins[1],
+            "passwordProfile": {"password": PASSWORD}})).body
+        approvers = run_unprotected(session, admin1, Change("groups", CREATE, body={
+            "displayName": APPROVERS_GROUP, "securityEnabled": True, "mailEnabled": False,
+            "description": "Approve multi admin approval requests"})).body
+        assert admin2 is not None and approvers is not None
+        for user_id in (tenant.admin_id, admin2["id"]):
+            run_unprotected(session, admin1, Change("groups", ACTION, approvers["id"], {
+                "@odata.id": user_id}, action_name="addMember"))
+        admins_group = session.scalar(select(t.Group.id).where(
+            t.Group.tenant_id == tenant.tenant_id, t.Group.display_name == "Intune Administrators"))
+        run_unprotected(session, admin1, Change("groups", ACTION, admins_group, {
+            "@odata.id": admin2["id"]}, action_name="addMember"))
+        run_unprotected(session, admin1, Change("roleAssignments", CREATE, body={
+            "displayName": "Intune Change Approvers", "members": [approvers["id"]],
+            "roleScopeTagIds": ["0"],
+            "roleDefinitionId": tenant.roles[p.MAA_APPROVER]}))
+    return DemoTenant(tenant.tenant_id, admins, PASSWORD, created=True)

@@ -1,0 +1,458 @@
+"""Intune RBAC objects: role definitions, role assignments and scope tags (policy type `role`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from countersign.domain import permissions as p
+from countersign.domain.actors import Caller
+from countersign.domain.errors import Conflict, NotFound, ValidationFailed
+from countersign.domain.rbac import DEFAULT_SCOPE_TAG
+from countersign.services.changes import (
+    CREATE,
+    DELETE,
+    UPDATE,
+    Change,
+    GraphBody,
+    Plan,
+    Result,
+    check_version,
+    etag,
+    iso,
+    parse_body,
+    register,
+)
+from countersign.store import tables as t
+from countersign.store.db import bump_directory_version
+from countersign.store.scope import set_scope_tags
+
+
+def role_definition_json(role: t.RoleDefinition) -> dict[str, Any]:
+    actions = [
+        {"allowedResourceActions": sorted(role.permissions), "notAllowedResourceActions": []}
+    ]
+    return {
+        "@odata.type": "#microsoft.graph.deviceAndAppManagementRoleDefinition",
+        "@odata.etag": etag(role.version),
+        "id": role.id,
+        "displayName": role.display_name,
+        "description": role.description,
+        "isBuiltIn": role.is_built_in,
+        "isBuiltInRoleDefinition": role.is_built_in,
+        "roleScopeTagIds": role.role_scope_tag_ids,
+        "rolePermissions": [{"resourceActions": actions}],
+        "permissions": [{"actions": sorted(role.permissions), "resourceActions": actions}],
+        "createdDateTime": iso(role.created_date_time),
+        "lastModifiedDateTime": iso(role.last_modified_date_time),
+        "version": role.version,
+    }
+
+
+def role_assignment_json(assignment: t.RoleAssignment) -> dict[str, Any]:
+    return {
+        "@odata.type": "#microsoft.graph.deviceAndAppManagementRoleAssignment",
+        "@odata.etag": etag(assignment.version),
+        "id": assignment.id,
+        "displayName": assignment.display_name,
+        "description": assignment.description,
+        "members": assignment.members,
+        "scopeMembers": [],
+        "scopeType": "allDevicesAndLicensedUsers" if assignment.all_scope_tags else "resourceScope",
+        "resourceScopes": [],
+        "roleScopeTagIds": assignment.role_scope_tag_ids,
+        "roleDefinitionId": assignment.role_definition_id,
+        "allScopeTags": assignment.all_scope_tags,
+        "createdDateTime": iso(assignment.created_date_time),
+        "lastModifiedDateTime": iso(assignment.last_modified_date_time),
+        "version": assignment.version,
+    }
+
+
+def scope_tag_json(tag: t.RoleScopeTag) -> dict[str, Any]:
+    return {
+        "@odata.type": "#microsoft.graph.roleScopeTag",
+        "@odata.etag": etag(tag.version),
+        "id": tag.id,
+        "displayName": tag.display_name,
+        "description": tag.description,
+        "isBuiltIn": tag.is_built_in,
+    }
+
+
+def get_role_definition(session: Session, tenant_id: str, role_id: str) -> t.RoleDefinition:
+    role = session.get(t.RoleDefinition, role_id)
+    if role is None or role.tenant_id != tenant_id:
+        raise NotFound(f"Role definition '{role_id}' does not exist.")
+    return role
+
+
+def get_role_assignment(session: Session, tenant_id: str, assignment_id: str) -> t.RoleAssignment:
+    assignment = session.get(t.RoleAssignment, assignment_id)
+    if assignment is None or assignment.tenant_id != tenant_id:
+        raise NotFound(f"Role assignment '{assignment_id}' does not exist.")
+    return assignment
+
+
+def get_scope_tag(session: Session, tenant_id: str, tag_id: str) -> t.RoleScopeTag:
+    tag = session.get(t.RoleScopeTag, (tenant_id, tag_id))
+    if tag is None:
+        raise NotFound(f"Scope tag '{tag_id}' does not exist.")
+    return tag
+
+
+def check_scope_tags(
+    session: Session, tenant_id: str, tag_ids: list[str], target: str = "roleScopeTagIds"
+) -> None:
+    known = set(
+        session.scalars(select(t.RoleScopeTag.id).where(t.RoleScopeTag.tenant_id == tenant_id))
+    )
+    for tag_id in tag_ids:
+        if tag_id not in known:
+            raise ValidationFailed(f"Scope tag '{tag_id}' does not exist.", target=target)
+
+
+# -- role definitions ----------------------------------------------------------------------
+
+
+class ResourceAction(GraphBody):
+    allowed_resource_actions: list[str] = Field(default_factory=list)
+    not_allowed_resource_actions: list[str] = Field(default_factory=list, max_length=0)
+
+
+class RolePermission(GraphBody):
+    resource_actions: list[ResourceAction] = Field(default_factory=list)
+
+
+class RoleDefinitionBody(GraphBody):
+    odata_type: str | None = Field(None, alias="@odata.type")
+    display_name: str = Field(min_length=1, max_length=256)
+    description: str | None = Field(None, max_length=1024)
+    role_permissions: list[RolePermission] = Field(default_factory=list)
+    role_scope_tag_ids: list[str] = Field(default_factory=lambda: [DEFAULT_SCOPE_TAG])
+    is_built_in: bool = False
+
+    @field_validator("is_built_in")
+    @classmethod
+    def _custom(cls, value: bool) -> bool:
+        if value:
+            raise ValueError("only Countersign creates built-in roles")
+        return value
+
+    def permission_set(self) -> list[str]:
+        actions = {
+            a
+            for rp in self.role_permissions
+            for ra in rp.resource_actions
+            for a in ra.allowed_resource_actions
+        }
+        unknown = sorted(actions - p.ALL)
+        if unknown:
+            raise ValidationFailed(
+                f"'{unknown[0]}' is not a known resource action.", target="rolePermissions"
+            )
+        return sorted(actions)
+
+
+class RoleDefinitionUpdate(RoleDefinitionBody):
+    display_name: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
+
+
+@register
+class RoleDefinitions:
+    collection = "roleDefinitions"
+    entity_type = "roleDefinition"
+    category = "Role"
+
+    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
+        if change.operation == CREATE:
+            body = parse_body(RoleDefinitionBody, change.body)
+            caller.require(p.ROLES_CREATE, body.role_scope_tag_ids)
+            check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
+            body.permission_set()
+            return Plan(self.entity_type, body.display_name, "role", after=change.body)
+        role = get_role_definition(session, caller.tenant_id, change.target_id or "")
+        check_version(role.version, change.expected_version)
+        plan = Plan(
+            self.entity_type,
+            role.display_name,
+            "role",
+            entity_keys=(f"roleDefinitions:{role.id}",),
+            versions={role.id: role.version},
+            before=role_definition_json(role),
+        )
+        if role.is_built_in:
+            raise ValidationFailed(f"The built-in role '{role.display_name}' cannot be changed.")
+        if change.operation == DELETE:
+            caller.require(p.ROLES_DELETE, role.role_scope_tag_ids)
+            in_use = session.scalar(
+                select(func.count())
+                .select_from(t.RoleAssignment)
+                .where(t.RoleAssignment.role_definition_id == role.id)
+            )
+            if in_use:
+                raise Conflict(
+                    f"The role '{role.display_name}' has {in_use} assignment(s); remove them first."
+                )
+            return plan
+        caller.require(p.ROLES_UPDATE, role.role_scope_tag_ids)
+        update = parse_body(RoleDefinitionUpdate, change.body, partial=True)
+        if "role_scope_tag_ids" in update.model_fields_set:
+            check_scope_tags(session, caller.tenant_id, update.role_scope_tag_ids)
+        if "role_permissions" in update.model_fields_set:
+            update.permission_set()
+        plan.after = {**plan.before, **change.body} if plan.before else None
+        return plan
+
+    def apply(
+        self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
+    ) -> Result:
+        if change.operation == CREATE:
+            body = parse_body(RoleDefinitionBody, change.body)
+            role = t.RoleDefinition(
+                id=str(uuid.uuid4()),
+                tenant_id=caller.tenant_id,
+                display_name=body.display_name,
+                description=body.description,
+                is_built_in=False,
+                permissions=body.permission_set(),
+                role_scope_tag_ids=[],
+                created_date_time=now,
+                last_modified_date_time=now,
+            )
+            session.add(role)
+            session.flush()
+            set_scope_tags(session, role, body.role_scope_tag_ids)
+            bump_directory_version(session, caller.tenant_id)
+            return Result(201, role_definition_json(role), role.id)
+        role = get_role_definition(session, caller.tenant_id, change.target_id or "")
+        bump_directory_version(session, caller.tenant_id)
+        if change.operation == DELETE:
+            set_scope_tags(session, role, [])
+            session.delete(role)
+            return Result(204, None, role.id)
+        update = parse_body(RoleDefinitionUpdate, change.body, partial=True)
+        fields = update.model_fields_set
+        if "display_name" in fields:
+            role.display_name = update.display_name
+        if "description" in fields:
+            role.description = update.description
+        if "role_permissions" in fields:
+            role.permissions = update.permission_set()
+        if "role_scope_tag_ids" in fields:
+            set_scope_tags(session, role, update.role_scope_tag_ids)
+        role.version += 1
+        role.last_modified_date_time = now
+        return Result(204, role_definition_json(role), role.id)
+
+
+# -- role assignments ----------------------------------------------------------------------
+
+
+class RoleAssignmentBody(GraphBody):
+    odata_type: str | None = Field(None, alias="@odata.type")
+    display_name: str = Field(min_length=1, max_length=256)
+    description: str | None = Field(None, max_length=1024)
+    members: list[str] = Field(default_factory=list)
+    role_scope_tag_ids: list[str] = Field(default_factory=lambda: [DEFAULT_SCOPE_TAG])
+    role_definition_bind: str | None = Field(None, alias="roleDefinition@odata.bind")
+    role_definition_id: str | None = None
+    scope_members: list[str] = Field(default_factory=list, max_length=0)
+    scope_type: str | None = None
+    resource_scopes: list[str] = Field(default_factory=list)
+
+    def role_id(self) -> str | None:
+        if self.role_definition_bind:
+            tail = self.role_definition_bind.rstrip("/").rsplit("/", 1)[-1]
+            return tail.removeprefix("roleDefinitions(").removesuffix(")").strip("'")
+        return self.role_definition_id
+
+
+class RoleAssignmentUpdate(RoleAssignmentBody):
+    display_name: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
+
+
+def _check_members(session: Session, tenant_id: str, members: list[str]) -> None:
+    for member_id in members:
+        group = session.get(t.Group, member_id)
+        if group is None or group.tenant_id != tenant_id:
+            raise ValidationFailed(
+                f"Member '{member_id}' is not a group of this tenant.", target="members"
+            )
+
+
+@register
+class RoleAssignments:
+    collection = "roleAssignments"
+    entity_type = "roleAssignment"
+    category = "Role"
+
+    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
+        if change.operation == CREATE:
+            caller.require(p.ROLES_ASSIGN)
+            body = parse_body(RoleAssignmentBody, change.body)
+            role_id = body.role_id()
+            if not role_id:
+                raise ValidationFailed(
+                    "Property 'roleDefinition@odata.bind' is required.",
+                    target="roleDefinition@odata.bind",
+                )
+            role = get_role_definition(session, caller.tenant_id, role_id)
+            _check_members(session, caller.tenant_id, body.members)
+            check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
+            return Plan(
+                self.entity_type,
+                body.display_name,
+                "role",
+                entity_keys=(f"roleDefinitions:{role.id}",),
+                after={**change.body, "roleDefinitionId": role.id},
+            )
+        assignment = get_role_assignment(session, caller.tenant_id, change.target_id or "")
+        check_version(assignment.version, change.expected_version)
+        caller.require(p.ROLES_ASSIGN)
+        plan = Plan(
+            self.entity_type,
+            assignment.display_name,
+            "role",
+            entity_keys=(f"roleAssignments:{assignment.id}",),
+            versions={assignment.id: assignment.version},
+            before=role_assignment_json(assignment),
+        )
+        if change.operation == UPDATE:
+            update = parse_body(RoleAssignmentUpdate, change.body, partial=True)
+            if "members" in update.model_fields_set:
+                _check_members(session, caller.tenant_id, update.members)
+            if "role_scope_tag_ids" in update.model_fields_set:
+                check_scope_tags(session, caller.tenant_id, update.role_scope_tag_ids)
+            if update.role_id():
+                get_role_definition(session, caller.tenant_id, update.role_id() or "")
+            plan.after = {**(plan.before or {}), **change.body}
+        return plan
+
+    def apply(
+        self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
+    ) -> Result:
+        bump_directory_version(session, caller.tenant_id)
+        if change.operation == CREATE:
+            body = parse_body(RoleAssignmentBody, change.body)
+            assignment = t.RoleAssignment(
+                id=str(uuid.uuid4()),
+                tenant_id=caller.tenant_id,
+                role_definition_id=body.role_id(),
+                display_name=body.display_name,
+                description=body.description,
+                members=body.members,
+                role_scope_tag_ids=body.role_scope_tag_ids,
+                created_date_time=now,
+                last_modified_date_time=now,
+            )
+            session.add(assignment)
+            session.flush()
+            return Result(201, role_assignment_json(assignment), assignment.id)
+        assignment = get_role_assignment(session, caller.tenant_id, change.target_id or "")
+        if change.operation == DELETE:
+            session.delete(assignment)
+            return Result(204, None, assignment.id)
+        update = parse_body(RoleAssignmentUpdate, change.body, partial=True)
+        fields = update.model_fields_set
+        for name in ("display_name", "description", "members", "role_scope_tag_ids"):
+            if name in fields:
+                setattr(assignment, name, getattr(update, name))
+        if update.role_id():
+            assignment.role_definition_id = update.role_id() or assignment.role_definition_id
+        assignment.version += 1
+        assignment.last_modified_date_time = now
+        return Result(204, role_assignment_json(assignment), assignment.id)
+
+
+# -- scope tags ----------------------------------------------------------------------------
+
+
+class ScopeTagBody(GraphBody):
+    odata_type: str | None = Field(None, alias="@odata.type")
+    display_name: str = Field(min_length=1, max_length=128)
+    description: str | None = Field(None, max_length=1024)
+
+
+class ScopeTagUpdate(ScopeTagBody):
+    display_name: str = Field(None, min_length=1, max_length=128)  # type: ignore[assignment]
+
+
+@register
+class RoleScopeTags:
+    collection = "roleScopeTags"
+    entity_type = "roleScopeTag"
+    category = "Role"
+
+    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
+        if change.operation == CREATE:
+            caller.require(p.ROLES_CREATE)
+            body = parse_body(ScopeTagBody, change.body)
+            return Plan(self.entity_type, body.display_name, "role", after=change.body)
+        tag = get_scope_tag(session, caller.tenant_id, change.target_id or "")
+        check_version(tag.version, change.expected_version)
+        if tag.is_built_in:
+            raise ValidationFailed("The built-in Default scope tag cannot be changed.")
+        plan = Plan(
+            self.entity_type,
+            tag.display_name,
+            "role",
+            entity_keys=(f"roleScopeTags:{tag.id}",),
+            versions={tag.id: tag.version},
+            before=scope_tag_json(tag),
+        )
+        if change.operation == DELETE:
+            caller.require(p.ROLES_DELETE)
+            used = session.scalar(
+                select(func.count())
+                .select_from(t.ObjectScopeTag)
+                .where(
+                    t.ObjectScopeTag.tenant_id == caller.tenant_id,
+                    t.ObjectScopeTag.tag_id == tag.id,
+                )
+            )
+            if used:
+                raise Conflict(
+                    f"The scope tag '{tag.display_name}' is on {used} object(s); remove it first."
+                )
+        else:
+            caller.require(p.ROLES_UPDATE)
+            parse_body(ScopeTagUpdate, change.body, partial=True)
+            plan.after = {**(plan.before or {}), **change.body}
+        return plan
+
+    def apply(
+        self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
+    ) -> Result:
+        if change.operation == CREATE:
+            body = parse_body(ScopeTagBody, change.body)
+            numbers = [
+                int(i)
+                for i in session.scalars(
+                    select(t.RoleScopeTag.id).where(t.RoleScopeTag.tenant_id == caller.tenant_id)
+                )
+                if i.isdigit()
+            ]
+            tag = t.RoleScopeTag(
+                tenant_id=caller.tenant_id,
+                id=str(max(numbers, default=0) + 1),
+                display_name=body.display_name,
+                description=body.description,
+            )
+            session.add(tag)
+            session.flush()
+            return Result(201, scope_tag_json(tag), tag.id)
+        tag = get_scope_tag(session, caller.tenant_id, change.target_id or "")
+        if change.operation == DELETE:
+            session.delete(tag)
+            return Result(204, None, tag.id)
+        update = parse_body(ScopeTagUpdate, change.body, partial=True)
+        for name in update.model_fields_set - {"odata_type"}:
+            setattr(tag, name, getattr(update, name))
+        tag.version += 1
+        return Result(204, scope_tag_json(tag), tag.id)

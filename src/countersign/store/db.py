@@ -1,0 +1,136 @@
+"""The database handle: engines, sessions and the directory snapshot cache.
+
+SQLite runs in WAL mode with foreign keys and a busy timeout. Write transactions on SQLite start
+with BEGIN IMMEDIATE, so two writers never both read a row and then race to update it (a deferred
+transaction that reads first fails with SQLITE_BUSY when it later tries to write). On PostgreSQL,
+races are settled with row locks and conditional updates in the services.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from countersign.domain.rbac import DirectorySnapshot, RoleAssignment
+from countersign.store import tables as t
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get("countersign_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """Owns the engine, hands out read and write sessions, caches directory snapshots."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            self.engine.execution_options(countersign_write=True), expire_on_commit=False
+        )
+        self._snapshots: dict[str, DirectorySnapshot] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._read() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction: commits on success, rolls back on any exception."""
+        with self._write() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def snapshot(self, session: Session, tenant_id: str, version: int) -> DirectorySnapshot:
+        """The tenant's directory at `version` or newer, from the cache when it is current."""
+        cached = self._snapshots.get(tenant_id)
+        if cached is not None and cached.version == version:
+            return cached
+        snapshot = load_snapshot(session, tenant_id, version)
+        with self._lock:
+            self._snapshots[tenant_id] = snapshot
+        return snapshot
+
+
+def load_snapshot(session: Session, tenant_id: str, version: int) -> DirectorySnapshot:
+    members: dict[str, set[str]] = {}
+    for group_id, member_id in session.execute(
+        select(t.GroupMember.group_id, t.GroupMember.member_id).where(
+            t.GroupMember.tenant_id == tenant_id
+        )
+    ):
+        members.setdefault(group_id, set()).add(member_id)
+    security_groups = session.scalars(
+        select(t.Group.id).where(
+            t.Group.tenant_id == tenant_id,
+            t.Group.security_enabled.is_(True),
+            t.Group.mail_enabled.is_(False),
+        )
+    ).all()
+    roles = {
+        role.id: frozenset(role.permissions)
+        for role in session.scalars(
+            select(t.RoleDefinition).where(t.RoleDefinition.tenant_id == tenant_id)
+        )
+    }
+    assignments = tuple(
+        RoleAssignment(
+            id=a.id,
+            display_name=a.display_name,
+            role_definition_id=a.role_definition_id,
+            member_group_ids=frozenset(a.members),
+            scope_tag_ids=frozenset(a.role_scope_tag_ids),
+            all_scope_tags=a.all_scope_tags,
+        )
+        for a in session.scalars(
+            select(t.RoleAssignment).where(t.RoleAssignment.tenant_id == tenant_id)
+        )
+    )
+    return DirectorySnapshot(
+        version=version,
+        members={k: frozenset(v) for k, v in members.items()},
+        security_groups=frozenset(security_groups),
+        role_permissions=roles,
+        assignments=assignments,
+    )
+
+
+def bump_directory_version(session: Session, tenant_id: str) -> None:
+    """Call in the transaction of any change to groups, members, roles or access policies."""
+    session.execute(
+        update(t.Tenant)
+        .where(t.Tenant.id == tenant_id)
+        .values(directory_version=t.Tenant.directory_version + 1)
+    )

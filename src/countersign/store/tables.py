@@ -1,0 +1,279 @@
+"""SQLAlchemy table definitions. Every row belongs to exactly one tenant.
+
+Alembic migrations under `migrations/` must match these; a test compares them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python on every database (SQLite stores no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JsonType, list[Any]: JsonType}
+
+
+def tenant_fk() -> Mapped[str]:
+    return mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(256))
+    created_date_time: Mapped[datetime]
+    request_lifetime_days: Mapped[int] = mapped_column(Integer, default=30)
+    # Bumped in the same transaction as any change to groups, memberships, roles, assignments
+    # or access policies; processes cache directory snapshots keyed by it.
+    directory_version: Mapped[int] = mapped_column(BigInteger, default=1)
+    # Head of the tenant's audit hash chain; updating it serialises audit writers per tenant.
+    audit_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+    audit_head_hash: Mapped[str] = mapped_column(String(64), default="0" * 64)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = tenant_fk()
+    display_name: Mapped[str] = mapped_column(String(256))
+    # Sign-in is by UPN, so it is unique across all tenants (stored lower-cased).
+    user_principal_name: Mapped[str] = mapped_column(String(256), unique=True)
+    mail: Mapped[str | None] = mapped_column(String(256))
+    account_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_date_time: Mapped[datetime]
+    last_modified_date_time: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ServicePrincipal(Base):
+    __tablename__ = "service_principals"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = tenant_fk()
+    app_id: Mapped[str] = mapped_column(String(36), unique=True)
+    display_name: Mapped[str] = mapped_column(String(256))
+    account_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_date_time: Mapped[datetime]
+
+
+class ServicePrincipalSecret(Base):
+    __tablename__ = "service_principal_secrets"
+    key_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = tenant_fk()
+    service_principal_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("service_principals.id", ondelete="CASCADE"), index=True
+    )
+    display_name: Mapped[str | None] = mapped_column(String(256))
+    hint: Mapped[str] = mapped_column(String(8))
+    secret_hash: Mapped[str] = mapped_column(String(256))
+    start_date_time: Mapped[datetime]
+    end_date_time: Mapped[datetime]
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = tenant_fk()
+    display_name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str | None] = mapped_column(String(1024))
+    security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    mail_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    mail_nickname: Mapped[str | None] = mapped_column(String(64))
+    created_date_time: Mapped[datetime]
+    last_modified_date_time: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+    group_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+    tenant_id: Mapped[str] = tenant_fk()
+    # "user", "servicePrincipal" or "group"
+    member_type: Mapped[str] = mapped_column(String(32))
+
+
+class RoleScopeTag(Base):
+    __tablename__ = "role_scope_tags"
+    tenant_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(String(1024))
+    is_built_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class RoleDefinition(Base):
+    __tablename__ = "role_definitions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = tenant_fk()
+    display_name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str | None] = mapped_column(String(1024))
+    is_built_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    permissions: Mapped[list[Any]]
+    role_scope_tag_ids: Mapped[list[Any]]
+    created_date_time: Mapped[datetime]
+    last_modified_date_time: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class RoleAssignment(Base):
+    __tablename__ = "role_assignments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = tenant_fk()
+    role_definition_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("role_definitions.id"), index=True
+    )
+    display_name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str | None] = mapped_column(String(1024))
+    members: Mapped[list[Any]]
+    # Which scope tags the assignment reaches (Graph's roleScopeTagIds on an assignment).
+    role_scope_tag_ids: Mapped[list[Any]]
+    # Countersign extension: reaches every scope tag, present and future (the first admin).
+    all_scope_tags: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_date_time: Mapped[datetime]
+    last_modified_date_time: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class SigningKey(Base):
+    __tablename__ = "signing_keys"
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    private_key_pem: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict[str, Any]]
+    created_date_time: Mapped[datetime]
+
+
+class Resource(Base):
+    """A protected object of SPEC §2 (apps, scripts, policies, device categories)."""
+
+    __tablename__ = "resources"
+    __table_args__ = (Index(None, "tenant_id", "collection", "display_name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = tenant_fk()
+    collection: Mapped[str] = mapped_column(String(64))
+    odata_type: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str | None] = mapped_column(Text)
+    platform: Mapped[str] = mapped_column(String(64))
+    properties: Mapped[dict[str, Any]]
+    assignments: Mapped[list[Any]]
+    role_scope_tag_ids: Mapped[list[Any]]
+    created_date_time: Mapped[datetime]
+    last_modified_date_time: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ManagedDevice(Base):
+    __tablename__ = "managed_devices"
+    __table_args__ = (Index(None, "tenant_id", "device_name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = tenant_fk()
+    device_name: Mapped[str] = mapped_column(String(256))
+    operating_system: Mapped[str] = mapped_column(String(64))
+    os_version: Mapped[str | None] = mapped_column(String(64))
+    serial_number: Mapped[str | None] = mapped_column(String(128))
+    user_principal_name: Mapped[str | None] = mapped_column(String(256))
+    compliance_state: Mapped[str] = mapped_column(String(32), default="unknown")
+    management_state: Mapped[str] = mapped_column(String(32), default="managed")
+    last_sync_date_time: Mapped[datetime | None]
+    role_scope_tag_ids: Mapped[list[Any]]
+    device_action_results: Mapped[list[Any]]
+    created_date_time: Mapped[datetime]
+    last_modified_date_time: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "sequence"),
+        Index(None, "tenant_id", "activity_date_time"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    activity_date_time: Mapped[datetime]
+    actor_id: Mapped[str | None] = mapped_column(String(36))
+    actor_name: Mapped[str | None] = mapped_column(String(256))
+    actor_type: Mapped[str] = mapped_column(String(32))
+    activity: Mapped[str] = mapped_column(String(128))
+    activity_type: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(64))
+    target_id: Mapped[str | None] = mapped_column(String(36))
+    target_name: Mapped[str | None] = mapped_column(String(256))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    approval_request_id: Mapped[str | None] = mapped_column(String(36))
+    result: Mapped[str] = mapped_column(String(32))
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ObjectScopeTag(Base):
+    """Which scope tags an object carries, for filtering lists in SQL on every database.
+
+    Mirrors the object's `role_scope_tag_ids`; write both through `store.scope.set_scope_tags`.
+    """
+
+    __tablename__ = "object_scope_tags"
+    object_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tag_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = tenant_fk()

@@ -1,0 +1,90 @@
+"""Test fixtures: one database per test run (SQLite file, or a fresh PostgreSQL database when
+COUNTERSIGN_TEST_DATABASE_URL names a server), migrated with Alembic; tenants made by factories."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from countersign.api.app import create_app
+from countersign.config import Settings
+from countersign.store.db import Database
+from countersign.store.migrate import upgrade
+from tests.factories import TenantFactory
+
+
+def _fresh_postgres(server_url: str) -> Iterator[str]:
+    name = f"cs_test_{uuid.uuid4().hex[:12]}"
+    url = server_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def fresh_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], str]]:
+    """Makes a new empty database each time it is called (for migration tests)."""
+    server = os.environ.get("COUNTERSIGN_TEST_DATABASE_URL")
+    made: list[Iterator[str]] = []
+
+    def make() -> str:
+        if server:
+            generator = _fresh_postgres(server)
+            made.append(generator)
+            return next(generator)
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'fresh.db'}"
+
+    yield make
+    for generator in made:
+        next(generator, None)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = os.environ.get("COUNTERSIGN_TEST_DATABASE_URL")
+    if server:
+        yield from _fresh_postgres(server)
+    else:
+        yield f"sqlite:///{Path(tmp_path_factory.mktemp('db')) / 'countersign.db'}"
+
+
+@pytest.fixture(scope="session")
+def db(database_url: str) -> Iterator[Database]:
+    upgrade(database_url)
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, public_url="http://testserver")
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, db: Database) -> FastAPI:
+    return create_app(settings, db)
+
+
+@pytest.fixture()
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture()
+def tenants(client: TestClient, db: Database) -> TenantFactory:
+    return TenantFactory(client, db)
