@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install demo test test-sqlite test-postgres lint browser
+.PHONY: install demo test test-sqlite test-postgres lint browser migration
 
 $(BIN)/countersign: pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,7 +17,7 @@ demo: install
 	$(BIN)/countersign demo
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 
 # Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
@@ -31,3 +31,9 @@ test-postgres: install browser
 	COUNTERSIGN_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q
 
 test: lint test-sqlite test-postgres
+
+# After changing src/countersign/store/tables.py: rewrite the initial migration from the models.
+migration: install
+	$(BIN)/python scripts/regenerate-migration.py
+	$(BIN)/ruff format -q src/countersign/store/migrations/versions
+	$(BIN)/ruff check -q --fix src/countersign/store/migrations/versions || true

@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 11:31:09.348132
 """
 
 from __future__ import annotations
