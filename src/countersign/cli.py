@@ -115,7 +115,8 @@ def demo(host: str = "127.0.0.1", port: int = 8000) -> None:
     for upn in made.administrators:
         out.print(f"  sign in as {upn} with password {made.password}", highlight=False)
     out.print(f"API: http://{host}:{port}/beta   docs: http://{host}:{port}/docs")
-    out.print(f"CLI: countersign login --url http://{host}:{port} --username {made.administrators[0]}")
+    first = made.administrators[0]
+    out.print(f"CLI: countersign login --url http://{host}:{port} --username {first}")
     serve(host=host, port=port, workers=1, upgrade_db=False)
 
 
