@@ -277,3 +277,99 @@ class ObjectScopeTag(Base):
     object_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tag_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = tenant_fk()
+
+
+class ApprovalPolicy(Base):
+    """An active access policy (operationApprovalPolicy). A row exists only once the request
+    that created it was approved and completed."""
+
+    __tablename__ = "approval_policies"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = tenant_fk()
+    display_name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(String(1024))
+    policy_type: Mapped[str] = mapped_column(String(64))
+    # Graph flags value: comma-separated operationApprovalPolicyPlatform names.
+    policy_platform: Mapped[str] = mapped_column(String(256))
+    approver_group_ids: Mapped[list[Any]]
+    approvals_required: Mapped[int] = mapped_column(Integer, default=1)
+    auto_complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    request_lifetime_days: Mapped[int | None] = mapped_column(Integer)
+    created_date_time: Mapped[datetime]
+    last_modified_date_time: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ApprovalRequest(Base):
+    """An operationApprovalRequest: one frozen change waiting for (or past) approval."""
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (
+        # "All requests" filtered by status, newest first, keyset-paged.
+        Index(None, "tenant_id", "status", "request_date_time", "id"),
+        Index(None, "tenant_id", "request_date_time", "id"),
+        Index(None, "tenant_id", "requestor_id", "request_date_time"),
+        Index(None, "status", "expiration_date_time"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = tenant_fk()
+    # needsApproval, approved, rejected, cancelled, completed, expired. Changed only by a
+    # conditional UPDATE ... WHERE status = <expected> (see services/approvals.py).
+    status: Mapped[str] = mapped_column(String(32))
+    request_date_time: Mapped[datetime]
+    expiration_date_time: Mapped[datetime]
+    last_modified_date_time: Mapped[datetime]
+    requestor_id: Mapped[str] = mapped_column(String(36))
+    requestor_type: Mapped[str] = mapped_column(String(32))
+    requestor_name: Mapped[str] = mapped_column(String(256))
+    approver_id: Mapped[str | None] = mapped_column(String(36))
+    approver_type: Mapped[str | None] = mapped_column(String(32))
+    approver_name: Mapped[str | None] = mapped_column(String(256))
+    request_justification: Mapped[str] = mapped_column(String(1024))
+    approval_justification: Mapped[str | None] = mapped_column(String(1024))
+    policy_type: Mapped[str] = mapped_column(String(64))
+    policy_ids: Mapped[list[Any]]
+    approvals_required: Mapped[int] = mapped_column(Integer, default=1)
+    auto_complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    payload_id: Mapped[str | None] = mapped_column(String(36))
+    payload_type: Mapped[str] = mapped_column(String(64))
+    payload_name: Mapped[str] = mapped_column(String(256))
+    payload_operation: Mapped[str] = mapped_column(String(16))
+    action_name: Mapped[str | None] = mapped_column(String(64))
+    # The frozen Change (services.changes.Change.canonical()) and the versions it was planned at.
+    payload: Mapped[dict[str, Any]]
+    # What the reviewer sees: before, after and a JSON diff.
+    display_payload: Mapped[dict[str, Any]]
+    entity_keys: Mapped[list[Any]]
+    completed_date_time: Mapped[datetime | None]
+    reminder_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApprovalDecision(Base):
+    """One approver's approval or rejection; the primary key makes each approver count once."""
+
+    __tablename__ = "approval_decisions"
+    request_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("approval_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    approver_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = tenant_fk()
+    approver_name: Mapped[str] = mapped_column(String(256))
+    decision: Mapped[str] = mapped_column(String(16))  # "approve" or "reject"
+    justification: Mapped[str | None] = mapped_column(String(1024))
+    decided_date_time: Mapped[datetime]
+
+
+class RequestLock(Base):
+    """One active request per object: a row per object an active request names. The primary
+    key enforces the rule in the database, under any concurrency; rows go when the request
+    leaves needsApproval/approved."""
+
+    __tablename__ = "request_locks"
+    tenant_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    entity_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("approval_requests.id", ondelete="CASCADE"), index=True
+    )

@@ -48,6 +48,137 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tenants")),
     )
     op.create_table(
+        "approval_policies",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("display_name", sa.String(length=128), nullable=False),
+        sa.Column("description", sa.String(length=1024), nullable=True),
+        sa.Column("policy_type", sa.String(length=64), nullable=False),
+        sa.Column("policy_platform", sa.String(length=256), nullable=False),
+        sa.Column(
+            "approver_group_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("approvals_required", sa.Integer(), nullable=False),
+        sa.Column("auto_complete", sa.Boolean(), nullable=False),
+        sa.Column("request_lifetime_days", sa.Integer(), nullable=True),
+        sa.Column(
+            "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "last_modified_date_time",
+            countersign.store.tables.UTCDateTime(timezone=True),
+            nullable=False,
+        ),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_approval_policies_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_approval_policies")),
+    )
+    with op.batch_alter_table("approval_policies", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_approval_policies_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "approval_requests",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column(
+            "request_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "expiration_date_time",
+            countersign.store.tables.UTCDateTime(timezone=True),
+            nullable=False,
+        ),
+        sa.Column(
+            "last_modified_date_time",
+            countersign.store.tables.UTCDateTime(timezone=True),
+            nullable=False,
+        ),
+        sa.Column("requestor_id", sa.String(length=36), nullable=False),
+        sa.Column("requestor_type", sa.String(length=32), nullable=False),
+        sa.Column("requestor_name", sa.String(length=256), nullable=False),
+        sa.Column("approver_id", sa.String(length=36), nullable=True),
+        sa.Column("approver_type", sa.String(length=32), nullable=True),
+        sa.Column("approver_name", sa.String(length=256), nullable=True),
+        sa.Column("request_justification", sa.String(length=1024), nullable=False),
+        sa.Column("approval_justification", sa.String(length=1024), nullable=True),
+        sa.Column("policy_type", sa.String(length=64), nullable=False),
+        sa.Column(
+            "policy_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("approvals_required", sa.Integer(), nullable=False),
+        sa.Column("auto_complete", sa.Boolean(), nullable=False),
+        sa.Column("payload_id", sa.String(length=36), nullable=True),
+        sa.Column("payload_type", sa.String(length=64), nullable=False),
+        sa.Column("payload_name", sa.String(length=256), nullable=False),
+        sa.Column("payload_operation", sa.String(length=16), nullable=False),
+        sa.Column("action_name", sa.String(length=64), nullable=True),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "display_payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "entity_keys",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "completed_date_time",
+            countersign.store.tables.UTCDateTime(timezone=True),
+            nullable=True,
+        ),
+        sa.Column("reminder_sent", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_approval_requests_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_approval_requests")),
+    )
+    with op.batch_alter_table("approval_requests", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_approval_requests_status_expiration_date_time"),
+            ["status", "expiration_date_time"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_approval_requests_tenant_id"), ["tenant_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_approval_requests_tenant_id_request_date_time_id"),
+            ["tenant_id", "request_date_time", "id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_approval_requests_tenant_id_requestor_id_request_date_time"),
+            ["tenant_id", "requestor_id", "request_date_time"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_approval_requests_tenant_id_status_request_date_time_id"),
+            ["tenant_id", "status", "request_date_time", "id"],
+            unique=False,
+        )
+
+    op.create_table(
         "audit_events",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
@@ -362,6 +493,36 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_users_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
+        "approval_decisions",
+        sa.Column("request_id", sa.String(length=36), nullable=False),
+        sa.Column("approver_id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("approver_name", sa.String(length=256), nullable=False),
+        sa.Column("decision", sa.String(length=16), nullable=False),
+        sa.Column("justification", sa.String(length=1024), nullable=True),
+        sa.Column(
+            "decided_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["approval_requests.id"],
+            name=op.f("fk_approval_decisions_request_id_approval_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_approval_decisions_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("request_id", "approver_id", name=op.f("pk_approval_decisions")),
+    )
+    with op.batch_alter_table("approval_decisions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_approval_decisions_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
         "group_members",
         sa.Column("group_id", sa.String(length=36), nullable=False),
         sa.Column("member_id", sa.String(length=36), nullable=False),
@@ -384,6 +545,30 @@ def upgrade() -> None:
     with op.batch_alter_table("group_members", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_group_members_member_id"), ["member_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_group_members_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "request_locks",
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("entity_key", sa.String(length=128), nullable=False),
+        sa.Column("request_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["approval_requests.id"],
+            name=op.f("fk_request_locks_request_id_approval_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_request_locks_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", "entity_key", name=op.f("pk_request_locks")),
+    )
+    with op.batch_alter_table("request_locks", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_request_locks_request_id"), ["request_id"], unique=False
+        )
 
     op.create_table(
         "role_assignments",
@@ -488,11 +673,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_role_assignments_role_definition_id"))
 
     op.drop_table("role_assignments")
+    with op.batch_alter_table("request_locks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_request_locks_request_id"))
+
+    op.drop_table("request_locks")
     with op.batch_alter_table("group_members", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_group_members_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_group_members_member_id"))
 
     op.drop_table("group_members")
+    with op.batch_alter_table("approval_decisions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_approval_decisions_tenant_id"))
+
+    op.drop_table("approval_decisions")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_users_tenant_id"))
 
@@ -528,6 +721,22 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_audit_events_tenant_id_activity_date_time"))
 
     op.drop_table("audit_events")
+    with op.batch_alter_table("approval_requests", schema=None) as batch_op:
+        batch_op.drop_index(
+            batch_op.f("ix_approval_requests_tenant_id_status_request_date_time_id")
+        )
+        batch_op.drop_index(
+            batch_op.f("ix_approval_requests_tenant_id_requestor_id_request_date_time")
+        )
+        batch_op.drop_index(batch_op.f("ix_approval_requests_tenant_id_request_date_time_id"))
+        batch_op.drop_index(batch_op.f("ix_approval_requests_tenant_id"))
+        batch_op.drop_index(batch_op.f("ix_approval_requests_status_expiration_date_time"))
+
+    op.drop_table("approval_requests")
+    with op.batch_alter_table("approval_policies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_approval_policies_tenant_id"))
+
+    op.drop_table("approval_policies")
     op.drop_table("tenants")
     op.drop_table("signing_keys")
     # ### end Alembic commands ###
