@@ -373,3 +373,67 @@ class RequestLock(Base):
     request_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("approval_requests.id", ondelete="CASCADE"), index=True
     )
+
+
+class NotificationChannel(Base):
+    """Where a tenant's notifications go (SPEC §9): e-mail over SMTP, a signed webhook, Slack or
+    Teams. `secret` (SMTP password or webhook HMAC key) is write-only in the API; it is kept in
+    clear because delivery must use it (it is not a credential for Countersign itself)."""
+
+    __tablename__ = "notification_channels"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = tenant_fk()
+    display_name: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(16))  # email, webhook, slack, teams
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Non-secret settings: url, or smtp host/port/security/username/from.
+    settings: Mapped[dict[str, Any]]
+    secret: Mapped[str | None] = mapped_column(Text)
+    # Which events it receives (empty list: all).
+    events: Mapped[list[Any]]
+    created_date_time: Mapped[datetime]
+    last_modified_date_time: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class OutboxMessage(Base):
+    """A notification written in the transaction of the event it announces, delivered later by
+    `countersign worker` (notify/dispatcher.py). Status: pending -> delivering (claimed, with a
+    lease until `claimed_until`) -> delivered | pending (retry at next_attempt_at) | dead."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index(None, "status", "next_attempt_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = tenant_fk()
+    channel_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("notification_channels.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(32))
+    approval_request_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # [{id, displayName, address}]: address is the e-mail address (mail or UPN) or None.
+    recipients: Mapped[list[Any]]
+    # The message content, channel-neutral (notify/content.py); formatted at delivery.
+    content: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    # Fencing token of the current claim: only its holder may mark the outcome.
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_date_time: Mapped[datetime]
+    delivered_date_time: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in admin center session. Only a SHA-256 hash of the cookie's token is stored,
+    so a leaked table cannot be replayed as sessions."""
+
+    __tablename__ = "web_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = tenant_fk()
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_date_time: Mapped[datetime]
+    expiration_date_time: Mapped[datetime]

@@ -313,6 +313,46 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "notification_channels",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("display_name", sa.String(length=256), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column(
+            "settings",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("secret", sa.Text(), nullable=True),
+        sa.Column(
+            "events",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "last_modified_date_time",
+            countersign.store.tables.UTCDateTime(timezone=True),
+            nullable=False,
+        ),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_notification_channels_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notification_channels")),
+    )
+    with op.batch_alter_table("notification_channels", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_notification_channels_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
         "object_scope_tags",
         sa.Column("object_id", sa.String(length=36), nullable=False),
         sa.Column("tag_id", sa.String(length=36), nullable=False),
@@ -547,6 +587,73 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_group_members_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
+        "outbox_messages",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("channel_id", sa.String(length=36), nullable=False),
+        sa.Column("event", sa.String(length=32), nullable=False),
+        sa.Column("approval_request_id", sa.String(length=36), nullable=True),
+        sa.Column(
+            "recipients",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "content",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column(
+            "next_attempt_at", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("claim_token", sa.String(length=36), nullable=True),
+        sa.Column(
+            "claimed_until", countersign.store.tables.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column(
+            "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "delivered_date_time",
+            countersign.store.tables.UTCDateTime(timezone=True),
+            nullable=True,
+        ),
+        sa.ForeignKeyConstraint(
+            ["channel_id"],
+            ["notification_channels.id"],
+            name=op.f("fk_outbox_messages_channel_id_notification_channels"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_outbox_messages_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_messages")),
+    )
+    with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_outbox_messages_approval_request_id"),
+            ["approval_request_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_outbox_messages_channel_id"), ["channel_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_outbox_messages_status_next_attempt_at"),
+            ["status", "next_attempt_at"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_outbox_messages_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
         "request_locks",
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
         sa.Column("entity_key", sa.String(length=128), nullable=False),
@@ -658,11 +765,47 @@ def upgrade() -> None:
             batch_op.f("ix_service_principal_secrets_tenant_id"), ["tenant_id"], unique=False
         )
 
+    op.create_table(
+        "web_sessions",
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("user_id", sa.String(length=36), nullable=False),
+        sa.Column(
+            "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "expiration_date_time",
+            countersign.store.tables.UTCDateTime(timezone=True),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_web_sessions_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_web_sessions_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_web_sessions")),
+    )
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_web_sessions_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_web_sessions_user_id"), ["user_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_web_sessions_user_id"))
+        batch_op.drop_index(batch_op.f("ix_web_sessions_tenant_id"))
+
+    op.drop_table("web_sessions")
     with op.batch_alter_table("service_principal_secrets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_service_principal_secrets_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_service_principal_secrets_service_principal_id"))
@@ -677,6 +820,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_request_locks_request_id"))
 
     op.drop_table("request_locks")
+    with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_messages_tenant_id"))
+        batch_op.drop_index(batch_op.f("ix_outbox_messages_status_next_attempt_at"))
+        batch_op.drop_index(batch_op.f("ix_outbox_messages_channel_id"))
+        batch_op.drop_index(batch_op.f("ix_outbox_messages_approval_request_id"))
+
+    op.drop_table("outbox_messages")
     with op.batch_alter_table("group_members", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_group_members_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_group_members_member_id"))
@@ -708,6 +858,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_object_scope_tags_tenant_id"))
 
     op.drop_table("object_scope_tags")
+    with op.batch_alter_table("notification_channels", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_notification_channels_tenant_id"))
+
+    op.drop_table("notification_channels")
     with op.batch_alter_table("managed_devices", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_managed_devices_tenant_id_device_name"))
         batch_op.drop_index(batch_op.f("ix_managed_devices_tenant_id"))

@@ -1,0 +1,2 @@
+"""Notifications: the transactional outbox, channels (SMTP, webhook, Slack, Teams) and the
+dispatcher the worker runs."""

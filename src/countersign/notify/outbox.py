@@ -1,0 +1,141 @@
+"""The transactional outbox: notifications are written as rows in the transaction of the event
+they announce, and delivered after commit by `countersign worker` (notify/dispatcher.py).
+
+`enqueue` only writes rows, never does I/O, so a dead channel can never block, slow down or roll
+back an approval: if the approval transaction commits, its messages exist; if it rolls back,
+they never did.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from countersign.store import tables as t
+
+EVENTS = frozenset(
+    {"submitted", "approved", "rejected", "cancelled", "completed", "expired", "reminder"}
+)
+# Not sent for approval requests; `sendTestMessage` uses it.
+TEST_EVENT = "test"
+
+PENDING, DELIVERING, DELIVERED, DEAD = "pending", "delivering", "delivered", "dead"
+
+# The fields of the operationApprovalRequest a message needs (the rest, e.g. `payload`, stays
+# out of the outbox: it may be large and nobody reads it in a notification).
+_REQUEST_FIELDS = (
+    "id",
+    "status",
+    "requestor",
+    "approver",
+    "requestDateTime",
+    "requestJustification",
+    "approvalJustification",
+    "expirationDateTime",
+    "payloadId",
+    "payloadName",
+    "payloadType",
+    "payloadOperation",
+    "actionName",
+    "requiredOperationApprovalPolicyTypes",
+)
+
+
+def enqueue(
+    session: Session,
+    *,
+    tenant_id: str,
+    event: str,
+    request: dict[str, Any],
+    recipient_ids: list[str],
+    now: datetime,
+) -> None:
+    """Write one outbox message per enabled channel of the tenant that takes `event`.
+
+    Call inside the transaction of the transition. `request` is the operationApprovalRequest's
+    Graph JSON; `recipient_ids` are user or service-principal ids. E-mail addresses (a user's
+    `mail`, else its userPrincipalName) are resolved now, so the message goes where the
+    directory said at the time of the event. With no channels configured it writes nothing.
+    """
+    if event not in EVENTS:
+        raise ValueError(f"unknown notification event {event!r}")
+    channels = _channels(session, tenant_id, event)
+    if not channels:
+        return
+    recipients = resolve_recipients(session, tenant_id, recipient_ids)
+    content = request_content(event, request)
+    for channel in channels:
+        if channel.kind == "email" and not any(r["address"] for r in recipients):
+            continue  # nobody with an address: an e-mail would have no recipient
+        session.add(
+            t.OutboxMessage(
+                id=str(uuid.uuid4()),
+                tenant_id=tenant_id,
+                channel_id=channel.id,
+                event=event,
+                approval_request_id=request.get("id"),
+                recipients=recipients,
+                content=content,
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_date_time=now,
+            )
+        )
+
+
+def request_content(event: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The channel-neutral content of a message about `request` (formatted at delivery)."""
+    summary = {key: request.get(key) for key in _REQUEST_FIELDS}
+    diff = (request.get("displayPayload") or {}).get("diff")
+    return {"event": event, "request": summary, "diff": diff}
+
+
+def resolve_recipients(
+    session: Session, tenant_id: str, principal_ids: list[str]
+) -> list[dict[str, Any]]:
+    """[{id, displayName, address}] in the order given, duplicates dropped; service principals
+    and unknown ids get no address."""
+    ids = list(dict.fromkeys(principal_ids))
+    if not ids:
+        return []
+    users = {
+        user.id: user
+        for user in session.scalars(
+            select(t.User).where(t.User.tenant_id == tenant_id, t.User.id.in_(ids))
+        )
+    }
+    apps = dict(
+        session.execute(
+            select(t.ServicePrincipal.id, t.ServicePrincipal.display_name).where(
+                t.ServicePrincipal.tenant_id == tenant_id, t.ServicePrincipal.id.in_(ids)
+            )
+        ).tuples()
+    )
+    resolved: list[dict[str, Any]] = []
+    for principal_id in ids:
+        user = users.get(principal_id)
+        if user is not None:
+            address = user.mail or user.user_principal_name
+            resolved.append({"id": user.id, "displayName": user.display_name, "address": address})
+        else:
+            resolved.append(
+                {"id": principal_id, "displayName": apps.get(principal_id), "address": None}
+            )
+    return resolved
+
+
+def _channels(session: Session, tenant_id: str, event: str) -> list[t.NotificationChannel]:
+    channels = session.scalars(
+        select(t.NotificationChannel)
+        .where(
+            t.NotificationChannel.tenant_id == tenant_id,
+            t.NotificationChannel.enabled.is_(True),
+        )
+        .order_by(t.NotificationChannel.created_date_time, t.NotificationChannel.id)
+    ).all()
+    return [c for c in channels if not c.events or event in c.events]
