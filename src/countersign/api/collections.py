@@ -50,15 +50,26 @@ class CollectionSpec:
             raise NotFound(f"'{object_id}' does not exist.")
         return row
 
+    def visible_query(self, caller: Caller) -> Any:
+        """The rows the caller may list: its tenant's, within its scope-tag reach."""
+        caller.require(self.read_permission)
+        query = select(self.table).where(self.table.tenant_id == caller.tenant_id)
+        if self.base_filter is not None:
+            query = query.where(self.base_filter(self.table))
+        if self.scoped:
+            query = query.where(reachable(self.table.id, caller.access, self.read_permission))
+        return query
+
+
+# Every mounted collection by its Change handler's name; the admin center lists from it.
+SPECS: dict[str, CollectionSpec] = {}
+
 
 def mount(router: APIRouter, spec: CollectionSpec) -> None:
+    SPECS[spec.collection] = spec
+
     def list_items(request: Request, caller: Caller = Depends(current_caller)) -> dict[str, Any]:
-        caller.require(spec.read_permission)
-        query = select(spec.table).where(spec.table.tenant_id == caller.tenant_id)
-        if spec.base_filter is not None:
-            query = query.where(spec.base_filter(spec.table))
-        if spec.scoped:
-            query = query.where(reachable(spec.table.id, caller.access, spec.read_permission))
+        query = spec.visible_query(caller)
         url = base_url(request)
         with context(request).db.read() as session:
             return list_page(
