@@ -174,3 +174,47 @@ class TenantFactory:
         )
         tenant.admin = tenant.sign_in(created.admin_upn)
         return tenant
+
+
+# -- tokens and database counts (for the security and bad-input tests) ----------------------
+
+
+def mint_token(
+    claims: dict[str, Any], key: Any, *, kid: str | None = None, algorithm: str = "RS256"
+) -> str:
+    """A JWT signed with `key` (an RSA private key, or None for alg 'none')."""
+    import jwt
+
+    headers = {"kid": kid} if kid else None
+    return jwt.encode(claims, key, algorithm=algorithm, headers=headers)
+
+
+def rsa_key() -> Any:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def row_counts(db: Database, tenant_id: str) -> dict[str, int]:
+    """How many rows of each tenant-owned table the tenant has, and its audit sequence."""
+    from sqlalchemy import func, select
+
+    from countersign.store import tables as t
+
+    counts: dict[str, int] = {}
+    with db.read() as session:
+        for table in t.Base.metadata.sorted_tables:
+            if "tenant_id" in table.c:
+                counts[table.name] = (
+                    session.scalar(
+                        select(func.count())
+                        .select_from(table)
+                        .where(table.c.tenant_id == tenant_id)
+                    )
+                    or 0
+                )
+        tenant = session.get(t.Tenant, tenant_id)
+        assert tenant is not None
+        counts["audit_sequence"] = tenant.audit_sequence
+        counts["directory_version"] = tenant.directory_version
+    return counts

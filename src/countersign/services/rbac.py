@@ -92,6 +92,22 @@ def get_role_definition(session: Session, tenant_id: str, role_id: str) -> t.Rol
     return role
 
 
+def get_visible_role_definition(session: Session, caller: Caller, role_id: str) -> t.RoleDefinition:
+    """The role, if the caller may read it over its scope tags; hidden ones are not found."""
+    role = get_role_definition(session, caller.tenant_id, role_id)
+    if not caller.can(p.ROLES_READ, role.role_scope_tag_ids):
+        raise NotFound(f"Role definition '{role_id}' does not exist.")
+    return role
+
+
+def require_over_each_tag(caller: Caller, permission: str, tag_ids: list[str]) -> None:
+    """Tagging an object (or an assignment) with a tag needs `permission` over that very tag:
+    a scoped administrator cannot hand out reach it does not hold."""
+    caller.require(permission)
+    for tag_id in tag_ids:
+        caller.require(permission, [tag_id])
+
+
 def get_role_assignment(session: Session, tenant_id: str, assignment_id: str) -> t.RoleAssignment:
     assignment = session.get(t.RoleAssignment, assignment_id)
     if assignment is None or assignment.tenant_id != tenant_id:
@@ -172,11 +188,11 @@ class RoleDefinitions:
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
         if change.operation == CREATE:
             body = parse_body(RoleDefinitionBody, change.body)
-            caller.require(p.ROLES_CREATE, body.role_scope_tag_ids)
+            require_over_each_tag(caller, p.ROLES_CREATE, body.role_scope_tag_ids)
             check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
             body.permission_set()
             return Plan(self.entity_type, body.display_name, "role", after=change.body)
-        role = get_role_definition(session, caller.tenant_id, change.target_id or "")
+        role = get_visible_role_definition(session, caller, change.target_id or "")
         check_version(role.version, change.expected_version)
         plan = Plan(
             self.entity_type,
@@ -203,6 +219,7 @@ class RoleDefinitions:
         caller.require(p.ROLES_UPDATE, role.role_scope_tag_ids)
         update = parse_body(RoleDefinitionUpdate, change.body, partial=True)
         if "role_scope_tag_ids" in update.model_fields_set:
+            require_over_each_tag(caller, p.ROLES_UPDATE, update.role_scope_tag_ids)
             check_scope_tags(session, caller.tenant_id, update.role_scope_tag_ids)
         if "role_permissions" in update.model_fields_set:
             update.permission_set()
@@ -302,7 +319,8 @@ class RoleAssignments:
                     "Property 'roleDefinition@odata.bind' is required.",
                     target="roleDefinition@odata.bind",
                 )
-            role = get_role_definition(session, caller.tenant_id, role_id)
+            role = get_visible_role_definition(session, caller, role_id)
+            require_over_each_tag(caller, p.ROLES_ASSIGN, body.role_scope_tag_ids)
             _check_members(session, caller.tenant_id, body.members)
             check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
             return Plan(
@@ -328,9 +346,10 @@ class RoleAssignments:
             if "members" in update.model_fields_set:
                 _check_members(session, caller.tenant_id, update.members)
             if "role_scope_tag_ids" in update.model_fields_set:
+                require_over_each_tag(caller, p.ROLES_ASSIGN, update.role_scope_tag_ids)
                 check_scope_tags(session, caller.tenant_id, update.role_scope_tag_ids)
             if update.role_id():
-                get_role_definition(session, caller.tenant_id, update.role_id() or "")
+                get_visible_role_definition(session, caller, update.role_id() or "")
             plan.after = {**(plan.before or {}), **change.body}
         return plan
 

@@ -1,0 +1,172 @@
+"""Permissions are checked on every endpoint, and scope tags hide what a caller cannot reach."""
+
+from __future__ import annotations
+
+from countersign.store.db import Database
+from tests.factories import Tenant, TenantFactory, row_counts, unique
+
+DM = "/beta/deviceManagement"
+
+
+def _custom_role(tenant: Tenant, tags: list[str]) -> str:
+    role_id: str = tenant.ok(
+        "POST",
+        f"{DM}/roleDefinitions",
+        json={
+            "displayName": unique("tagged-role"),
+            "rolePermissions": [
+                {"resourceActions": [{"allowedResourceActions": ["Microsoft.Intune_Audit_Read"]}]}
+            ],
+            "roleScopeTagIds": tags,
+        },
+    )["id"]
+    return role_id
+
+
+def test_principal_without_roles_is_refused_everything_but_itself(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    nobody = tenant.user()
+    assert tenant.ok("GET", "/beta/me", nobody)["id"] == nobody.id
+    for path in (
+        "/beta/users",
+        f"/beta/users/{tenant.admin.id}",
+        "/beta/groups",
+        "/beta/servicePrincipals",
+        f"{DM}/roleDefinitions",
+        f"{DM}/roleAssignments",
+        f"{DM}/roleScopeTags",
+    ):
+        response = tenant.call("GET", path, nobody)
+        assert response.status_code == 403, (path, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "Forbidden"
+        assert error["innerError"]["reason"] == "missingPermission"
+
+
+def test_read_only_operator_reads_but_cannot_write(tenants: TenantFactory, db: Database) -> None:
+    tenant = tenants()
+    reader = tenant.user(roles=("Read Only Operator",))
+    group = tenant.group(unique("g"))
+    assert tenant.ok("GET", "/beta/users", reader)["value"]
+    assert tenant.ok("GET", f"/beta/groups/{group}/members", reader)["value"] == []
+    before = row_counts(db, tenant.id)
+    ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{reader.id}"}
+    for method, path, body in [
+        ("POST", "/beta/users", {"displayName": "x", "userPrincipalName": f"x@{tenant.domain}"}),
+        ("PATCH", f"/beta/users/{tenant.admin.id}", {"displayName": "x"}),
+        ("PATCH", f"/beta/users/{reader.id}", {"passwordProfile": {"password": "Whatever-123"}}),
+        ("DELETE", f"/beta/users/{tenant.admin.id}", None),
+        ("POST", "/beta/groups", {"displayName": "x"}),
+        ("POST", f"/beta/groups/{group}/members/$ref", ref),
+        ("POST", "/beta/servicePrincipals", {"displayName": "x"}),
+        ("POST", f"{DM}/roleScopeTags", {"displayName": "x"}),
+        ("POST", f"{DM}/roleDefinitions", {"displayName": "x"}),
+        (
+            "POST",
+            f"{DM}/roleAssignments",
+            {
+                "displayName": "self-promotion",
+                "members": [group],
+                "roleDefinitionId": tenant.roles["Intune Administrator"],
+            },
+        ),
+    ]:
+        response = tenant.call(method, path, reader, json=body)
+        assert response.status_code == 403, (method, path, response.text)
+    assert row_counts(db, tenant.id) == before
+
+
+def test_scope_tags_hide_role_definitions_outside_the_callers_tags(
+    tenants: TenantFactory, db: Database
+) -> None:
+    tenant = tenants()
+    tag = tenant.scope_tag(unique("Paris"))
+    hidden = _custom_role(tenant, [tag])
+    visible = _custom_role(tenant, ["0"])
+    default_only = tenant.user(roles=("Read Only Operator",), scope_tags=("0",))
+    paris = tenant.user(roles=("Read Only Operator",), scope_tags=(tag,))
+
+    listed = {r["id"] for r in tenant.ok("GET", f"{DM}/roleDefinitions", default_only)["value"]}
+    assert visible in listed and hidden not in listed
+    assert tenant.roles["Intune Administrator"] in listed  # built-ins carry tag 0
+    assert tenant.call("GET", f"{DM}/roleDefinitions/{hidden}", default_only).status_code == 404
+    counted = tenant.ok("GET", f"{DM}/roleDefinitions?$count=true&$top=1", default_only)
+    assert counted["@odata.count"] == len(listed)
+
+    listed = {r["id"] for r in tenant.ok("GET", f"{DM}/roleDefinitions", paris)["value"]}
+    assert hidden in listed and visible not in listed
+    assert tenant.ok("GET", f"{DM}/roleDefinitions/{hidden}", paris)["id"] == hidden
+
+    # The first administrator spans every tag, present and future.
+    listed = {r["id"] for r in tenant.ok("GET", f"{DM}/roleDefinitions?$top=999")["value"]}
+    assert {hidden, visible} <= listed
+
+
+def test_a_scoped_administrator_cannot_touch_or_hand_out_what_it_cannot_see(
+    tenants: TenantFactory, db: Database
+) -> None:
+    tenant = tenants()
+    tag = tenant.scope_tag(unique("Lyon"))
+    hidden = _custom_role(tenant, [tag])
+    scoped_admin = tenant.user(roles=("Intune Administrator",), scope_tags=("0",))
+    group = tenant.group(unique("g"))
+    before = row_counts(db, tenant.id)
+
+    for method, body in (("PATCH", {"displayName": "renamed"}), ("DELETE", None)):
+        response = tenant.call(method, f"{DM}/roleDefinitions/{hidden}", scoped_admin, json=body)
+        assert response.status_code == 404, (method, response.text)
+    response = tenant.call(
+        "POST",
+        f"{DM}/roleAssignments",
+        scoped_admin,
+        json={"displayName": "x", "members": [group], "roleDefinitionId": hidden},
+    )
+    assert response.status_code == 404, response.text
+    # Nor tag a new role, or an assignment, with a tag it does not hold.
+    response = tenant.call(
+        "POST",
+        f"{DM}/roleDefinitions",
+        scoped_admin,
+        json={"displayName": "x", "roleScopeTagIds": [tag]},
+    )
+    assert response.status_code == 403, response.text
+    response = tenant.call(
+        "POST",
+        f"{DM}/roleAssignments",
+        scoped_admin,
+        json={
+            "displayName": "x",
+            "members": [group],
+            "roleDefinitionId": tenant.roles["Read Only Operator"],
+            "roleScopeTagIds": [tag],
+        },
+    )
+    assert response.status_code == 403, response.text
+    assert row_counts(db, tenant.id) == before
+
+
+def test_service_principal_signs_in_and_is_limited_to_its_roles(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    bare = tenant.service_principal()
+    reader = tenant.service_principal(roles=("Read Only Operator",))
+    me = tenant.ok("GET", "/beta/me", reader)
+    assert me["id"] == reader.id and me["tenantId"] == tenant.id
+    assert me["@odata.type"] == "#microsoft.graph.servicePrincipal"
+    assert tenant.call("GET", "/beta/users", bare).status_code == 403
+    assert tenant.ok("GET", "/beta/users", reader)["value"]
+    assert tenant.call("POST", "/beta/groups", reader, json={"displayName": "x"}).status_code == 403
+    writer = tenant.service_principal(roles=("Intune Administrator",))
+    assert tenant.call("POST", "/beta/groups", writer, json={"displayName": "x"}).status_code == 201
+
+
+def test_nested_group_membership_grants_the_role(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    user = tenant.user()
+    outer, inner = tenant.group(unique("outer")), tenant.group(unique("inner"))
+    tenant.add_member(outer, inner)
+    tenant.add_member(inner, user.id)
+    assert tenant.call("GET", "/beta/users", user).status_code == 403
+    tenant.assign("Read Only Operator", [outer])
+    assert tenant.call("GET", "/beta/users", user).status_code == 200
+    tenant.ok("DELETE", f"/beta/groups/{outer}/members/{inner}/$ref")
+    assert tenant.call("GET", "/beta/users", user).status_code == 403
