@@ -47,5 +47,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     errors.install(app)
     for module in (system, directory, rbac):
         app.include_router(module.router)
+    # The web admin center: pages under /admin authenticate with a session cookie (303 to
+    # /admin/sign-in without one), not a bearer token; see countersign.web.
+    from countersign import web
+
+    web.install(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

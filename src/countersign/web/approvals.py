@@ -1,0 +1,632 @@
+"""Tenant administration > Multi Admin Approval: Access policies (with the create/edit wizard),
+All requests, My requests, Received requests, and the request page.
+
+Every decision is the approval engine's (services/approvals.py, services/gate.py); these pages
+collect input, call it, and show what it answered.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import ColumnElement, and_, func, or_, select
+
+from countersign.domain import approval as a
+from countersign.domain.errors import DomainError, ValidationFailed
+from countersign.services import approvals
+from countersign.services.changes import CREATE, DELETE, UPDATE, Change
+from countersign.services.policies import get_policy, policy_json
+from countersign.store import tables as t
+from countersign.web import engine
+from countersign.web.core import (
+    STATUS_LABELS,
+    HtmlRoute,
+    WebSession,
+    form_data,
+    form_lists,
+    redirect,
+    render,
+    signed_in,
+)
+
+router = APIRouter(prefix="/admin", route_class=HtmlRoute, dependencies=[Depends(signed_in)])
+
+PAGE_SIZE = 25
+POLICY_COLLECTION = "operationApprovalPolicies"
+
+POLICY_TYPE_LABELS = {
+    "app": "Apps",
+    "script": "Scripts",
+    "role": "Role",
+    "deviceWipe": "Device wipe",
+    "deviceRetire": "Device retire",
+    "deviceDelete": "Device delete",
+    "compliancePolicy": "Compliance policies",
+    "configurationPolicy": "Configuration policies",
+    "tenantConfiguration": "Tenant configuration",
+    "operationApprovalPolicy": "Access policies",
+}
+PLATFORM_CHOICES = {
+    "windows": ("Windows only", ",".join(a.WINDOWS)),
+    "nonWindows": ("Non-Windows only", ",".join(a.NON_WINDOWS)),
+}
+WIZARD_STEPS = (
+    ("basics", "Basics"),
+    ("type", "Policy type"),
+    ("platforms", "Platforms"),
+    ("approvers", "Approvers"),
+    ("review", "Business justification"),
+)
+NOTICES = {
+    "submitted": "Submitted for approval. A second administrator must approve it before it "
+    "can be completed.",
+    "approved": "Approved.",
+    "rejected": "Rejected.",
+    "cancelled": "Cancelled.",
+    "completed": "Completed: the change was applied.",
+}
+
+
+def platform_label(value: str) -> str:
+    platforms = set(a.parse_platforms(value))
+    for label, flags in PLATFORM_CHOICES.values():
+        if platforms == set(flags.split(",")):
+            return label
+    return "All platforms" if platforms == {a.NOT_APPLICABLE} else value
+
+
+def _notice(request: Request) -> str | None:
+    return NOTICES.get(request.query_params.get("notice", ""))
+
+
+# -- access policies -----------------------------------------------------------------------
+
+
+@router.get("/access-policies")
+def access_policies(request: Request, web: WebSession = Depends(signed_in)) -> Response:
+    with web.ctx.db.read() as session:
+        rows = session.scalars(
+            select(t.ApprovalPolicy)
+            .where(t.ApprovalPolicy.tenant_id == web.caller.tenant_id)
+            .order_by(t.ApprovalPolicy.display_name, t.ApprovalPolicy.id)
+        ).all()
+        groups = _group_names(session, web.caller.tenant_id)
+    policies = [
+        {
+            "id": row.id,
+            "name": row.display_name,
+            "type": POLICY_TYPE_LABELS.get(row.policy_type, row.policy_type),
+            "platform": platform_label(row.policy_platform),
+            "approvers": ", ".join(groups.get(g, g) for g in row.approver_group_ids),
+            "modified": row.last_modified_date_time,
+        }
+        for row in rows
+    ]
+    return render(
+        request,
+        "access_policies.html",
+        nav="maa",
+        tab="policies",
+        policies=policies,
+        notice=_notice(request),
+    )
+
+
+def _group_names(session: Any, tenant_id: str) -> dict[str, str]:
+    return {
+        g.id: g.display_name
+        for g in session.scalars(select(t.Group).where(t.Group.tenant_id == tenant_id))
+    }
+
+
+@router.get("/access-policies/new")
+def new_policy(request: Request, web: WebSession = Depends(signed_in)) -> Response:
+    return _wizard(request, web, _wizard_state({}, []), "basics", None)
+
+
+@router.post("/access-policies/new")
+async def new_policy_step(request: Request, web: WebSession = Depends(signed_in)) -> Response:
+    return await _wizard_post(request, web, None)
+
+
+@router.get("/access-policies/{policy_id}")
+def show_policy(policy_id: str, request: Request, web: WebSession = Depends(signed_in)) -> Response:
+    with web.ctx.db.read() as session:
+        row = get_policy(session, web.caller.tenant_id, policy_id)
+        groups = _group_names(session, web.caller.tenant_id)
+        pending = session.scalar(
+            select(t.ApprovalRequest.id).where(
+                t.ApprovalRequest.tenant_id == web.caller.tenant_id,
+                t.ApprovalRequest.payload_id == policy_id,
+                t.ApprovalRequest.status.in_(engine.ACTIVE_STATUSES),
+                t.ApprovalRequest.expiration_date_time > web.now,
+            )
+        )
+    return render(
+        request,
+        "access_policy.html",
+        nav="maa",
+        tab="policies",
+        policy=row,
+        type_label=POLICY_TYPE_LABELS.get(row.policy_type, row.policy_type),
+        platform=platform_label(row.policy_platform),
+        approvers=[groups.get(g, g) for g in row.approver_group_ids],
+        pending=pending,
+        notice=_notice(request),
+    )
+
+
+@router.get("/access-policies/{policy_id}/edit")
+def edit_policy(policy_id: str, request: Request, web: WebSession = Depends(signed_in)) -> Response:
+    with web.ctx.db.read() as session:
+        body = policy_json(get_policy(session, web.caller.tenant_id, policy_id))
+    return _wizard(request, web, _state_of_policy(body), "basics", None, policy_id=policy_id)
+
+
+@router.post("/access-policies/{policy_id}/edit")
+async def edit_policy_step(
+    policy_id: str, request: Request, web: WebSession = Depends(signed_in)
+) -> Response:
+    return await _wizard_post(request, web, policy_id)
+
+
+@router.get("/access-policies/{policy_id}/delete")
+@router.post("/access-policies/{policy_id}/delete")
+async def delete_policy(
+    policy_id: str, request: Request, web: WebSession = Depends(signed_in)
+) -> Response:
+    with web.ctx.db.read() as session:
+        row = get_policy(session, web.caller.tenant_id, policy_id)
+    change = Change(POLICY_COLLECTION, DELETE, policy_id, expected_version=row.version)
+    form = await form_data(request) if request.method == "POST" else {}
+    error = None
+    protected = True
+    try:
+        protected = engine.needs_approval(web.ctx.db, web.caller, change, web.now)
+        if request.method == "POST":
+            justification = form.get("justification", "").strip() or None
+            if protected and not justification:
+                raise ValidationFailed(
+                    "A business justification is required to submit for approval."
+                )
+            outcome = engine.run(web, change, justification)
+            if isinstance(outcome, str):
+                return redirect(f"/admin/requests/{outcome}?notice=submitted")
+            return redirect("/admin/access-policies?notice=completed")
+    except DomainError as exc:
+        error = exc.message
+    return render(
+        request,
+        "confirm.html",
+        nav="maa",
+        section=None,
+        heading=f"Delete access policy {row.display_name}",
+        explanation="Deleting an access policy stops protecting its policy type. The deletion "
+        "itself needs a second administrator's approval.",
+        rows=[],
+        hidden={},
+        hidden_lists={},
+        action_url=f"/admin/access-policies/{policy_id}/delete",
+        protected=protected,
+        button="Delete",
+        error=error,
+        justification=form.get("justification", ""),
+        cancel_url=f"/admin/access-policies/{policy_id}",
+    )
+
+
+def _wizard_state(form: dict[str, str], groups: list[str]) -> dict[str, Any]:
+    return {
+        "displayName": form.get("displayName", ""),
+        "description": form.get("description", ""),
+        "policyType": form.get("policyType", ""),
+        "platform": form.get("platform", ""),
+        "approvalsRequired": form.get("approvalsRequired", "1") or "1",
+        "approverGroupIds": groups,
+        "justification": form.get("justification", ""),
+        "version": form.get("version", ""),
+    }
+
+
+def _state_of_policy(body: dict[str, Any]) -> dict[str, Any]:
+    platforms = str(body.get("policyPlatform") or a.NOT_APPLICABLE)
+    platform = next((key for key, (_, flags) in PLATFORM_CHOICES.items() if flags == platforms), "")
+    return {
+        "displayName": body.get("displayName") or "",
+        "description": body.get("description") or "",
+        "policyType": body.get("policyType") or "",
+        "platform": platform,
+        "approvalsRequired": str(body.get("approvalsRequired") or 1),
+        "approverGroupIds": list(body.get("approverGroupIds") or []),
+        "justification": "",
+        "version": str(body.get("version") or ""),
+        "original": body,
+    }
+
+
+def _has_platforms(policy_type: str) -> bool:
+    return a.POLICY_TYPES.get(policy_type, False)
+
+
+def _policy_body(state: dict[str, Any]) -> dict[str, Any]:
+    policy_type = state["policyType"]
+    if _has_platforms(policy_type) and state["platform"] in PLATFORM_CHOICES:
+        platform = PLATFORM_CHOICES[state["platform"]][1]
+    else:
+        platform = a.NOT_APPLICABLE
+    required = state["approvalsRequired"]
+    body: dict[str, Any] = {
+        "displayName": state["displayName"].strip(),
+        "policyType": policy_type,
+        "policyPlatform": platform,
+        "approverGroupIds": state["approverGroupIds"],
+        "approvalsRequired": int(required) if str(required).isdigit() else required,
+    }
+    if state["description"].strip():
+        body["description"] = state["description"].strip()
+    return body
+
+
+def _step_problem(state: dict[str, Any], step: str) -> str | None:
+    """What the form still lacks before `step` can be left (the service checks it all again)."""
+    if step == "basics" and not state["displayName"].strip():
+        return "Enter a name for the policy."
+    if step == "type" and state["policyType"] not in POLICY_TYPE_LABELS:
+        return "Choose the policy type to protect."
+    if (
+        step == "platforms"
+        and _has_platforms(state["policyType"])
+        and state["platform"] not in PLATFORM_CHOICES
+    ):
+        return "Choose Windows only or Non-Windows only."
+    if step == "approvers" and not state["approverGroupIds"]:
+        return "Add at least one approver group."
+    return None
+
+
+def _change_of(state: dict[str, Any], policy_id: str | None) -> Change:
+    body = _policy_body(state)
+    if policy_id is None:
+        return Change(POLICY_COLLECTION, CREATE, body=body)
+    original = state.get("original") or {}
+    changed = {k: v for k, v in body.items() if k != "policyType" and original.get(k) != v}
+    version = int(state["version"]) if str(state["version"]).isdigit() else None
+    return Change(POLICY_COLLECTION, UPDATE, policy_id, changed, expected_version=version)
+
+
+async def _wizard_post(request: Request, web: WebSession, policy_id: str | None) -> Response:
+    form = await form_data(request)
+    state = _wizard_state(form, await form_lists(request, "approverGroupIds"))
+    if policy_id is not None:
+        with web.ctx.db.read() as session:
+            original = policy_json(get_policy(session, web.caller.tenant_id, policy_id))
+        state["original"] = original
+        state["policyType"] = original["policyType"]  # the type of a policy cannot change
+    names = [name for name, _ in WIZARD_STEPS]
+    current = form.get("step", "basics")
+    target = form.get("go", "review")
+    if current not in names:
+        current = "basics"
+    if target == "submit":
+        for step in names[:-1]:
+            problem = _step_problem(state, step)
+            if problem:
+                return _wizard(request, web, state, step, problem, policy_id=policy_id)
+        change = _change_of(state, policy_id)
+        justification = state["justification"].strip() or None
+        try:
+            if not justification:
+                raise ValidationFailed(
+                    "A business justification is required to submit for approval."
+                )
+            if policy_id is not None and not change.body:
+                raise ValidationFailed("Nothing was changed.")
+            outcome = engine.run(web, change, justification)
+        except DomainError as exc:
+            return _wizard(request, web, state, "review", exc.message, policy_id=policy_id)
+        if isinstance(outcome, str):
+            return redirect(f"/admin/requests/{outcome}?notice=submitted")
+        return redirect("/admin/access-policies?notice=completed")
+    if target not in names:
+        target = current
+    # Going forward checks every step on the way; going back never does.
+    if names.index(target) > names.index(current):
+        for step in names[names.index(current) : names.index(target)]:
+            problem = _step_problem(state, step)
+            if problem:
+                return _wizard(request, web, state, step, problem, policy_id=policy_id)
+    return _wizard(request, web, state, target, None, policy_id=policy_id)
+
+
+def _wizard(
+    request: Request,
+    web: WebSession,
+    state: dict[str, Any],
+    step: str,
+    error: str | None,
+    *,
+    policy_id: str | None = None,
+) -> Response:
+    with web.ctx.db.read() as session:
+        groups = [
+            {
+                "id": g.id,
+                "name": g.display_name,
+                "security": g.security_enabled and not g.mail_enabled,
+                "on_assignment": web.caller.snapshot.group_is_on_role_assignment(g.id),
+            }
+            for g in session.scalars(
+                select(t.Group)
+                .where(t.Group.tenant_id == web.caller.tenant_id)
+                .order_by(t.Group.display_name)
+            )
+        ]
+    protected = True
+    if step == "review":
+        try:
+            protected = engine.needs_approval(
+                web.ctx.db, web.caller, _change_of(state, policy_id), web.now
+            )
+        except DomainError as exc:
+            error = error or exc.message
+    chosen = {g["id"]: g["name"] for g in groups if g["id"] in state["approverGroupIds"]}
+    return render(
+        request,
+        "policy_wizard.html",
+        nav="maa",
+        tab="policies",
+        state=state,
+        step=step,
+        steps=WIZARD_STEPS,
+        error=error,
+        groups=groups,
+        chosen=chosen,
+        policy_types=[
+            (k, v)
+            for k, v in POLICY_TYPE_LABELS.items()
+            if k in a.POLICY_TYPES and k != a.ACCESS_POLICY_TYPE
+        ],
+        has_platforms=_has_platforms(state["policyType"]),
+        platforms_by_type={k: v for k, v in a.POLICY_TYPES.items()},
+        platform_choices=PLATFORM_CHOICES,
+        type_label=POLICY_TYPE_LABELS.get(state["policyType"], state["policyType"] or "—"),
+        platform_text=platform_label(_policy_body(state)["policyPlatform"])
+        if state["policyType"]
+        else "—",
+        protected=protected,
+        policy_id=policy_id,
+        action_url=f"/admin/access-policies/{policy_id}/edit"
+        if policy_id
+        else "/admin/access-policies/new",
+    )
+
+
+# -- requests --------------------------------------------------------------------------------
+
+SORTS = {
+    "requested": t.ApprovalRequest.request_date_time,
+    "expires": t.ApprovalRequest.expiration_date_time,
+    "name": t.ApprovalRequest.payload_name,
+    "status": t.ApprovalRequest.status,
+}
+
+
+def status_condition(status: str, now: Any) -> ColumnElement[bool]:
+    """SQL for a status filter, with expiry exact as approvals.effective_status reads it."""
+    column, expires = t.ApprovalRequest.status, t.ApprovalRequest.expiration_date_time
+    if status in engine.ACTIVE_STATUSES:
+        return and_(column == status, expires > now)
+    if status == a.EXPIRED:
+        return or_(column == a.EXPIRED, and_(column.in_(engine.ACTIVE_STATUSES), expires <= now))
+    return column == status
+
+
+def _received_ids(session: Any, web: WebSession) -> list[str]:
+    """Requests for me to decide: those I may approve now, and those I already decided."""
+    waiting = [row.id for row in engine.waiting_rows(session, web)]
+    decided = session.scalars(
+        select(t.ApprovalDecision.request_id).where(
+            t.ApprovalDecision.tenant_id == web.caller.tenant_id,
+            t.ApprovalDecision.approver_id == web.caller.id,
+        )
+    ).all()
+    return sorted(set(waiting) | set(decided))
+
+
+@router.get("/requests")
+def all_requests(request: Request, web: WebSession = Depends(signed_in)) -> Response:
+    return _requests(request, web, "all")
+
+
+@router.get("/requests/mine")
+def my_requests(request: Request, web: WebSession = Depends(signed_in)) -> Response:
+    return _requests(request, web, "mine")
+
+
+@router.get("/requests/received")
+def received_requests(request: Request, web: WebSession = Depends(signed_in)) -> Response:
+    return _requests(request, web, "received")
+
+
+def _requests(request: Request, web: WebSession, view: str) -> Response:
+    params = request.query_params
+    status = params.get("status", "")
+    policy_type = params.get("type", "")
+    requester = params.get("requester", "")
+    sort = params.get("sort", "requested")
+    sort = sort if sort in SORTS else "requested"
+    descending = params.get("dir", "desc" if sort == "requested" else "asc") == "desc"
+    page = int(params["page"]) if params.get("page", "").isdigit() else 1
+    page = max(page, 1)
+    caller = web.caller
+    sees_all = approvals.can_see_all_requests(caller)
+    with web.ctx.db.read() as session:
+        base = select(t.ApprovalRequest).where(t.ApprovalRequest.tenant_id == caller.tenant_id)
+        if view == "mine" or (view == "all" and not sees_all):
+            base = base.where(t.ApprovalRequest.requestor_id == caller.id)
+        elif view == "received":
+            base = base.where(t.ApprovalRequest.id.in_(_received_ids(session, web)))
+        requesters = session.execute(
+            base.with_only_columns(t.ApprovalRequest.requestor_id, t.ApprovalRequest.requestor_name)
+            .distinct()
+            .order_by(t.ApprovalRequest.requestor_name)
+        ).all()
+        query = base
+        if status in STATUS_LABELS:
+            query = query.where(status_condition(status, web.now))
+        if policy_type:
+            query = query.where(t.ApprovalRequest.policy_type == policy_type)
+        if requester:
+            query = query.where(t.ApprovalRequest.requestor_id == requester)
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        column = SORTS[sort]
+        rows = session.scalars(
+            query.order_by(column.desc() if descending else column.asc(), t.ApprovalRequest.id)
+            .offset((page - 1) * PAGE_SIZE)
+            .limit(PAGE_SIZE)
+        ).all()
+        items = [
+            {
+                "id": row.id,
+                "name": row.payload_name,
+                "operation": row.payload_operation,
+                "action": row.action_name,
+                "type": POLICY_TYPE_LABELS.get(row.policy_type, row.policy_type),
+                "status": engine.effective_status(row, web.now),
+                "requester": row.requestor_name,
+                "requested": row.request_date_time,
+                "expires": row.expiration_date_time,
+                "justification": row.request_justification,
+            }
+            for row in rows
+        ]
+    filters = {"status": status, "type": policy_type, "requester": requester}
+    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+
+    def url(**changes: Any) -> str:
+        query = {**filters, "sort": sort, "dir": "desc" if descending else "asc", "page": page}
+        query.update(changes)
+        clean = {k: v for k, v in query.items() if v not in ("", None)}
+        return f"{request.url.path}?{urlencode(clean)}"
+
+    def sort_url(key: str) -> str:
+        flip = "asc" if (sort == key and descending) else "desc"
+        if sort != key:
+            flip = "desc" if key == "requested" else "asc"
+        return url(sort=key, dir=flip, page=1)
+
+    return render(
+        request,
+        "requests.html",
+        nav="maa",
+        tab=view,
+        items=items,
+        total=total,
+        page=page,
+        pages=pages,
+        prev_url=url(page=page - 1) if page > 1 else None,
+        next_url=url(page=page + 1) if page < pages else None,
+        sort=sort,
+        descending=descending,
+        sort_url=sort_url,
+        filters=filters,
+        statuses=STATUS_LABELS,
+        policy_types=POLICY_TYPE_LABELS,
+        requesters=requesters,
+        sees_all=sees_all,
+    )
+
+
+@router.get("/requests/{request_id}")
+def show_request(
+    request_id: str, request: Request, web: WebSession = Depends(signed_in)
+) -> Response:
+    return _request_page(request, web, request_id, error=None)
+
+
+def _request_page(
+    request: Request, web: WebSession, request_id: str, *, error: str | None, status: int = 200
+) -> Response:
+    with web.ctx.db.read() as session:
+        row = approvals.visible_request(session, web.caller, request_id)
+        decisions = approvals.decisions_of(session, row.id)
+        body = engine.request_json(row, web.now, decisions)
+        blocked = engine.blocker(session, web, row)
+    current = body["status"]
+    is_requester = row.requestor_id == web.caller.id
+    display = body.get("displayPayload") or {}
+    diff = [
+        {
+            "path": change.get("path", ""),
+            "op": change.get("op", ""),
+            "before": _shown(change.get("before")),
+            "after": _shown(change.get("after")),
+        }
+        for change in display.get("diff") or []
+    ]
+    return render(
+        request,
+        "request.html",
+        status_code=status,
+        nav="maa",
+        tab="all",
+        req=body,
+        row=row,
+        status=current,
+        type_label=POLICY_TYPE_LABELS.get(row.policy_type, row.policy_type),
+        is_requester=is_requester,
+        can_decide=current == a.NEEDS_APPROVAL and blocked is None,
+        can_cancel_approval=current == a.APPROVED and blocked is None and not is_requester,
+        blocked=blocked,
+        diff=diff,
+        before=_shown(display.get("before")),
+        after=_shown(display.get("after")),
+        approvals=body.get("approvals") or [],
+        notice=_notice(request),
+        error=error,
+        notes=(request.query_params.get("notes") or "") if error else "",
+    )
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+@router.post("/requests/{request_id}/{action}")
+async def act_on_request(
+    request_id: str, action: str, request: Request, web: WebSession = Depends(signed_in)
+) -> Response:
+    form = await form_data(request)
+    notes = form.get("notes", "").strip() or None
+    db, caller, now = web.ctx.db, web.caller, web.now
+    try:
+        if action == "approve":
+            approvals.approve_request(db, caller, request_id, notes, now)
+            notice = "approved"
+        elif action == "reject":
+            approvals.reject_request(db, caller, request_id, notes, now)
+            notice = "rejected"
+        elif action == "cancel-approval":
+            approvals.cancel_approval(db, caller, request_id, notes, now)
+            notice = "cancelled"
+        elif action == "cancel":
+            approvals.cancel_my_request(db, caller, request_id, now)
+            notice = "cancelled"
+        elif action == "complete":
+            approvals.complete_request(db, caller, request_id, now)
+            notice = "completed"
+        else:
+            raise ValidationFailed(f"'{action}' is not something a request can do.")
+    except DomainError as exc:
+        message = exc.message
+        if exc.reason and exc.reason not in message:
+            message = f"{message} ({exc.reason})"
+        return _request_page(request, web, request_id, error=message, status=400)
+    return redirect(f"/admin/requests/{request_id}?notice={notice}")

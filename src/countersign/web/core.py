@@ -1,0 +1,233 @@
+"""What every admin center page shares: the signed-in session, CSRF checks, rendering, errors.
+
+Pages under /admin authenticate with the session cookie (not a bearer token): without a valid
+session a page answers 303 to /admin/sign-in. Every POST carries the session's CSRF token (a
+form field `csrf_token` or the `X-CSRF-Token` header htmx sends); without it the answer is 403.
+Domain errors become HTML pages here, in one place, instead of Graph JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from countersign.api.deps import Context, context
+from countersign.auth import sessions
+from countersign.auth.tokens import TokenClaims
+from countersign.domain.actors import USER, Caller
+from countersign.domain.errors import DomainError, Forbidden, NotFound, Unauthorized
+from countersign.services.changes import iso
+from countersign.services.identity import resolve_caller
+from countersign.store import tables as t
+
+log = logging.getLogger("countersign.web")
+
+WEB_ROOT = Path(__file__).parent
+STATIC_DIR = WEB_ROOT / "static"
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(WEB_ROOT / "templates"),
+    autoescape=True,  # every user-supplied text is escaped; templates never use |safe on it
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+templates = Jinja2Templates(env=_env)
+
+
+def _when(value: Any) -> str:
+    """A timestamp as people read it: 2026-11-28 11:34 UTC."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return str(value)
+
+
+def _time_left(expires: Any, now: datetime) -> str:
+    if isinstance(expires, str):
+        expires = datetime.fromisoformat(expires.replace("Z", "+00:00"))
+    if not isinstance(expires, datetime):
+        return "—"
+    left = expires - now
+    if left.total_seconds() <= 0:
+        return "expired"
+    days, rest = divmod(int(left.total_seconds()), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} days {hours} hours"
+    if hours:
+        return f"{hours} hours {minutes} minutes"
+    return f"{minutes} minutes"
+
+
+STATUS_LABELS = {
+    "needsApproval": "Needs approval",
+    "approved": "Approved",
+    "rejected": "Rejected",
+    "cancelled": "Cancelled",
+    "completed": "Completed",
+    "expired": "Expired",
+}
+
+_env.filters["when"] = _when
+_env.filters["status_label"] = lambda s: STATUS_LABELS.get(str(s), str(s))
+_env.globals["time_left"] = _time_left
+_env.globals["iso"] = iso
+
+
+class SignInRequired(Exception):
+    """No valid session: the page answers 303 to the sign-in form."""
+
+
+class CsrfRefused(Exception):
+    """A POST without the session's CSRF token."""
+
+
+@dataclass
+class WebSession:
+    """The signed-in administrator of one admin center request."""
+
+    caller: Caller
+    csrf_token: str
+    tenant_name: str
+    ctx: Context
+    now: datetime
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def session_token(request: Request) -> str | None:
+    return request.cookies.get(sessions.SESSION_COOKIE) or None
+
+
+def load_session(request: Request) -> WebSession | None:
+    token = session_token(request)
+    if not token:
+        return None
+    ctx = context(request)
+    now = now_utc()
+    with ctx.db.read() as session:
+        row = sessions.find_session(session, token, now)
+        if row is None:
+            return None
+        try:
+            caller = resolve_caller(
+                session, ctx.db, TokenClaims(row.tenant_id, row.user_id, USER), _request_id(request)
+            )
+        except Unauthorized:
+            return None  # the user was disabled or deleted since signing in
+        tenant_name = session.scalar(
+            select(t.Tenant.display_name).where(t.Tenant.id == row.tenant_id)
+        )
+    return WebSession(caller, sessions.csrf_token_for(token), tenant_name or "", ctx, now)
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+async def signed_in(request: Request) -> WebSession:
+    """Dependency of every signed-in page; checks the CSRF token of every POST."""
+    web = load_session(request)
+    if web is None:
+        raise SignInRequired()
+    if request.method == "POST":
+        form = await request.form()
+        given = form.get("csrf_token")
+        given = given if isinstance(given, str) else request.headers.get("x-csrf-token")
+        if not sessions.same_token(given, web.csrf_token):
+            raise CsrfRefused()
+    request.state.web = web
+    return web
+
+
+async def form_data(request: Request) -> dict[str, str]:
+    """Single-valued form fields as strings (files are not accepted anywhere)."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+async def form_lists(request: Request, name: str) -> list[str]:
+    form = await request.form()
+    return [v for v in form.getlist(name) if isinstance(v, str) and v]
+
+
+def render(
+    request: Request,
+    template: str,
+    status_code: int = 200,
+    **values: Any,
+) -> HTMLResponse:
+    web: WebSession | None = getattr(request.state, "web", None)
+    base: dict[str, Any] = {"web": web, "now": web.now if web else now_utc(), "nav": ""}
+    if web is not None and "waiting_count" not in values:
+        from countersign.web import engine  # imported late: engine reads approvals lazily
+
+        base["waiting_count"] = engine.waiting_count(web)
+    base.update(values)
+    response = templates.TemplateResponse(request, template, base, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+    return render(request, "error.html", status_code=status, title=title, message=message)
+
+
+class HtmlRoute(APIRoute):
+    """Turns the web layer's exceptions and domain errors into pages instead of Graph JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def html_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SignInRequired:
+                target = request.url.path
+                if request.url.query:
+                    target += "?" + request.url.query
+                return redirect(f"/admin/sign-in?next={quote(target, safe='')}")
+            except CsrfRefused:
+                request.state.web = None
+                return error_page(
+                    request,
+                    403,
+                    "Request refused",
+                    "The form was sent without its security token (CSRF). Reload the page "
+                    "and try again.",
+                )
+            except Forbidden as exc:
+                return error_page(request, 403, "Not allowed", exc.message)
+            except NotFound as exc:
+                return error_page(request, 404, "Not found", exc.message)
+            except DomainError as exc:
+                return error_page(request, 400, "Could not do that", exc.message)
+
+        return html_handler

@@ -1,0 +1,86 @@
+"""The admin center's calls into the approval engine (services/gate.py, services/approvals.py).
+
+Only translation lives here: every decision (is it protected, may this person approve, may the
+request move) is the services' own, so the browser obeys exactly the rules the API obeys.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from countersign.domain.actors import Caller
+from countersign.domain.errors import ApprovalRequired
+from countersign.services import approvals, gate
+from countersign.services.changes import Change, Result
+from countersign.store import tables as t
+from countersign.store.db import Database
+from countersign.web.core import WebSession
+
+ACTIVE_STATUSES = ("needsApproval", "approved")
+
+
+def encode_justification(text: str) -> str:
+    """The admin center sends a justification as the API's header carries it: base64 text."""
+    return base64.b64encode(text.encode()).decode()
+
+
+def needs_approval(db: Database, caller: Caller, change: Change, now: datetime) -> bool:
+    """Whether the last step reads "Review + submit for approval" (the gate decides)."""
+    return gate.needs_approval(db, caller, change, now)
+
+
+def run(web: WebSession, change: Change, justification: str | None) -> Result | str:
+    """Run a change through the one gate. Returns the result, or the id of the approval
+    request the change became."""
+    headers = gate.ApprovalHeaders(
+        justification=encode_justification(justification) if justification else None
+    )
+    try:
+        return gate.execute(web.ctx.db, web.caller, change, headers, web.now)
+    except ApprovalRequired as required:
+        return required.request_id
+
+
+def request_json(
+    row: t.ApprovalRequest, now: datetime, decisions: list[t.ApprovalDecision] | None = None
+) -> dict[str, Any]:
+    return approvals.request_json(row, now, decisions)
+
+
+def effective_status(row: t.ApprovalRequest, now: datetime) -> str:
+    """Status as the API reports it (an active request past its expiry reads `expired`)."""
+    return approvals.effective_status(row, now)
+
+
+def blocker(session: Session, web: WebSession, row: t.ApprovalRequest) -> str | None:
+    """None when the signed-in administrator may approve or reject, else why not, in words."""
+    refusal = approvals.approval_blocker(session, web.ctx.db, web.caller, row)
+    return None if refusal is None else refusal.explanation
+
+
+def waiting_rows(session: Session, web: WebSession, limit: int = 500) -> list[t.ApprovalRequest]:
+    """Requests that need approval and that this administrator may approve (newest first)."""
+    caller = web.caller
+    rows = session.scalars(
+        select(t.ApprovalRequest)
+        .where(
+            t.ApprovalRequest.tenant_id == caller.tenant_id,
+            t.ApprovalRequest.status == "needsApproval",
+            t.ApprovalRequest.expiration_date_time > web.now,
+            t.ApprovalRequest.requestor_id != caller.id,
+        )
+        .order_by(t.ApprovalRequest.request_date_time.desc(), t.ApprovalRequest.id)
+        .limit(limit)
+    ).all()
+    return [row for row in rows if blocker(session, web, row) is None]
+
+
+def waiting_count(web: WebSession) -> int:
+    """The count in the header: requests waiting for me."""
+    with web.ctx.db.read() as session:
+        return len(waiting_rows(session, web))
