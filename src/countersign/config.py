@@ -28,3 +28,14 @@ class Settings(BaseSettings):
     session_secure_cookie: bool = False
     lockout_attempts: int = 5
     lockout_minutes: int = 15
+    # Notifications and the worker (notify/dispatcher.py, cli.py `worker`).
+    worker_poll_seconds: float = 5.0
+    outbox_max_attempts: int = 8  # then the message is dead-lettered
+    outbox_backoff_seconds: float = 30.0  # first retry; doubles each attempt
+    outbox_backoff_max_seconds: float = 3600.0
+    outbox_lease_seconds: float = 300.0  # a claim older than this is taken over
+    outbox_retention_days: int = 14  # delivered messages are deleted after this
+    delivery_timeout_seconds: float = 10.0
+    reminder_hours_before_expiry: float = 24.0
+    log_format: str = "json"  # "json" (one object per line) or "text"
+    log_level: str = "INFO"

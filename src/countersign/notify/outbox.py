@@ -109,13 +109,14 @@ def resolve_recipients(
             select(t.User).where(t.User.tenant_id == tenant_id, t.User.id.in_(ids))
         )
     }
-    apps = dict(
-        session.execute(
-            select(t.ServicePrincipal.id, t.ServicePrincipal.display_name).where(
+    apps: dict[str, str] = {
+        sp.id: sp.display_name
+        for sp in session.scalars(
+            select(t.ServicePrincipal).where(
                 t.ServicePrincipal.tenant_id == tenant_id, t.ServicePrincipal.id.in_(ids)
             )
-        ).tuples()
-    )
+        )
+    }
     resolved: list[dict[str, Any]] = []
     for principal_id in ids:
         user = users.get(principal_id)
@@ -139,3 +140,35 @@ def _channels(session: Session, tenant_id: str, event: str) -> list[t.Notificati
         .order_by(t.NotificationChannel.created_date_time, t.NotificationChannel.id)
     ).all()
     return [c for c in channels if not c.events or event in c.events]
+
+
+def request_from_row(row: t.ApprovalRequest) -> dict[str, Any]:
+    """The Graph fields a notification needs, read from a stored request (for the worker's
+    expiry and reminder messages; the engine passes its own full Graph JSON)."""
+
+    def identity(kind: str | None, principal_id: str | None, name: str | None) -> Any:
+        if principal_id is None:
+            return None
+        key = "application" if kind == "servicePrincipal" else "user"
+        return {key: {"id": principal_id, "displayName": name}}
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {
+        "id": row.id,
+        "status": row.status,
+        "requestor": identity(row.requestor_type, row.requestor_id, row.requestor_name),
+        "approver": identity(row.approver_type, row.approver_id, row.approver_name),
+        "requestDateTime": iso(row.request_date_time),
+        "requestJustification": row.request_justification,
+        "approvalJustification": row.approval_justification,
+        "expirationDateTime": iso(row.expiration_date_time),
+        "payloadId": row.payload_id,
+        "payloadName": row.payload_name,
+        "payloadType": row.payload_type,
+        "payloadOperation": row.payload_operation,
+        "actionName": row.action_name,
+        "requiredOperationApprovalPolicyTypes": [row.policy_type],
+        "displayPayload": row.display_payload,
+    }

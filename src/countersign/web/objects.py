@@ -180,14 +180,7 @@ def device_change(action: str, device_ids: list[str]) -> Change:
         if action == "delete":
             return Change("managedDevices", DELETE, device_ids[0])
         return Change("managedDevices", ACTION, device_ids[0], action_name=action)
-    return Change(
-        "managedDevices",
-        ACTION,
-        None,
-        {"actionName": action, "deviceIds": device_ids},
-        action_name="executeAction",
-        target_ids=tuple(device_ids),
-    )
+    return Change("managedDevices", ACTION, action_name=action, target_ids=tuple(device_ids))
 
 
 @router.post("/devices/action")
@@ -309,7 +302,9 @@ def _new_values(section: Section, form: dict[str, str] | None = None) -> dict[st
     }
 
 
-def _body_from(values: dict[str, str], *, partial: bool = False) -> dict[str, Any]:
+def _body_from(
+    values: dict[str, str], name_field: str = "displayName", *, partial: bool = False
+) -> dict[str, Any]:
     try:
         extra = json.loads(values.get("properties") or "{}")
     except ValueError:
@@ -320,7 +315,7 @@ def _body_from(values: dict[str, str], *, partial: bool = False) -> dict[str, An
     if values.get("odataType"):
         body["@odata.type"] = values["odataType"]
     if values.get("displayName") or not partial:
-        body["displayName"] = values.get("displayName", "").strip()
+        body[name_field] = values.get("displayName", "").strip()
     if values.get("description"):
         body["description"] = values["description"]
     body.update(extra)
@@ -353,7 +348,7 @@ async def create_object(
     values = _new_values(section, form)
     error = None
     try:
-        change = Change(section.collection, CREATE, body=_body_from(values))
+        change = Change(section.collection, CREATE, body=_body_from(values, section.name_field))
         protected = engine.needs_approval(web.ctx.db, web.caller, change, web.now)
         if form.get("step") == "submit":
             justification = justification_of(form)
@@ -474,7 +469,7 @@ async def update_object(
     values = _edit_values(item, form)
     error = None
     try:
-        body = _body_from(values, partial=True)
+        body = _body_from(values, section.name_field, partial=True)
         body = {k: v for k, v in body.items() if item.get(k) != v}  # only what changed
         if not body:
             raise ValidationFailed("Nothing was changed.")

@@ -22,6 +22,8 @@ class Section:
         ("Last modified", "lastModifiedDateTime"),
     )
     name_key: str = "displayName"
+    # The property a create/edit body names the object by (settings-catalog policies: `name`).
+    name_field: str = "displayName"
     # Sibling tabs shown above the list (slugs), as Intune groups e.g. scripts.
     tabs: tuple[str, ...] = ()
     # What a new object's form starts with: its @odata.type and a sample of other properties.
@@ -76,6 +78,9 @@ SECTIONS: dict[str, Section] = {
             "scripts",
             tabs=SCRIPT_TABS,
             new_odata_type="#microsoft.graph.deviceManagementScript",
+            new_properties=(
+                '{"fileName": "script.ps1", "scriptContent": "V3JpdGUtSG9zdCAnaGVsbG8n"}'
+            ),
             singular="script",
         ),
         Section(
@@ -85,6 +90,7 @@ SECTIONS: dict[str, Section] = {
             "scripts",
             tabs=SCRIPT_TABS,
             new_odata_type="#microsoft.graph.deviceHealthScript",
+            new_properties='{"detectionScriptContent": "ZXhpdCAw"}',
             singular="remediation",
         ),
         Section(
@@ -94,6 +100,7 @@ SECTIONS: dict[str, Section] = {
             "scripts",
             tabs=SCRIPT_TABS,
             new_odata_type="#microsoft.graph.deviceShellScript",
+            new_properties='{"fileName": "script.sh", "scriptContent": "ZWNobyBoZWxsbw=="}',
             singular="script",
         ),
         Section(
@@ -114,6 +121,7 @@ SECTIONS: dict[str, Section] = {
             tabs=POLICY_TABS,
             columns=(("Platforms", "platforms"), ("Last modified", "lastModifiedDateTime")),
             new_properties='{"platforms": "windows10", "technologies": "mdm"}',
+            name_field="name",
             singular="policy",
         ),
         Section(

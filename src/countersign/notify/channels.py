@@ -1,0 +1,284 @@
+"""Channels: how one outbox message is formatted and delivered on each kind of channel.
+
+- `email`: SMTP (security `none`, `starttls` or `tls`; login when a username is set), plain text.
+- `webhook`: a JSON body, signed: `X-Countersign-Signature: sha256=<hex HMAC-SHA256 of the raw
+  body with the channel's secret>`; `X-Countersign-Delivery` carries the message id, so a
+  receiver can drop the (rare, see dispatcher.py) duplicate delivery.
+- `slack`: Slack's incoming-webhook body (`text` + `blocks`).
+- `teams`: a Microsoft Teams message with an Adaptive Card attachment.
+
+Everything here does I/O and runs in the worker (or in `sendTestMessage`), never inside a
+database transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+
+KINDS = ("email", "webhook", "slack", "teams")
+SMTP_SECURITY = ("none", "starttls", "tls")
+
+
+class DeliveryFailed(Exception):
+    """The channel refused or could not be reached; the dispatcher retries later."""
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """What delivery needs of a channel row, detached from the session."""
+
+    id: str
+    kind: str
+    settings: dict[str, Any]
+    secret: str | None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to deliver: its content (notify/outbox.py) and recipients."""
+
+    id: str
+    tenant_id: str
+    event: str
+    content: dict[str, Any]
+    recipients: list[dict[str, Any]] = field(default_factory=list)
+
+
+# -- content -------------------------------------------------------------------------------
+
+_HEADLINES = {
+    "submitted": "Approval needed",
+    "reminder": "Reminder: approval still needed",
+    "approved": "Your request was approved",
+    "rejected": "Your request was rejected",
+    "cancelled": "Request cancelled",
+    "completed": "Request completed",
+    "expired": "Your request expired",
+    "test": "Countersign test message",
+}
+
+_NEXT_STEP = {
+    "submitted": "Review it and approve or reject it before it expires.",
+    "reminder": "It expires soon; review it and approve or reject it.",
+    "approved": "Complete it before it expires to apply the change.",
+    "rejected": "The change will not be applied. Read the approver's notes.",
+    "cancelled": "The change will not be applied.",
+    "completed": "The change has been applied.",
+    "expired": "The change was not applied; submit a new request if it is still needed.",
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    headline: str
+    facts: list[tuple[str, str]]
+    next_step: str
+    link: str | None
+
+    def text(self) -> str:
+        lines = [self.headline, ""]
+        lines += [f"{label}: {value}" for label, value in self.facts]
+        if self.next_step:
+            lines += ["", self.next_step]
+        if self.link:
+            lines += ["", f"Open the request: {self.link}"]
+        return "\n".join(lines) + "\n"
+
+
+def _who(identity: Any) -> str:
+    if not isinstance(identity, dict):
+        return "unknown"
+    for key in ("user", "application"):
+        if isinstance(identity.get(key), dict):
+            return str(identity[key].get("displayName") or identity[key].get("id") or "unknown")
+    return "unknown"
+
+
+def render(message: Outgoing, public_url: str) -> Rendered:
+    """Subject, facts and link: what changes, who asks, why, until when, approver notes."""
+    if message.event == "test":
+        return Rendered(
+            subject="Countersign test message",
+            headline=_HEADLINES["test"],
+            facts=[("Channel", str(message.content.get("channelName", "")))],
+            next_step="This channel works: approval notifications will arrive here.",
+            link=public_url.rstrip("/") + "/admin",
+        )
+    request: dict[str, Any] = message.content.get("request") or {}
+    operation = request.get("actionName") or request.get("payloadOperation") or "Change"
+    what = f"{operation} {request.get('payloadType') or 'object'} '{request.get('payloadName')}'"
+    facts = [
+        ("What changes", what),
+        ("Requested by", _who(request.get("requestor"))),
+        ("Justification", str(request.get("requestJustification") or "")),
+        ("Expires", str(request.get("expirationDateTime") or "")),
+        ("Status", str(request.get("status") or "")),
+    ]
+    if request.get("approver") and message.event in ("approved", "rejected", "cancelled"):
+        facts.append(("By", _who(request.get("approver"))))
+    if request.get("approvalJustification"):
+        facts.append(("Approver notes", str(request["approvalJustification"])))
+    headline = _HEADLINES.get(message.event, message.event)
+    link = f"{public_url.rstrip('/')}/admin/requests/{request.get('id')}"
+    return Rendered(
+        subject=f"[Countersign] {headline}: {what}",
+        headline=headline,
+        facts=facts,
+        next_step=_NEXT_STEP.get(message.event, ""),
+        link=link,
+    )
+
+
+# -- formats -------------------------------------------------------------------------------
+
+
+def webhook_body(message: Outgoing, rendered: Rendered) -> dict[str, Any]:
+    return {
+        "deliveryId": message.id,
+        "tenantId": message.tenant_id,
+        "event": message.event,
+        "subject": rendered.subject,
+        "text": rendered.text(),
+        "link": rendered.link,
+        "request": message.content.get("request"),
+        "diff": message.content.get("diff"),
+        "recipients": message.recipients,
+    }
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The value of X-Countersign-Signature for `body`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _slack_escape(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_body(rendered: Rendered) -> dict[str, Any]:
+    facts = "\n".join(
+        f"*{_slack_escape(label)}:* {_slack_escape(value)}" for label, value in rendered.facts
+    )
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": rendered.headline[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": facts[:3000] or " "}},
+    ]
+    if rendered.link:
+        action = f"{_slack_escape(rendered.next_step)} <{rendered.link}|Open the request>"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": action}})
+    return {"text": rendered.subject, "blocks": blocks}
+
+
+def teams_body(rendered: Rendered) -> dict[str, Any]:
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": [
+            {"type": "TextBlock", "text": rendered.headline, "weight": "Bolder", "size": "Medium"},
+            {
+                "type": "FactSet",
+                "facts": [{"title": label, "value": value} for label, value in rendered.facts],
+            },
+            {"type": "TextBlock", "text": rendered.next_step, "wrap": True},
+        ],
+    }
+    if rendered.link:
+        card["actions"] = [
+            {"type": "Action.OpenUrl", "title": "Open the request", "url": rendered.link}
+        ]
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
+            }
+        ],
+    }
+
+
+def email_message(channel: ChannelConfig, message: Outgoing, rendered: Rendered) -> EmailMessage:
+    addresses = [r["address"] for r in message.recipients if r.get("address")]
+    if not addresses and channel.settings.get("to"):
+        addresses = list(channel.settings["to"])
+    if not addresses:
+        raise DeliveryFailed("no recipient has an e-mail address")
+    email = EmailMessage()
+    email["From"] = channel.settings.get("from") or "countersign@localhost"
+    email["To"] = ", ".join(addresses)
+    email["Subject"] = rendered.subject
+    email["X-Countersign-Delivery"] = message.id
+    email.set_content(rendered.text())
+    return email
+
+
+# -- delivery ------------------------------------------------------------------------------
+
+
+def deliver(channel: ChannelConfig, message: Outgoing, *, public_url: str, timeout: float) -> None:
+    """Send `message` on `channel`; raise DeliveryFailed when it did not get through."""
+    rendered = render(message, public_url)
+    if channel.kind == "email":
+        _send_email(channel, email_message(channel, message, rendered), timeout)
+        return
+    if channel.kind == "webhook":
+        body = json.dumps(webhook_body(message, rendered), separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Countersign-Event": message.event,
+            "X-Countersign-Delivery": message.id,
+            "X-Countersign-Signature": sign(channel.secret or "", body),
+        }
+    elif channel.kind == "slack":
+        body = json.dumps(slack_body(rendered)).encode()
+        headers = {"Content-Type": "application/json"}
+    elif channel.kind == "teams":
+        body = json.dumps(teams_body(rendered)).encode()
+        headers = {"Content-Type": "application/json"}
+    else:
+        raise DeliveryFailed(f"unknown channel kind {channel.kind!r}")
+    _post(str(channel.settings.get("url", "")), body, headers, timeout)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise DeliveryFailed(f"{exc.__class__.__name__}: {exc}") from None
+    if not 200 <= response.status_code < 300:
+        raise DeliveryFailed(f"HTTP {response.status_code}: {response.text[:200]}")
+
+
+def _send_email(channel: ChannelConfig, email: EmailMessage, timeout: float) -> None:
+    settings = channel.settings
+    host = str(settings.get("host", ""))
+    security = settings.get("security", "none")
+    port = int(settings.get("port") or (465 if security == "tls" else 25))
+    try:
+        smtp: smtplib.SMTP
+        if security == "tls":
+            smtp = smtplib.SMTP_SSL(
+                host, port, timeout=timeout, context=ssl.create_default_context()
+            )
+        else:
+            smtp = smtplib.SMTP(host, port, timeout=timeout)
+        with smtp:
+            if security == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+            if settings.get("username"):
+                smtp.login(str(settings["username"]), channel.secret or "")
+            smtp.send_message(email)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise DeliveryFailed(f"SMTP {host}:{port}: {exc.__class__.__name__}: {exc}") from None

@@ -1,0 +1,405 @@
+"""Managed devices: the inventory (imported through the API or a CSV file) and its remote
+actions — wipe, retire, delete (one device or many) and the check-in that completes them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from countersign.domain import permissions as p
+from countersign.domain.actors import Caller
+from countersign.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+from countersign.domain.rbac import DEFAULT_SCOPE_TAG
+from countersign.services.changes import (
+    CREATE,
+    DELETE,
+    Change,
+    GraphBody,
+    Plan,
+    Result,
+    check_version,
+    etag,
+    iso,
+    parse_body,
+    register,
+    run_unprotected,
+)
+from countersign.services.rbac import check_scope_tags
+from countersign.services.resources import visible_or_404
+from countersign.store import tables as t
+from countersign.store.db import Database
+from countersign.store.scope import set_scope_tags
+
+COLLECTION = "managedDevices"
+ENTITY_TYPE = "managedDevice"
+
+ComplianceState = Literal[
+    "unknown", "compliant", "noncompliant", "conflict", "error", "inGracePeriod", "configManager"
+]
+ManagementState = Literal[
+    "managed",
+    "retirePending",
+    "retireFailed",
+    "wipePending",
+    "wipeFailed",
+    "unhealthy",
+    "deletePending",
+    "retireIssued",
+    "wipeIssued",
+    "wipeCanceled",
+    "retireCanceled",
+    "discovered",
+    # Countersign's states once a pending wipe or retire completed at check-in.
+    "wiped",
+    "retired",
+]
+
+
+class DeviceBody(GraphBody):
+    odata_type: (
+        Literal["#microsoft.graph.managedDevice", "microsoft.graph.managedDevice"] | None
+    ) = Field(None, alias="@odata.type")
+    device_name: str = Field(min_length=1, max_length=256)
+    operating_system: Literal["Windows", "iOS", "iPadOS", "Android", "macOS", "Linux"]
+    os_version: str | None = Field(None, max_length=64)
+    serial_number: str | None = Field(None, max_length=128)
+    user_principal_name: str | None = Field(None, max_length=256)
+    compliance_state: ComplianceState = "unknown"
+    management_state: ManagementState = "managed"
+    last_sync_date_time: datetime | None = None
+    role_scope_tag_ids: list[str] = Field(
+        default_factory=lambda: [DEFAULT_SCOPE_TAG], min_length=1, max_length=100
+    )
+
+
+class WipeBody(GraphBody):
+    keep_enrollment_data: bool = False
+    keep_user_data: bool = False
+    mac_os_unlock_code: str | None = Field(None, max_length=16)
+    persist_esim_data_plan: bool = False
+    use_protected_wipe: bool = False
+
+
+class NoBody(GraphBody):
+    pass
+
+
+@dataclass(frozen=True)
+class DeviceAction:
+    name: str
+    policy_type: str | None
+    permission: str
+    body: type[GraphBody] = NoBody
+    pending_state: str | None = None  # managementState while the action waits for check-in
+    done_state: str | None = None  # managementState once the device checked in
+
+
+ACTIONS = {
+    action.name: action
+    for action in (
+        DeviceAction("wipe", "deviceWipe", p.REMOTE_TASKS_WIPE, WipeBody, "wipePending", "wiped"),
+        DeviceAction(
+            "retire", "deviceRetire", p.REMOTE_TASKS_RETIRE, NoBody, "retirePending", "retired"
+        ),
+        DeviceAction("delete", "deviceDelete", p.MANAGED_DEVICES_DELETE),
+        DeviceAction("syncDevice", None, p.REMOTE_TASKS_SYNC_DEVICE),
+    )
+}
+BULK_ACTIONS = ("wipe", "retire", "delete")
+# A device on its way out takes no further wipe or retire.
+LEAVING = frozenset({"wipePending", "retirePending", "wiped", "retired"})
+
+
+def device_json(row: t.ManagedDevice) -> dict[str, Any]:
+    return {
+        "@odata.type": "#microsoft.graph.managedDevice",
+        "@odata.etag": etag(row.version),
+        "id": row.id,
+        "deviceName": row.device_name,
+        "operatingSystem": row.operating_system,
+        "osVersion": row.os_version,
+        "serialNumber": row.serial_number,
+        "userPrincipalName": row.user_principal_name,
+        "complianceState": row.compliance_state,
+        "managementState": row.management_state,
+        "lastSyncDateTime": iso(row.last_sync_date_time),
+        "enrolledDateTime": iso(row.created_date_time),
+        "roleScopeTagIds": list(row.role_scope_tag_ids),
+        "deviceActionResults": list(row.device_action_results),
+        "createdDateTime": iso(row.created_date_time),
+        "lastModifiedDateTime": iso(row.last_modified_date_time),
+        "version": row.version,
+    }
+
+
+def get_device(session: Session, tenant_id: str, device_id: str) -> t.ManagedDevice:
+    row = session.get(t.ManagedDevice, device_id)
+    if row is None or row.tenant_id != tenant_id:
+        raise NotFound(f"Managed device '{device_id}' does not exist.")
+    return row
+
+
+def _pending(action: DeviceAction, now: datetime) -> dict[str, Any]:
+    return {
+        "actionName": action.name,
+        "actionState": "pending",
+        "startDateTime": iso(now),
+        "lastUpdatedDateTime": iso(now),
+    }
+
+
+def _after(row: t.ManagedDevice, action: DeviceAction, now: datetime) -> dict[str, Any] | None:
+    """The device as the action will leave it (None when it is deleted)."""
+    if action.name == "delete":
+        return None
+    before = device_json(row)
+    if action.pending_state is None:
+        return before
+    return {
+        **before,
+        "managementState": action.pending_state,
+        "deviceActionResults": [*before["deviceActionResults"], _pending(action, now)],
+    }
+
+
+@dataclass
+class Sorted:
+    """Devices a bulk action names, by what will happen to each."""
+
+    acted: list[t.ManagedDevice]
+    failed: list[str]
+    not_found: list[str]
+    not_supported: list[str]
+
+
+def _sort(
+    session: Session, caller: Caller, action: DeviceAction, device_ids: tuple[str, ...]
+) -> Sorted:
+    result = Sorted([], [], [], [])
+    for device_id in dict.fromkeys(device_ids):
+        row = session.get(t.ManagedDevice, device_id)
+        if (
+            row is None
+            or row.tenant_id != caller.tenant_id
+            or not caller.can(p.MANAGED_DEVICES_READ, row.role_scope_tag_ids)
+        ):
+            result.not_found.append(device_id)
+        elif not caller.can(action.permission, row.role_scope_tag_ids):
+            result.failed.append(device_id)
+        elif action.pending_state is not None and row.management_state in LEAVING:
+            result.not_supported.append(device_id)
+        else:
+            result.acted.append(row)
+    return result
+
+
+def _act(session: Session, row: t.ManagedDevice, action: DeviceAction, now: datetime) -> None:
+    if action.name == "delete":
+        set_scope_tags(session, row, [])
+        session.delete(row)
+        return
+    if action.name == "syncDevice":
+        row.last_sync_date_time = now
+        moved = False
+        results = []
+        for entry in row.device_action_results:
+            if entry.get("actionState") == "pending":
+                entry = {**entry, "actionState": "done", "lastUpdatedDateTime": iso(now)}
+                done = ACTIONS.get(entry.get("actionName", ""))
+                if done is not None and done.done_state:
+                    row.management_state = done.done_state
+                moved = True
+            results.append(entry)
+        if not moved:
+            # A check-in with nothing pending changes no administrative state: the version
+            # stays, so an approval request planned against it stays completable.
+            return
+        row.device_action_results = results
+    else:
+        assert action.pending_state is not None
+        row.management_state = action.pending_state
+        row.device_action_results = [*row.device_action_results, _pending(action, now)]
+    row.version += 1
+    row.last_modified_date_time = now
+
+
+def _action_of(change: Change) -> DeviceAction:
+    name = "delete" if change.operation == DELETE else change.action_name or ""
+    action = ACTIONS.get(name)
+    if action is None or (change.target_ids and name not in BULK_ACTIONS):
+        raise ValidationFailed(
+            f"'{name}' is not an action on managed devices "
+            f"(one of {', '.join(BULK_ACTIONS if change.target_ids else ACTIONS)}).",
+            target="actionName",
+        )
+    parse_body(action.body, change.body)
+    return action
+
+
+@register
+class ManagedDevices:
+    collection = COLLECTION
+    entity_type = ENTITY_TYPE
+    category = "Device"
+
+    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
+        if change.operation == CREATE:
+            body = parse_body(DeviceBody, change.body)
+            caller.require(p.MANAGED_DEVICES_CREATE, body.role_scope_tag_ids)
+            check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
+            row = _new_device(body, caller.tenant_id, "", now)
+            return Plan(ENTITY_TYPE, body.device_name, None, after=device_json(row))
+        action = _action_of(change)
+        if change.target_ids:
+            caller.require(action.permission)
+            devices = _sort(session, caller, action, change.target_ids)
+            return Plan(
+                ENTITY_TYPE,
+                ", ".join(d.device_name for d in devices.acted)[:256] or "no device",
+                action.policy_type,
+                entity_keys=tuple(f"{COLLECTION}:{d.id}" for d in devices.acted),
+                versions={d.id: d.version for d in devices.acted},
+                before={"value": [device_json(d) for d in devices.acted]},
+                after={"value": [a for d in devices.acted if (a := _after(d, action, now))]},
+            )
+        row = visible_or_404(
+            caller,
+            session.get(t.ManagedDevice, change.target_id or ""),
+            p.MANAGED_DEVICES_READ,
+            change.target_id or "",
+        )
+        check_version(row.version, change.expected_version)
+        caller.require(action.permission, row.role_scope_tag_ids)
+        if action.pending_state is not None and row.management_state in LEAVING:
+            raise Conflict(
+                f"'{row.device_name}' is {row.management_state}; it takes no {action.name}."
+            )
+        return Plan(
+            ENTITY_TYPE,
+            row.device_name,
+            action.policy_type,
+            entity_keys=(f"{COLLECTION}:{row.id}",),
+            versions={row.id: row.version},
+            before=device_json(row),
+            after=_after(row, action, now),
+        )
+
+    def apply(
+        self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
+    ) -> Result:
+        if change.operation == CREATE:
+            body = parse_body(DeviceBody, change.body)
+            check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
+            row = _new_device(body, caller.tenant_id, str(uuid.uuid4()), now)
+            session.add(row)
+            session.flush()
+            set_scope_tags(session, row, body.role_scope_tag_ids)
+            return Result(201, device_json(row), row.id)
+        action = _action_of(change)
+        ids = change.target_ids or (change.target_id or "",)
+        devices = _sort(session, caller, action, ids)
+        moved = [d.device_name for d in devices.acted if plan.versions.get(d.id) != d.version]
+        if moved:
+            raise Conflict(f"'{moved[0]}' has changed since the action was planned.")
+        if not change.target_ids:
+            if not devices.acted:
+                # It was there when planned; it is gone or changed hands since.
+                raise Conflict(f"Managed device '{ids[0]}' can no longer take {action.name}.")
+            row = devices.acted[0]
+            _act(session, row, action, now)
+            return Result(204, None if action.name == "delete" else device_json(row), row.id)
+        for row in devices.acted:
+            _act(session, row, action, now)
+        return Result(
+            200,
+            {
+                "@odata.type": "#microsoft.graph.bulkManagedDeviceActionResult",
+                "successfulDeviceIds": [d.id for d in devices.acted],
+                "failedDeviceIds": devices.failed,
+                "notFoundDeviceIds": devices.not_found,
+                "notSupportedDeviceIds": devices.not_supported,
+            },
+        )
+
+
+def _new_device(body: DeviceBody, tenant_id: str, device_id: str, now: datetime) -> t.ManagedDevice:
+    return t.ManagedDevice(
+        id=device_id,
+        tenant_id=tenant_id,
+        device_name=body.device_name,
+        operating_system=body.operating_system,
+        os_version=body.os_version,
+        serial_number=body.serial_number,
+        user_principal_name=body.user_principal_name,
+        compliance_state=body.compliance_state,
+        management_state=body.management_state,
+        last_sync_date_time=body.last_sync_date_time,
+        role_scope_tag_ids=list(body.role_scope_tag_ids),
+        device_action_results=[],
+        created_date_time=now,
+        last_modified_date_time=now,
+        version=1,
+    )
+
+
+# -- CSV import ------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "deviceName",
+    "operatingSystem",
+    "osVersion",
+    "serialNumber",
+    "userPrincipalName",
+    "complianceState",
+    "managementState",
+    "lastSyncDateTime",
+    "roleScopeTagIds",
+)
+
+
+def import_csv(db: Database, caller: Caller, text: str, now: datetime) -> int:
+    """Import every row of a CSV file in one transaction: a bad row imports nothing and the
+    error names its line. Returns how many devices were imported."""
+    reader = csv.DictReader(io.StringIO(text))
+    unknown = [c for c in reader.fieldnames or () if c not in CSV_COLUMNS]
+    if unknown or not reader.fieldnames:
+        raise ValidationFailed(
+            f"Line 1: unknown column '{unknown[0]}'."
+            if unknown
+            else "The file has no header line.",
+            target="line 1",
+        )
+    count = 0
+    with db.write() as session:
+        for record in reader:
+            if None in record:
+                raise ValidationFailed(f"Line {reader.line_num}: more cells than columns.")
+            body: dict[str, Any] = {k: v.strip() for k, v in record.items() if v and v.strip()}
+            if "roleScopeTagIds" in body:
+                body["roleScopeTagIds"] = [s.strip() for s in body["roleScopeTagIds"].split(";")]
+            try:
+                run_unprotected(session, caller, Change(COLLECTION, CREATE, body=body), now)
+            except DomainError as exc:
+                raise ValidationFailed(
+                    f"Line {reader.line_num}: {exc.message}", target=exc.target
+                ) from None
+            count += 1
+    return count
+
+
+def first_administrator(session: Session, tenant_id: str) -> str | None:
+    """The tenant's first administrator (the user created with it)."""
+    return session.scalar(
+        select(t.User.user_principal_name)
+        .where(t.User.tenant_id == tenant_id)
+        .order_by(t.User.created_date_time, t.User.id)
+        .limit(1)
+    )

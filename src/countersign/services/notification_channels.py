@@ -1,0 +1,258 @@
+"""Notification channels of a tenant (a Countersign extension, SPEC §9), managed as a Graph
+collection: `/beta/deviceManagement/notificationChannels`.
+
+Permissions: reading needs `Microsoft.Intune_Organization_Read`, changing (and sending a test
+message) `Microsoft.Intune_Organization_Update`, Intune's permissions for tenant-wide settings;
+no new resource action is invented. Channel changes are not subject to approval (no
+operationApprovalPolicyType covers them) but are audited like every change.
+
+`secret` (the webhook's HMAC key, or the SMTP password) is write-only: never returned, never
+written to the audit log (`hasSecret` says whether one is set).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from sqlalchemy.orm import Session
+
+from countersign.domain import permissions as p
+from countersign.domain.actors import Caller
+from countersign.domain.errors import NotFound, ValidationFailed
+from countersign.notify.channels import ChannelConfig, DeliveryFailed, Outgoing, deliver
+from countersign.notify.outbox import EVENTS, TEST_EVENT, resolve_recipients
+from countersign.services.changes import (
+    CREATE,
+    DELETE,
+    Change,
+    GraphBody,
+    Plan,
+    Result,
+    check_version,
+    etag,
+    iso,
+    parse_body,
+    register,
+)
+from countersign.store import tables as t
+
+ODATA_TYPE = "#microsoft.graph.countersignNotificationChannel"
+Kind = Literal["email", "webhook", "slack", "teams"]
+Security = Literal["none", "starttls", "tls"]
+
+
+class ChannelBody(GraphBody):
+    display_name: str = Field(min_length=1, max_length=256)
+    channel_type: Kind
+    enabled: bool = True
+    # Which events the channel receives; empty: all of them.
+    events: list[str] = Field(default_factory=list)
+    url: str | None = Field(None, max_length=2048)
+    smtp_host: str | None = Field(None, max_length=256)
+    smtp_port: int | None = Field(None, ge=1, le=65535)
+    smtp_security: Security = "none"
+    smtp_username: str | None = Field(None, max_length=256)
+    from_address: str | None = Field(None, max_length=256)
+    # Where e-mail goes when a message has no recipient with an address (and test messages).
+    to_addresses: list[str] = Field(default_factory=list)
+    secret: str | None = Field(None, max_length=1024)
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, events: list[str]) -> list[str]:
+        unknown = sorted(set(events) - EVENTS)
+        if unknown:
+            raise ValueError(f"unknown event '{unknown[0]}' (known: {', '.join(sorted(EVENTS))})")
+        return events
+
+
+def _check(body: ChannelBody) -> None:
+    """Rules across properties, per channel type."""
+    if body.channel_type == "email":
+        if not body.smtp_host:
+            raise ValidationFailed("An e-mail channel needs 'smtpHost'.", target="smtpHost")
+        if not body.from_address or "@" not in body.from_address:
+            raise ValidationFailed(
+                "An e-mail channel needs 'fromAddress' (an e-mail address).", target="fromAddress"
+            )
+        if body.smtp_username and not body.secret:
+            raise ValidationFailed(
+                "'smtpUsername' needs the password in 'secret'.", target="secret"
+            )
+        return
+    if not body.url or not body.url.startswith(("https://", "http://")):
+        raise ValidationFailed(
+            f"A {body.channel_type} channel needs 'url' (http:// or https://).", target="url"
+        )
+    if body.channel_type == "webhook" and (not body.secret or len(body.secret) < 16):
+        raise ValidationFailed(
+            "A webhook channel needs 'secret' (at least 16 characters): the key of the "
+            "X-Countersign-Signature HMAC.",
+            target="secret",
+        )
+
+
+def _settings(body: ChannelBody) -> dict[str, Any]:
+    if body.channel_type == "email":
+        return {
+            "host": body.smtp_host,
+            "port": body.smtp_port,
+            "security": body.smtp_security,
+            "username": body.smtp_username,
+            "from": body.from_address,
+            "to": body.to_addresses,
+        }
+    return {"url": body.url}
+
+
+def _as_body(channel: t.NotificationChannel) -> dict[str, Any]:
+    """The stored channel as a (camelCase) body, secret included: the base of a PATCH."""
+    s = channel.settings
+    body: dict[str, Any] = {
+        "displayName": channel.display_name,
+        "channelType": channel.kind,
+        "enabled": channel.enabled,
+        "events": list(channel.events),
+        "secret": channel.secret,
+    }
+    if channel.kind == "email":
+        body.update(
+            smtpHost=s.get("host"),
+            smtpPort=s.get("port"),
+            smtpSecurity=s.get("security") or "none",
+            smtpUsername=s.get("username"),
+            fromAddress=s.get("from"),
+            toAddresses=list(s.get("to") or []),
+        )
+    else:
+        body["url"] = s.get("url")
+    return body
+
+
+def channel_json(channel: t.NotificationChannel) -> dict[str, Any]:
+    body = _as_body(channel)
+    del body["secret"]
+    return {
+        "@odata.type": ODATA_TYPE,
+        "@odata.etag": etag(channel.version),
+        "id": channel.id,
+        **body,
+        "hasSecret": bool(channel.secret),
+        "createdDateTime": iso(channel.created_date_time),
+        "lastModifiedDateTime": iso(channel.last_modified_date_time),
+        "version": channel.version,
+    }
+
+
+def _without_secret(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("***" if k == "secret" and v else v) for k, v in body.items()}
+
+
+def get_channel(session: Session, tenant_id: str, channel_id: str) -> t.NotificationChannel:
+    channel = session.get(t.NotificationChannel, channel_id)
+    if channel is None or channel.tenant_id != tenant_id:
+        raise NotFound(f"Notification channel '{channel_id}' does not exist.")
+    return channel
+
+
+@register
+class NotificationChannels:
+    collection = "notificationChannels"
+    entity_type = "notificationChannel"
+    category = "Organization"
+
+    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
+        caller.require(p.ORGANIZATION_UPDATE)
+        if change.operation == CREATE:
+            body = parse_body(ChannelBody, change.body)
+            _check(body)
+            return Plan(
+                self.entity_type, body.display_name, None, after=_without_secret(change.body)
+            )
+        channel = get_channel(session, caller.tenant_id, change.target_id or "")
+        check_version(channel.version, change.expected_version)
+        plan = Plan(
+            self.entity_type,
+            channel.display_name,
+            None,
+            versions={channel.id: channel.version},
+            before=channel_json(channel),
+        )
+        if change.operation != DELETE:
+            merged = self._merged(channel, change.body)
+            plan.after = {**channel_json(channel), **_without_secret(change.body)}
+            plan.target_name = merged.display_name
+        return plan
+
+    def _merged(self, channel: t.NotificationChannel, patch: dict[str, Any]) -> ChannelBody:
+        if "channelType" in patch and patch["channelType"] != channel.kind:
+            raise ValidationFailed(
+                "'channelType' cannot change; create another channel.", target="channelType"
+            )
+        body = parse_body(ChannelBody, {**_as_body(channel), **patch})
+        _check(body)
+        return body
+
+    def apply(
+        self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
+    ) -> Result:
+        if change.operation == CREATE:
+            body = parse_body(ChannelBody, change.body)
+            channel = t.NotificationChannel(
+                id=str(uuid.uuid4()),
+                tenant_id=caller.tenant_id,
+                display_name=body.display_name,
+                kind=body.channel_type,
+                enabled=body.enabled,
+                settings=_settings(body),
+                secret=body.secret,
+                events=body.events,
+                created_date_time=now,
+                last_modified_date_time=now,
+                version=1,
+            )
+            session.add(channel)
+            session.flush()
+            return Result(201, channel_json(channel), channel.id)
+        channel = get_channel(session, caller.tenant_id, change.target_id or "")
+        if change.operation == DELETE:
+            session.delete(channel)
+            return Result(204, None, channel.id)
+        body = self._merged(channel, change.body)
+        channel.display_name = body.display_name
+        channel.enabled = body.enabled
+        channel.events = body.events
+        channel.settings = _settings(body)
+        channel.secret = body.secret
+        channel.last_modified_date_time = now
+        channel.version += 1
+        return Result(204, channel_json(channel), channel.id)
+
+
+def send_test_message(
+    session_factory: Any, caller: Caller, channel_id: str, *, public_url: str, timeout: float
+) -> None:
+    """Deliver a test message on the channel now (not through the outbox: the administrator
+    waits for the answer). E-mail goes to the channel's `toAddresses`, else to the caller."""
+    caller.require(p.ORGANIZATION_UPDATE)
+    with session_factory() as session:
+        channel = get_channel(session, caller.tenant_id, channel_id)
+        config = ChannelConfig(channel.id, channel.kind, dict(channel.settings), channel.secret)
+        recipients = resolve_recipients(session, caller.tenant_id, [caller.id])
+        name = channel.display_name
+    if config.kind == "email" and config.settings.get("to"):
+        recipients = []  # email_message() falls back to the channel's toAddresses
+    message = Outgoing(
+        id=str(uuid.uuid4()),
+        tenant_id=caller.tenant_id,
+        event=TEST_EVENT,
+        content={"channelName": name},
+        recipients=recipients,
+    )
+    deliver(config, message, public_url=public_url, timeout=timeout)
+
+
+__all__ = ["DeliveryFailed", "channel_json", "get_channel", "send_test_message"]

@@ -1,0 +1,83 @@
+"""Reminders: a request still waiting for approval a set time before it expires gets one
+"reminder" notification to its eligible approvers (`Settings.reminder_hours_before_expiry`,
+24 hours by default)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from countersign.notify import outbox
+from countersign.store import tables as t
+from countersign.store.db import Database
+
+NEEDS_APPROVAL = "needsApproval"
+
+# (session, database, request row) -> ids of the principals who may approve it now.
+ApproverLookup = Callable[[Session, Database, t.ApprovalRequest], list[str]]
+
+
+def engine_approvers(session: Session, db: Database, row: t.ApprovalRequest) -> list[str]:
+    """Eligible approvers as the approval engine computes them
+    (`services.approvals.eligible_approver_ids(session, snapshot, request_row)`)."""
+    try:
+        approvals = importlib.import_module("countersign.services.approvals")
+    except ImportError:
+        return []
+    lookup = getattr(approvals, "eligible_approver_ids", None)
+    if lookup is None:
+        return []
+    version = session.scalar(select(t.Tenant.directory_version).where(t.Tenant.id == row.tenant_id))
+    snapshot = db.snapshot(session, row.tenant_id, version or 0)
+    return list(lookup(session, snapshot, row))
+
+
+def send_reminders(
+    db: Database,
+    now: datetime,
+    before: timedelta,
+    batch: int = 500,
+    approvers: ApproverLookup = engine_approvers,
+) -> int:
+    """Enqueue one reminder for each request that is needsApproval and expires within `before`
+    and has had none. Returns how many requests were reminded about."""
+    r = t.ApprovalRequest
+    with db.write() as session:
+        due = session.scalars(
+            select(r.id)
+            .where(
+                r.status == NEEDS_APPROVAL,
+                r.reminder_sent.is_(False),
+                r.expiration_date_time > now,
+                r.expiration_date_time <= now + before,
+            )
+            .order_by(r.expiration_date_time, r.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        ).all()
+        # Conditional, so two workers never both remind about one request.
+        reminded = (
+            session.scalars(
+                update(r)
+                .where(r.id.in_(due), r.reminder_sent.is_(False), r.status == NEEDS_APPROVAL)
+                .values(reminder_sent=True)
+                .returning(r.id),
+                execution_options={"synchronize_session": False},
+            ).all()
+            if due
+            else []
+        )
+        for row in session.scalars(select(r).where(r.id.in_(reminded)).order_by(r.id)):
+            outbox.enqueue(
+                session,
+                tenant_id=row.tenant_id,
+                event="reminder",
+                request=outbox.request_from_row(row),
+                recipient_ids=approvers(session, db, row),
+                now=now,
+            )
+    return len(reminded)
