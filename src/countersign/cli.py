@@ -15,6 +15,7 @@ from rich.console import Console
 
 from countersign.config import Settings
 from countersign.domain.errors import DomainError
+from countersign.notify.commands import channels_app, worker_command
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -27,6 +28,8 @@ audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(audit_app, name="audit")
+app.add_typer(channels_app, name="channels")  # notify/commands.py
+app.command("worker")(worker_command)
 devices_app = typer.Typer(no_args_is_help=True, help="The managed-device inventory.")
 app.add_typer(devices_app, name="devices")
 
@@ -359,11 +362,6 @@ def whoami(json_output: bool = typer.Option(False, "--json")) -> None:
             f"id {me['id']} tenant {me.get('tenantId')}",
             highlight=False,
         )
-
-
-# -- notifications and the worker (issue 6) ------------------------------------------------
-# NOTE: the uncommitted `worker` command (and whatever followed it) that stood here was lost by
-# an accidental truncation of this file by the issue-3 session at 11:42 UTC; please restore it.
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from countersign.store.db import Database
 PUBLIC_PATHS = frozenset(
     {
         "/healthz",
+        "/metrics",
         "/readyz",
         "/oauth2/token",
         "/{tenant}/oauth2/v2.0/token",
@@ -47,6 +48,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     errors.install(app)
     for module in (system, directory, rbac):
         app.include_router(module.router)
+    # Notification channels (issue 6), and operations: /metrics, HTTP latency, request ids in
+    # the JSON logs. The observability middleware runs inside RequestContextMiddleware.
+    from countersign import metrics
+    from countersign.api import observability
+    from countersign.api.routers import notifications
+
+    app.include_router(notifications.router)
+    app.include_router(observability.router)
+    extras["metrics_registry"] = metrics.database_registry(db)
+    app.add_middleware(observability.ObservabilityMiddleware)
     # The web admin center: pages under /admin authenticate with a session cookie (303 to
     # /admin/sign-in without one), not a bearer token; see countersign.web.
     from countersign import web
