@@ -39,6 +39,17 @@ class RequestContextMiddleware:
         if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._reject(send_with_ids, request_id, client_request_id)
             return
+        # U+0000 cannot be stored or compared on PostgreSQL; no Graph id or option holds one.
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            await self._reject(
+                send_with_ids,
+                request_id,
+                client_request_id,
+                status=400,
+                code="BadRequest",
+                message="The URL cannot contain NUL characters.",
+            )
+            return
         # Read the body up front (bounded), so an oversized chunked body is refused before any
         # handler runs, then replay it to the application.
         chunks: list[bytes] = []
@@ -66,12 +77,20 @@ class RequestContextMiddleware:
 
         await self.app(scope, replay, send_with_ids)
 
-    async def _reject(self, send: Any, request_id: str, client_request_id: str) -> None:
+    async def _reject(
+        self,
+        send: Any,
+        request_id: str,
+        client_request_id: str,
+        status: int = 413,
+        code: str = "RequestEntityTooLarge",
+        message: str | None = None,
+    ) -> None:
         body = json.dumps(
             {
                 "error": {
-                    "code": "RequestEntityTooLarge",
-                    "message": f"The request body exceeds {self.max_body_bytes} bytes.",
+                    "code": code,
+                    "message": message or f"The request body exceeds {self.max_body_bytes} bytes.",
                     "innerError": {
                         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
                         "request-id": request_id,
@@ -83,7 +102,7 @@ class RequestContextMiddleware:
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
 
 from countersign.domain.errors import ValidationFailed
-from countersign.store.tables import UTCDateTime
 
 MAX_TOP = 999
 DEFAULT_TOP = 100
@@ -34,6 +34,9 @@ _TOKEN = re.compile(
 )
 
 COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
+# Parentheses and `not` nest this deep at most (the parser recurses on them).
+MAX_DEPTH = 32
+INT64 = 2**63
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class _FilterParser:
         self.tokens = _tokenize(text)
         self.position = 0
         self.fields = fields
+        self.depth = 0
 
     def parse(self) -> ColumnElement[bool]:
         if not self.tokens:
@@ -106,6 +110,15 @@ class _FilterParser:
         return parts[0] if len(parts) == 1 else and_(*parts)
 
     def _unary(self) -> ColumnElement[bool]:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ValidationFailed(f"Invalid $filter: nested more than {MAX_DEPTH} deep.")
+        try:
+            return self._unary_inner()
+        finally:
+            self.depth -= 1
+
+    def _unary_inner(self) -> ColumnElement[bool]:
         if self._keyword("not"):
             return not_(self._unary())
         token = self._peek()
@@ -146,12 +159,14 @@ class _FilterParser:
     def _function(self, name: str) -> ColumnElement[bool]:
         self._expect("(")
         column = self._column(self._next()[1])
+        if _python_type(column) is not str:
+            raise ValidationFailed(f"Invalid $filter: {name}() applies to text properties only.")
         self._expect(",")
         kind, raw = self._next()
         if kind != "string":
             raise ValidationFailed(f"Invalid $filter: {name}() takes a string.")
         self._expect(")")
-        text = raw[1:-1].replace("''", "'")
+        text = _checked_text(raw[1:-1].replace("''", "'"))
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = {
             "startswith": f"{escaped}%",
@@ -171,28 +186,67 @@ class _FilterParser:
         return _convert(kind, raw, column)
 
 
+def _python_type(column: Any) -> Any:
+    """The Python type of a column's values, or None when the type does not say."""
+    column_type = getattr(column, "type", None)
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance  # UTCDateTime says `object`, its impl says more
+    try:
+        return column_type.python_type  # type: ignore[union-attr]
+    except (AttributeError, NotImplementedError):
+        return None
+
+
+def _fits(value: Any, expected: Any) -> bool:
+    """Whether `value` may be compared with a column of Python type `expected` on every
+    database (PostgreSQL refuses to compare text with a number, SQLite an oversized int)."""
+    if expected is None:
+        return True
+    if expected is bool or isinstance(value, bool):
+        return isinstance(value, bool) and expected is bool
+    if expected is int:
+        return isinstance(value, int) and -INT64 <= value < INT64
+    if expected is float:
+        return isinstance(value, int | float)
+    return isinstance(value, expected)
+
+
+def _checked_text(text: str) -> str:
+    if "\x00" in text:
+        raise ValidationFailed("Invalid $filter: a text value cannot contain NUL characters.")
+    return text
+
+
+def _parse_datetime(raw: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValidationFailed(f"Invalid date and time '{raw}' in $filter.") from exc
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _convert(kind: str, raw: str, column: Any) -> Any:
-    is_datetime = isinstance(getattr(column, "type", None), UTCDateTime)
+    """A literal of $filter as a Python value of the column's type (400 for any other type)."""
+    expected = _python_type(column)
+    value: Any
     if kind == "string":
-        raw = raw[1:-1].replace("''", "'")
-        kind = "datetime" if is_datetime else "string"
-    if kind == "datetime":
-        try:
-            return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
-        except ValueError as exc:
-            raise ValidationFailed(f"Invalid date and time '{raw}' in $filter.") from exc
-    if kind == "number":
-        return float(raw) if "." in raw else int(raw)
-    if kind == "word":
-        lowered = raw.lower()
-        if lowered in ("true", "false"):
-            return lowered == "true"
-        if lowered == "null":
-            return None
+        text = _checked_text(raw[1:-1].replace("''", "'"))
+        value = _parse_datetime(text) if expected is datetime else text
+    elif kind == "datetime":
+        value = _parse_datetime(raw)
+    elif kind == "number":
+        value = float(raw) if "." in raw else int(raw)
+    elif kind == "guid":
+        value = raw
+    elif kind == "word" and raw.lower() in ("true", "false", "null"):
+        value = None if raw.lower() == "null" else raw.lower() == "true"
+    else:
         raise ValidationFailed(f"Invalid $filter: a value expected, not '{raw}'.")
-    if kind == "punct":
-        raise ValidationFailed(f"Invalid $filter: a value expected, not '{raw}'.")
-    return raw
+    if value is not None and not _fits(value, expected):
+        raise ValidationFailed(
+            f"Invalid $filter: {raw} is not a {expected.__name__} value for this property."
+        )
+    return value
 
 
 def parse_filter(text: str, fields: dict[str, Field]) -> ColumnElement[bool]:
@@ -219,7 +273,7 @@ def _int_option(params: dict[str, str], name: str, default: int, maximum: int) -
     raw = params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise ValidationFailed(f"{name} must be a non-negative whole number.")
     value = int(raw)
     if value > maximum:
@@ -233,17 +287,26 @@ def _encode_token(values: list[Any]) -> str:
 
 
 def _decode_token(token: str, columns: list[Any]) -> list[Any]:
+    """The sort key a $skiptoken carries, checked against the columns it will be compared with
+    (the token comes from the client, so it is input like any other)."""
     try:
         values = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         if not isinstance(values, list) or len(values) != len(columns):
             raise ValueError
-        return [
-            datetime.fromisoformat(v)
-            if isinstance(getattr(c, "type", None), UTCDateTime) and v
-            else v
-            for v, c in zip(values, columns, strict=True)
-        ]
-    except (ValueError, TypeError) as exc:
+        decoded = []
+        for value, column in zip(values, columns, strict=True):
+            expected = _python_type(column)
+            if expected is datetime:
+                value = datetime.fromisoformat(value)
+                if value.tzinfo is None:
+                    raise ValueError
+            if value is None or not _fits(value, expected):
+                raise ValueError
+            if isinstance(value, str) and "\x00" in value:
+                raise ValueError
+            decoded.append(value)
+        return decoded
+    except (ValueError, TypeError, RecursionError) as exc:
         raise ValidationFailed("$skiptoken is not valid for this query.") from exc
 
 

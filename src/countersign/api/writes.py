@@ -25,12 +25,35 @@ async def json_body(request: Request) -> dict[str, Any]:
     if "json" not in content_type:
         raise ValidationFailed("The request body must be JSON (Content-Type: application/json).")
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise ValidationFailed("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise ValidationFailed("The request body must be a JSON object.")
+    if _holds_nul(body):
+        raise ValidationFailed("The request body cannot contain NUL characters.")
     return body
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (json.loads accepts them; databases do not)."""
+    raise ValueError(name)
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a string anywhere in the document holds U+0000, which PostgreSQL cannot store."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def if_match_version(request: Request) -> int | None:

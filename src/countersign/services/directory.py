@@ -118,6 +118,13 @@ def directory_object_type(session: Session, tenant_id: str, object_id: str) -> s
     raise NotFound(f"Directory object '{object_id}' does not exist in this tenant.")
 
 
+def not_null(value: Any) -> Any:
+    """For PATCH bodies: a property may be left out, but not set to null when it is required."""
+    if value is None:
+        raise ValueError("cannot be null")
+    return value
+
+
 # -- users ---------------------------------------------------------------------------------
 
 
@@ -149,6 +156,10 @@ class UserUpdate(GraphBody):
     mail_nickname: str | None = Field(None, max_length=64)
     mail: str | None = Field(None, max_length=256)
     password_profile: PasswordProfile | None = None
+
+    _required = field_validator("display_name", "user_principal_name", "account_enabled")(
+        not_null
+    )
 
     @field_validator("user_principal_name")
     @classmethod
@@ -262,6 +273,8 @@ class GroupUpdate(GraphBody):
     description: str | None = Field(None, max_length=1024)
     mail_nickname: str | None = Field(None, max_length=64)
 
+    _required = field_validator("display_name")(not_null)
+
 
 class MemberRef(GraphBody):
     odata_id: str = Field(alias="@odata.id", min_length=1, max_length=512)
@@ -308,8 +321,13 @@ class Groups:
         if change.operation == CREATE:
             caller.require(p.DIRECTORY_GROUPS_CREATE)
             body = parse_body(GroupCreate, change.body)
-            for ref in body.members_odata_bind:
-                directory_object_type(session, caller.tenant_id, member_id_from_ref(ref))
+            member_ids = [member_id_from_ref(ref) for ref in body.members_odata_bind]
+            if len(set(member_ids)) != len(member_ids):
+                raise ValidationFailed(
+                    "members@odata.bind names a member twice.", target="members@odata.bind"
+                )
+            for member_id in member_ids:
+                directory_object_type(session, caller.tenant_id, member_id)
             return Plan(
                 self.entity_type, body.display_name, None, after=body.model_dump(by_alias=True)
             )
@@ -424,6 +442,8 @@ class ServicePrincipalCreate(GraphBody):
 class ServicePrincipalUpdate(GraphBody):
     display_name: str | None = Field(None, min_length=1, max_length=256)
     account_enabled: bool | None = None
+
+    _required = field_validator("display_name", "account_enabled")(not_null)
 
 
 class PasswordCredential(GraphBody):

@@ -14,7 +14,7 @@ from countersign.api.writes import json_body, run_change
 from countersign.domain import permissions as p
 from countersign.domain.actors import SERVICE_PRINCIPAL, Caller
 from countersign.services import directory as d
-from countersign.services.changes import ACTION, Change
+from countersign.services.changes import ACTION, Change, parse_body
 from countersign.store import tables as t
 
 router = APIRouter(prefix="/beta", tags=["directory"])
@@ -117,7 +117,7 @@ def list_members(
 async def add_member(
     group_id: str, request: Request, caller: Caller = Depends(current_caller)
 ) -> Response:
-    body = d.MemberRef.model_validate(await json_body(request)).model_dump(by_alias=True)
+    body = parse_body(d.MemberRef, await json_body(request)).model_dump(by_alias=True)
     return run_change(
         request, caller, Change("groups", ACTION, group_id, body, action_name="addMember")
     )
