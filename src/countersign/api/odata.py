@@ -43,6 +43,9 @@ INT64 = 2**63
 class Field:
     column: Any
     sortable: bool = True
+    # Custom SQL for `eq` (ne, in and not are built from it), for fields whose value is
+    # computed, such as a request's status, which reads as expired once its time is up.
+    equals: Callable[[Any], ColumnElement[bool]] | None = None
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:
@@ -133,6 +136,7 @@ class _FilterParser:
         if word in ("startswith", "contains", "endswith"):
             return self._function(word)
         column = self._column(word)
+        equals = self.fields[word].equals
         operator = self._next()[1].lower()
         if operator == "in":
             self._expect("(")
@@ -141,7 +145,12 @@ class _FilterParser:
                 self.position += 1
                 values.append(self._value(column))
             self._expect(")")
+            if equals is not None:
+                return or_(*[equals(v) for v in values])
             return column.in_(values)  # type: ignore[no-any-return]
+        if equals is not None and operator in ("eq", "ne"):
+            match = equals(self._value(column))
+            return match if operator == "eq" else not_(match)
         if operator not in COMPARISONS:
             raise ValidationFailed(f"Invalid $filter: unsupported operator '{operator}'.")
         value = self._value(column)
@@ -354,7 +363,8 @@ def list_page(
         query = query.where(parse_filter(params["$filter"], fields))
     order = parse_orderby(params.get("$orderby"), fields) or list(default_order)
     columns = [fields[name].column for name, _ in order] + [id_column]
-    descending = [desc for _, desc in order] + [False]
+    # The id breaks ties in the direction of the last key, so one index serves the whole order.
+    descending = [desc for _, desc in order] + [order[-1][1] if order else False]
     top = _int_option(params, "$top", DEFAULT_TOP, MAX_TOP)
     skip = _int_option(params, "$skip", 0, 10_000_000)
     count_requested = params.get("$count", "false").lower()

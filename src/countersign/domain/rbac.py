@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from countersign.domain.approval import ActivePolicy
 
 DEFAULT_SCOPE_TAG = "0"
 
@@ -34,6 +38,10 @@ class DirectorySnapshot:
     security_groups: frozenset[str]
     role_permissions: dict[str, frozenset[str]]
     assignments: tuple[RoleAssignment, ...]
+    # Users whose account is enabled (principals that may sign in and approve).
+    enabled_users: frozenset[str] = frozenset()
+    # Active access policies (domain.approval.ActivePolicy), cached with the directory.
+    policies: tuple[ActivePolicy, ...] = ()
     _parents: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

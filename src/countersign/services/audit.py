@@ -70,9 +70,13 @@ def record(
     now: datetime | None = None,
 ) -> t.AuditEvent:
     """Append an entry to the tenant's chain. Locks the tenant row until commit, so concurrent
-    writers of one tenant take turns and the chain never forks."""
+    writers of one tenant take turns and the chain never forks.
+
+    FOR NO KEY UPDATE (key_share) on PostgreSQL: the foreign-key checks of rows inserted earlier
+    in the same transactions hold KEY SHARE locks on the tenant row, which a plain FOR UPDATE
+    would wait on, deadlocking two writers of one tenant."""
     tenant = session.execute(
-        select(t.Tenant).where(t.Tenant.id == tenant_id).with_for_update()
+        select(t.Tenant).where(t.Tenant.id == tenant_id).with_for_update(key_share=True)
     ).scalar_one()
     row = t.AuditEvent(
         id=str(uuid.uuid4()),
@@ -156,7 +160,10 @@ def _events(session: Session, tenant_id: str) -> Iterator[t.AuditEvent]:
         .order_by(t.AuditEvent.sequence)
         .execution_options(yield_per=1000)
     )
-    yield from session.scalars(query)
+    # Closed even when the caller stops early (verify at a broken link): on PostgreSQL this is
+    # a server-side cursor, which must not be left open.
+    with session.scalars(query) as rows:
+        yield from rows
 
 
 def event_json(row: t.AuditEvent) -> dict[str, Any]:

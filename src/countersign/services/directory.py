@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from countersign.auth.passwords import hash_secret, new_secret
 from countersign.domain import permissions as p
 from countersign.domain.actors import SERVICE_PRINCIPAL, USER, Caller
+from countersign.domain.approval import guards_approvers, is_potential_approver
 from countersign.domain.errors import Conflict, NotFound, ValidationFailed
 from countersign.services.changes import (
     CREATE,
@@ -157,9 +158,7 @@ class UserUpdate(GraphBody):
     mail: str | None = Field(None, max_length=256)
     password_profile: PasswordProfile | None = None
 
-    _required = field_validator("display_name", "user_principal_name", "account_enabled")(
-        not_null
-    )
+    _required = field_validator("display_name", "user_principal_name", "account_enabled")(not_null)
 
     @field_validator("user_principal_name")
     @classmethod
@@ -198,10 +197,14 @@ class Users:
             versions={user.id: user.version},
             before=user_json(user),
         )
+        # Rule 10: an approver's credentials and existence are protected once any policy is
+        # active, so nobody can take over an approver's account to approve their own change.
+        approver = is_potential_approver(caller.snapshot, user.id)
         if change.operation == DELETE:
             caller.require(p.DIRECTORY_USERS_DELETE)
             if user.id == caller.id:
                 raise ValidationFailed("You cannot delete your own account.")
+            plan.always_protected = approver
             return plan
         update = parse_body(UserUpdate, change.body, partial=True)
         fields = update.model_fields_set
@@ -211,6 +214,8 @@ class Users:
             caller.require(p.DIRECTORY_USERS_PASSWORD_UPDATE)
         if update.user_principal_name:
             _upn_free(session, update.user_principal_name, user.id)
+        sensitive = {"password_profile", "account_enabled", "user_principal_name"}
+        plan.always_protected = approver and bool(fields & sensitive)
         plan.after = {
             **user_json(user),
             **update.model_dump(by_alias=True, exclude_unset=True, exclude={"password_profile"}),
@@ -237,6 +242,7 @@ class Users:
             )
             session.add(user)
             session.flush()
+            bump_directory_version(session, caller.tenant_id)
             return Result(201, user_json(user), user.id)
         user = get_user(session, caller.tenant_id, change.target_id or "")
         if change.operation == DELETE:
@@ -252,6 +258,7 @@ class Users:
             user.failed_sign_ins, user.locked_until = 0, None
         user.version += 1
         user.last_modified_date_time = now
+        bump_directory_version(session, caller.tenant_id)
         return Result(204, user_json(user), user.id)
 
 
@@ -337,6 +344,8 @@ class Groups:
             self.entity_type,
             group.display_name,
             None,
+            always_protected=guards_approvers(caller.snapshot, group.id)
+            and change.operation != UPDATE,
             entity_keys=(f"groups:{group.id}",),
             versions={group.id: group.version},
             before=group_json(group),

@@ -1,17 +1,29 @@
-"""The gate every write passes: decides whether a change needs approval, and runs it.
+"""The gate every write passes, from every interface: it decides from the tenant's active access
+policies whether a change needs approval, and runs the approval handshake (SPEC §5):
 
-Multi admin approval (access policies, the handshake) plugs in here; see SPEC §4 and §5.
+1. a protected write without approval headers -> 400;
+2. with `x-msft-approval-justification` (base64) -> a request in needsApproval, and
+   ApprovalRequired (403) carrying its id for `x-msft-approval-code`;
+3. the identical replay with `x-msft-approval-code` after approval -> applied, request completed.
+
+Unprotected writes apply at once. The active policies come from the directory snapshot cached
+per tenant version, so deciding costs no query beyond reading that version number.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from countersign.domain.actors import Caller
+from countersign.domain.errors import ApprovalRequired
+from countersign.services import approvals
 from countersign.services.changes import Change, Result, apply_change, plan_change
-from countersign.store.db import Database
+from countersign.store.db import Database, current_snapshot
 
 
 @dataclass(frozen=True)
@@ -26,9 +38,50 @@ class ApprovalHeaders:
         )
 
 
+def _refreshed(session: Session, db: Database, caller: Caller) -> Caller:
+    """The caller as of this transaction: policies or roles may have changed since sign-in."""
+    snapshot = current_snapshot(session, db, caller.tenant_id)
+    if snapshot is caller.snapshot:
+        return caller
+    return dataclasses.replace(caller, snapshot=snapshot, access=snapshot.access_for(caller.id))
+
+
+def needs_approval(db: Database, caller: Caller, change: Change, now: datetime) -> bool:
+    """Whether `change` would become an approval request (for the admin center's last step)."""
+    with db.read() as session:
+        caller = _refreshed(session, db, caller)
+        plan = plan_change(session, caller, change, now)
+        return approvals.protection_for(caller.snapshot, change, plan) is not None
+
+
 def execute(
     db: Database, caller: Caller, change: Change, headers: ApprovalHeaders, now: datetime
 ) -> Result:
-    with db.write() as session:
-        plan = plan_change(session, caller, change, now)
-        return apply_change(session, caller, change, plan, now)
+    def work(session: Session) -> Result | str:
+        current = _refreshed(session, db, caller)
+        plan = plan_change(session, current, change, now)
+        protection = approvals.protection_for(current.snapshot, change, plan)
+        if protection is None:
+            result = apply_change(session, current, change, plan, now)
+            approvals.check_no_lockout(session, current.tenant_id, current.id, change)
+            return result
+        if headers.approval_code:
+            row = approvals.get_request(
+                session, current.tenant_id, headers.approval_code.strip(), for_update=True
+            )
+            return approvals.complete_locked(session, db, current, row, now, replay=change)
+        justification = approvals.decode_justification(headers.justification)
+        request = approvals.create_request(
+            session, current, change, plan, protection, justification, now
+        )
+        return request.id
+
+    outcome = approvals.run_transition(db, work)
+    if isinstance(outcome, str):  # committed: the request exists; tell the caller where it is
+        raise ApprovalRequired(
+            outcome,
+            "This operation is protected by multi admin approval. An approval request was "
+            f"created with id {outcome}; after it is approved, complete it or replay the "
+            "same operation with the header x-msft-approval-code.",
+        )
+    return outcome

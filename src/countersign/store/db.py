@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from countersign.domain.approval import ActivePolicy, parse_platforms
 from countersign.domain.rbac import DirectorySnapshot, RoleAssignment
 from countersign.store import tables as t
 
@@ -118,13 +119,41 @@ def load_snapshot(session: Session, tenant_id: str, version: int) -> DirectorySn
             select(t.RoleAssignment).where(t.RoleAssignment.tenant_id == tenant_id)
         )
     )
+    enabled_users = session.scalars(
+        select(t.User.id).where(t.User.tenant_id == tenant_id, t.User.account_enabled.is_(True))
+    ).all()
+    policies = tuple(
+        ActivePolicy(
+            id=row.id,
+            display_name=row.display_name,
+            policy_type=row.policy_type,
+            platforms=parse_platforms(row.policy_platform),
+            approver_group_ids=tuple(row.approver_group_ids),
+            approvals_required=row.approvals_required,
+            auto_complete=row.auto_complete,
+            request_lifetime_days=row.request_lifetime_days,
+        )
+        for row in session.scalars(
+            select(t.ApprovalPolicy).where(t.ApprovalPolicy.tenant_id == tenant_id)
+        )
+    )
     return DirectorySnapshot(
         version=version,
         members={k: frozenset(v) for k, v in members.items()},
         security_groups=frozenset(security_groups),
         role_permissions=roles,
         assignments=assignments,
+        enabled_users=frozenset(enabled_users),
+        policies=policies,
     )
+
+
+def current_snapshot(session: Session, db: Database, tenant_id: str) -> DirectorySnapshot:
+    """The snapshot as of this transaction (reads the tenant's version: one primary-key read)."""
+    version = session.scalar(select(t.Tenant.directory_version).where(t.Tenant.id == tenant_id))
+    if version is None:
+        raise LookupError(tenant_id)
+    return db.snapshot(session, tenant_id, version)
 
 
 def bump_directory_version(session: Session, tenant_id: str) -> None:

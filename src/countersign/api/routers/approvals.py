@@ -1,0 +1,269 @@
+"""/beta/deviceManagement/operationApprovalRequests and operationApprovalPolicies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import Field as PydanticField
+from sqlalchemy import ColumnElement, and_, or_, select
+
+from countersign.api.collections import CollectionSpec, mount
+from countersign.api.deps import base_url, context, current_caller
+from countersign.api.odata import Field, list_page
+from countersign.api.writes import json_body
+from countersign.domain import approval as a
+from countersign.domain import permissions as p
+from countersign.domain.actors import Caller
+from countersign.services import approvals
+from countersign.services.changes import GraphBody, parse_body
+from countersign.services.policies import get_policy, policy_json
+from countersign.store import tables as t
+
+router = APIRouter(prefix="/beta/deviceManagement", tags=["multi admin approval"])
+REQUESTS = "/operationApprovalRequests"
+R = t.ApprovalRequest
+STATUS_TYPE = "microsoft.graph.operationApprovalRequestEntityStatus"
+POLICY_SETS = "Collection(microsoft.graph.operationApprovalPolicySet)"
+
+
+class DecisionBody(GraphBody):
+    justification: str | None = PydanticField(None, max_length=4096)
+    approval_source: str | None = PydanticField(
+        None, pattern="^(adminConsole|unknown|unknownFutureValue)$"
+    )
+
+
+class CancelBody(GraphBody):
+    id: str
+
+
+class StatusQuery(GraphBody):
+    entity_id: str = PydanticField(min_length=1, max_length=64)
+    entity_type: str = PydanticField(min_length=1, max_length=128)
+
+
+def _status_equals(now: datetime) -> Any:
+    """`status eq X` as stored status plus the clock, so expiry is exact in filters too."""
+
+    def equals(value: Any) -> ColumnElement[bool]:
+        if value == a.EXPIRED:
+            return or_(
+                R.status == a.EXPIRED, and_(R.status.in_(a.ACTIVE), R.expiration_date_time <= now)
+            )
+        if value in a.ACTIVE:
+            return and_(R.status == value, R.expiration_date_time > now)
+        match: ColumnElement[bool] = R.status == value
+        return match
+
+    return equals
+
+
+def _request_fields(now: datetime) -> dict[str, Field]:
+    return {
+        "id": Field(R.id),
+        "status": Field(R.status, equals=_status_equals(now)),
+        "requestDateTime": Field(R.request_date_time),
+        "expirationDateTime": Field(R.expiration_date_time),
+        "lastModifiedDateTime": Field(R.last_modified_date_time),
+        "payloadId": Field(R.payload_id),
+        "payloadType": Field(R.payload_type),
+        "payloadName": Field(R.payload_name),
+        "payloadOperation": Field(R.payload_operation),
+        "requiredOperationApprovalPolicyTypes": Field(R.policy_type),
+        "requestor/user/id": Field(R.requestor_id),
+        "requestor/application/id": Field(R.requestor_id),
+        "requestor/user/displayName": Field(R.requestor_name),
+    }
+
+
+def _list_requests(request: Request, caller: Caller, *, mine: bool) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    query = select(R).where(R.tenant_id == caller.tenant_id)
+    if mine or not approvals.can_see_all_requests(caller):
+        query = query.where(R.requestor_id == caller.id)
+    url = base_url(request)
+    with context(request).db.read() as session:
+        return list_page(
+            session,
+            query,
+            params=dict(request.query_params),
+            fields=_request_fields(now),
+            id_column=R.id,
+            serialize=lambda row: approvals.request_json(row, now),
+            base_url=f"{url}{request.url.path}",
+            context=f"{url}/beta/$metadata#deviceManagement/operationApprovalRequests",
+            default_order=(("requestDateTime", True),),
+        )
+
+
+def _one_request(
+    request: Request, caller: Caller, request_id: str, *, mine: bool
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    with context(request).db.read() as session:
+        row = approvals.visible_request(session, caller, request_id)
+        if mine and row.requestor_id != caller.id:
+            row = approvals.visible_request(session, caller, "")
+        body = approvals.request_json(row, now, approvals.decisions_of(session, row.id))
+    context_url = (
+        f"{base_url(request)}/beta/$metadata#deviceManagement/operationApprovalRequests/$entity"
+    )
+    return {"@odata.context": context_url, **body}
+
+
+def _string_result(request: Request, value: str) -> dict[str, Any]:
+    return {"@odata.context": f"{base_url(request)}/beta/$metadata#Edm.String", "value": value}
+
+
+@router.get(REQUESTS + "/retrieveMyRequests()")
+def retrieve_my_requests(
+    request: Request, caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    return _list_requests(request, caller, mine=True)
+
+
+@router.get(REQUESTS + "/retrieveMyRequestById(id='{request_id}')")
+def retrieve_my_request_by_id(
+    request_id: str, request: Request, caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    return _one_request(request, caller, request_id, mine=True)
+
+
+@router.post(REQUESTS + "/retrieveRequestStatus")
+async def retrieve_request_status(
+    request: Request, caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    body = parse_body(StatusQuery, await json_body(request))
+    with context(request).db.read() as session:
+        status = approvals.retrieve_request_status(
+            session, caller, body.entity_id, body.entity_type, datetime.now(UTC)
+        )
+    return {
+        "@odata.context": f"{base_url(request)}/beta/$metadata#{STATUS_TYPE}",
+        **status,
+    }
+
+
+@router.post(REQUESTS + "/cancelMyRequest", status_code=204)
+async def cancel_my_request(request: Request, caller: Caller = Depends(current_caller)) -> Response:
+    body = parse_body(CancelBody, await json_body(request))
+    approvals.cancel_my_request(context(request).db, caller, body.id, datetime.now(UTC))
+    return Response(status_code=204)
+
+
+@router.get(REQUESTS)
+def list_requests(request: Request, caller: Caller = Depends(current_caller)) -> dict[str, Any]:
+    return _list_requests(request, caller, mine=False)
+
+
+@router.get(REQUESTS + "/{request_id}")
+def get_request(
+    request_id: str, request: Request, caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    return _one_request(request, caller, request_id, mine=False)
+
+
+@router.post(REQUESTS + "/{request_id}/approve")
+async def approve(
+    request_id: str, request: Request, caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    body = parse_body(DecisionBody, await json_body(request))
+    result = approvals.approve_request(
+        context(request).db, caller, request_id, body.justification, datetime.now(UTC)
+    )
+    return _string_result(request, result["status"])
+
+
+@router.post(REQUESTS + "/{request_id}/reject")
+async def reject(
+    request_id: str, request: Request, caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    body = parse_body(DecisionBody, await json_body(request))
+    result = approvals.reject_request(
+        context(request).db, caller, request_id, body.justification, datetime.now(UTC)
+    )
+    return _string_result(request, result["status"])
+
+
+@router.post(REQUESTS + "/{request_id}/cancelApproval")
+async def cancel_approval(
+    request_id: str, request: Request, caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    body = parse_body(DecisionBody, await json_body(request))
+    result = approvals.cancel_approval(
+        context(request).db, caller, request_id, body.justification, datetime.now(UTC)
+    )
+    return _string_result(request, result["status"])
+
+
+@router.post(REQUESTS + "/{request_id}/complete")
+async def complete(
+    request_id: str, request: Request, caller: Caller = Depends(current_caller)
+) -> Response:
+    """Countersign extension: the requester completes without replaying the operation."""
+    await json_body(request)
+    result = approvals.complete_request(context(request).db, caller, request_id, datetime.now(UTC))
+    if result.body is None:
+        return Response(status_code=204)
+    return JSONResponse(result.body, status_code=result.status)
+
+
+# -- access policies -------------------------------------------------------------------------
+
+POLICIES = CollectionSpec(
+    path="/operationApprovalPolicies",
+    collection="operationApprovalPolicies",
+    table=t.ApprovalPolicy,
+    serialize=policy_json,
+    read_permission=p.ROLES_READ,
+    get_row=get_policy,
+    fields={
+        "id": Field(t.ApprovalPolicy.id),
+        "displayName": Field(t.ApprovalPolicy.display_name),
+        "policyType": Field(t.ApprovalPolicy.policy_type),
+        "lastModifiedDateTime": Field(t.ApprovalPolicy.last_modified_date_time),
+    },
+)
+
+
+def _policy_sets(pairs: list[tuple[str, str]], request: Request) -> dict[str, Any]:
+    return {
+        "@odata.context": f"{base_url(request)}/beta/$metadata#{POLICY_SETS}",
+        "value": [
+            {
+                "@odata.type": "#microsoft.graph.operationApprovalPolicySet",
+                "policyType": policy_type,
+                "policyPlatform": platform,
+            }
+            for policy_type, platform in pairs
+        ],
+    }
+
+
+@router.get("/operationApprovalPolicies/retrieveApprovableOperations()")
+def retrieve_approvable_operations(
+    request: Request, caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    caller.require(p.ROLES_READ)
+    pairs: list[tuple[str, str]] = []
+    for policy_type, has_platforms in a.POLICY_TYPES.items():
+        platforms = [*a.NON_WINDOWS, *a.WINDOWS] if has_platforms else [a.NOT_APPLICABLE]
+        pairs.extend((policy_type, platform) for platform in platforms)
+    return _policy_sets(pairs, request)
+
+
+@router.get("/operationApprovalPolicies/retrieveOperationsRequiringApproval()")
+def retrieve_operations_requiring_approval(
+    request: Request, caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    caller.require(p.ROLES_READ)
+    pairs = {(a.ACCESS_POLICY_TYPE, a.NOT_APPLICABLE)}
+    for policy in caller.snapshot.policies:
+        pairs.update((policy.policy_type, platform) for platform in policy.platforms)
+    return _policy_sets(sorted(pairs), request)
+
+
+mount(router, POLICIES)

@@ -1,0 +1,243 @@
+"""Multi admin approval rules: request states, access-policy coverage, who may approve, diffs.
+
+Pure functions of values; the services load the values and persist the outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from countersign.domain import permissions as p
+from countersign.domain.rbac import DirectorySnapshot
+
+# -- request states (operationApprovalRequestStatus) ---------------------------------------
+
+NEEDS_APPROVAL = "needsApproval"
+APPROVED = "approved"
+REJECTED = "rejected"
+CANCELLED = "cancelled"
+COMPLETED = "completed"
+EXPIRED = "expired"
+
+ACTIVE = frozenset({NEEDS_APPROVAL, APPROVED})
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    NEEDS_APPROVAL: frozenset({APPROVED, REJECTED, CANCELLED, EXPIRED}),
+    APPROVED: frozenset({COMPLETED, CANCELLED, EXPIRED}),
+    REJECTED: frozenset(),
+    CANCELLED: frozenset(),
+    COMPLETED: frozenset(),
+    EXPIRED: frozenset(),
+}
+
+
+def can_move(current: str, target: str) -> bool:
+    return target in TRANSITIONS.get(current, frozenset())
+
+
+# -- policy types and platforms ------------------------------------------------------------
+
+NOT_APPLICABLE = "notApplicable"
+WINDOWS = ("windows10AndLater", "windows81AndLater", "windows10X")
+NON_WINDOWS = ("androidDeviceAdministrator", "androidEnterprise", "iOSiPadOS", "macOS")
+PLATFORMS = (NOT_APPLICABLE, *NON_WINDOWS, *WINDOWS)
+
+# operationApprovalPolicyType values Countersign protects, and whether the type has platforms.
+POLICY_TYPES: dict[str, bool] = {
+    "app": True,
+    "script": False,
+    "role": False,
+    "deviceWipe": False,
+    "deviceRetire": False,
+    "deviceDelete": False,
+    "compliancePolicy": True,
+    "configurationPolicy": True,
+    "tenantConfiguration": False,
+    "operationApprovalPolicy": False,
+}
+ACCESS_POLICY_TYPE = "operationApprovalPolicy"
+
+
+def parse_platforms(value: str) -> frozenset[str]:
+    """Graph serialises flags as comma-separated names."""
+    names = frozenset(part.strip() for part in value.split(",") if part.strip())
+    unknown = sorted(names - set(PLATFORMS))
+    if unknown:
+        raise ValueError(f"'{unknown[0]}' is not an operationApprovalPolicyPlatform")
+    return names or frozenset({NOT_APPLICABLE})
+
+
+def format_platforms(platforms: Iterable[str]) -> str:
+    chosen = set(platforms)
+    return ",".join(name for name in PLATFORMS if name in chosen)
+
+
+@dataclass(frozen=True)
+class ActivePolicy:
+    id: str
+    display_name: str
+    policy_type: str
+    platforms: frozenset[str]
+    approver_group_ids: tuple[str, ...]
+    approvals_required: int = 1
+    auto_complete: bool = False
+    request_lifetime_days: int | None = None
+
+    def covers(self, policy_type: str, platform: str) -> bool:
+        """Same type, and the platform set holds the object's platform (notApplicable: all)."""
+        if policy_type != self.policy_type:
+            return False
+        return NOT_APPLICABLE in self.platforms or platform in self.platforms
+
+
+def covering(
+    policies: Iterable[ActivePolicy], policy_type: str, platform: str
+) -> list[ActivePolicy]:
+    return [policy for policy in policies if policy.covers(policy_type, platform)]
+
+
+# -- who may approve (SPEC §4 rule 4) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Approvers:
+    """Who may approve one request, frozen at submission.
+
+    `group_ids` empty means: every holder of the approval permission (requests on access
+    policies, and the directory changes of rule 10)."""
+
+    group_ids: tuple[str, ...]
+    read_permission: str | None
+    object_tags: tuple[str, ...] | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "groupIds": list(self.group_ids),
+            "readPermission": self.read_permission,
+            "objectTags": None if self.object_tags is None else list(self.object_tags),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Approvers:
+        tags = data.get("objectTags")
+        return cls(
+            tuple(data.get("groupIds") or ()),
+            data.get("readPermission"),
+            None if tags is None else tuple(tags),
+        )
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: str  # machine-readable, goes to innerError.reason
+    explanation: str  # for people
+
+
+def approval_blocker(
+    snapshot: DirectorySnapshot,
+    approver_id: str,
+    approver_is_user: bool,
+    requestor_id: str,
+    approvers: Approvers,
+) -> Refusal | None:
+    """None when the principal is an eligible approver of the request, else the failed check."""
+    if not approver_is_user:
+        return Refusal("approverIsNotAUser", "Service principals can never approve or reject.")
+    if approver_id == requestor_id:
+        return Refusal(
+            "approverIsRequester", "You are the requester: a second administrator must approve."
+        )
+    if approver_id not in snapshot.enabled_users:
+        return Refusal("approverIsDisabled", "The account is disabled.")
+    access = snapshot.access_for(approver_id)
+    if approvers.group_ids:
+        groups = [g for g in approvers.group_ids if g in access.groups]
+        if not groups:
+            return Refusal(
+                "notInApproverGroup",
+                "You are not a member of an approver group of the access policy.",
+            )
+        if not any(snapshot.group_is_on_role_assignment(g) for g in groups):
+            return Refusal(
+                "approverGroupHasNoRoleAssignment",
+                "Your approver group is not a member group of any role assignment.",
+            )
+    if not access.has(p.APPROVAL_FOR_MAA):
+        return Refusal(
+            "missingApprovalPermission",
+            "You do not hold the 'Approval for Multi Admin Approval' permission.",
+        )
+    if approvers.read_permission and not access.has(approvers.read_permission):
+        return Refusal(
+            "missingReadPermission",
+            f"You cannot read objects of this type ({approvers.read_permission}).",
+        )
+    if (
+        approvers.read_permission
+        and approvers.object_tags is not None
+        and not access.can(approvers.read_permission, approvers.object_tags)
+    ):
+        return Refusal(
+            "scopeTagNotReached", "Your role assignments do not reach the object's scope tags."
+        )
+    return None
+
+
+def eligible_approvers(
+    snapshot: DirectorySnapshot, requestor_id: str, approvers: Approvers
+) -> list[str]:
+    """Every user who could approve the request now."""
+    return sorted(
+        user_id
+        for user_id in snapshot.enabled_users
+        if approval_blocker(snapshot, user_id, True, requestor_id, approvers) is None
+    )
+
+
+# -- the reviewer's diff ---------------------------------------------------------------------
+
+
+def json_diff(before: Any, after: Any, path: str = "") -> list[dict[str, Any]]:
+    """Changes from `before` to `after` as a list of {path, op, before, after} (JSON pointers)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        changes: list[dict[str, Any]] = []
+        for key in sorted(set(before) | set(after), key=str):
+            child = f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
+            if key not in after:
+                changes.append(
+                    {"path": child, "op": "remove", "before": before[key], "after": None}
+                )
+            elif key not in before:
+                changes.append({"path": child, "op": "add", "before": None, "after": after[key]})
+            else:
+                changes.extend(json_diff(before[key], after[key], child))
+        return changes
+    if before == after:
+        return []
+    if before is None:
+        return [{"path": path or "/", "op": "add", "before": None, "after": after}]
+    if after is None:
+        return [{"path": path or "/", "op": "remove", "before": before, "after": None}]
+    return [{"path": path or "/", "op": "replace", "before": before, "after": after}]
+
+
+# -- no takeover of an approver (SPEC §4 rule 10) -------------------------------------------
+
+
+def guards_approvers(snapshot: DirectorySnapshot, group_id: str) -> bool:
+    """Membership of this group decides who may approve: an access policy names it as
+    approvers, or a role assignment names it as members."""
+    return snapshot.group_is_on_role_assignment(group_id) or any(
+        group_id in policy.approver_group_ids for policy in snapshot.policies
+    )
+
+
+def is_potential_approver(snapshot: DirectorySnapshot, user_id: str) -> bool:
+    """The user could approve something: in an approver group, or holds the approval permission."""
+    groups = snapshot.groups_of(user_id)
+    in_approver_group = any(
+        group_id in groups for policy in snapshot.policies for group_id in policy.approver_group_ids
+    )
+    return in_approver_group or snapshot.access_for(user_id).has(p.APPROVAL_FOR_MAA)

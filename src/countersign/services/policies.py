@@ -1,0 +1,258 @@
+"""Access policies (operationApprovalPolicy): always protected; a policy exists only once the
+request that creates it is approved and completed."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field, field_validator
+from sqlalchemy.orm import Session
+
+from countersign.domain import approval as a
+from countersign.domain import permissions as p
+from countersign.domain.actors import Caller
+from countersign.domain.errors import NotFound, ValidationFailed
+from countersign.domain.rbac import DirectorySnapshot
+from countersign.services.changes import (
+    CREATE,
+    DELETE,
+    Change,
+    GraphBody,
+    Plan,
+    Result,
+    check_version,
+    etag,
+    iso,
+    parse_body,
+    register,
+)
+from countersign.store import tables as t
+from countersign.store.db import bump_directory_version
+
+MAX_LIFETIME_DAYS = 90
+
+
+def policy_json(row: t.ApprovalPolicy) -> dict[str, Any]:
+    return {
+        "@odata.type": "#microsoft.graph.operationApprovalPolicy",
+        "@odata.etag": etag(row.version),
+        "id": row.id,
+        "displayName": row.display_name,
+        "description": row.description,
+        "lastModifiedDateTime": iso(row.last_modified_date_time),
+        "createdDateTime": iso(row.created_date_time),
+        "policyType": row.policy_type,
+        "policyPlatform": row.policy_platform,
+        "policySet": {"policyType": row.policy_type, "policyPlatform": row.policy_platform},
+        "approverGroupIds": list(row.approver_group_ids),
+        "approvalsRequired": row.approvals_required,
+        "autoComplete": row.auto_complete,
+        "requestLifetimeInDays": row.request_lifetime_days,
+        "version": row.version,
+    }
+
+
+def get_policy(session: Session, tenant_id: str, policy_id: str) -> t.ApprovalPolicy:
+    row = session.get(t.ApprovalPolicy, policy_id)
+    if row is None or row.tenant_id != tenant_id:
+        raise NotFound(f"Access policy '{policy_id}' does not exist.")
+    return row
+
+
+class PolicySet(GraphBody):
+    odata_type: str | None = Field(None, alias="@odata.type")
+    policy_type: str | None = None
+    policy_platform: str | None = None
+
+
+class PolicyBody(GraphBody):
+    odata_type: str | None = Field(None, alias="@odata.type")
+    display_name: str = Field(min_length=1, max_length=128)
+    description: str | None = Field(None, max_length=1024)
+    policy_type: str | None = None
+    policy_platform: str | None = None
+    policy_set: PolicySet | None = None
+    approver_group_ids: list[str] = Field(min_length=1, max_length=20)
+    approvals_required: int = Field(1, ge=1, le=10)
+    auto_complete: bool = False
+    request_lifetime_in_days: int | None = Field(None, ge=1, le=MAX_LIFETIME_DAYS)
+
+    @field_validator("approver_group_ids")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a group twice")
+        return value
+
+
+class PolicyUpdate(PolicyBody):
+    display_name: str = Field(None, min_length=1, max_length=128)  # type: ignore[assignment]
+    approver_group_ids: list[str] = Field(None, min_length=1, max_length=20)  # type: ignore[arg-type]
+
+
+def _type_and_platform(body: PolicyBody, current: t.ApprovalPolicy | None) -> tuple[str, str]:
+    policy_type = body.policy_type or (body.policy_set.policy_type if body.policy_set else None)
+    platform = body.policy_platform or (
+        body.policy_set.policy_platform if body.policy_set else None
+    )
+    policy_type = policy_type or (current.policy_type if current else None)
+    if policy_type is None:
+        raise ValidationFailed("Property 'policyType' is required.", target="policyType")
+    if policy_type not in a.POLICY_TYPES:
+        raise ValidationFailed(
+            f"'{policy_type}' is not a policy type Countersign protects "
+            f"({', '.join(sorted(a.POLICY_TYPES))}).",
+            target="policyType",
+        )
+    if policy_type == a.ACCESS_POLICY_TYPE:
+        raise ValidationFailed(
+            "Access policies are always protected; no policy is needed for them.",
+            target="policyType",
+        )
+    if current is not None and policy_type != current.policy_type:
+        raise ValidationFailed(
+            "The policy type of an access policy cannot be changed.", target="policyType"
+        )
+    try:
+        platforms = a.parse_platforms(
+            platform or (current.policy_platform if current else a.NOT_APPLICABLE)
+        )
+    except ValueError as exc:
+        raise ValidationFailed(
+            f"Property 'policyPlatform': {exc}.", target="policyPlatform"
+        ) from None
+    if not a.POLICY_TYPES[policy_type] and platforms != {a.NOT_APPLICABLE}:
+        raise ValidationFailed(
+            f"Policies of type '{policy_type}' apply to all platforms: "
+            "policyPlatform must be notApplicable.",
+            target="policyPlatform",
+        )
+    if a.NOT_APPLICABLE in platforms and len(platforms) > 1:
+        raise ValidationFailed(
+            "notApplicable (all platforms) cannot be combined with others.", target="policyPlatform"
+        )
+    return policy_type, a.format_platforms(platforms)
+
+
+def check_approver_groups(
+    session: Session, snapshot: DirectorySnapshot, tenant_id: str, group_ids: list[str]
+) -> None:
+    """Refuse up front what Intune lets fail silently later (SPEC §3)."""
+    for group_id in group_ids:
+        group = session.get(t.Group, group_id)
+        if group is None or group.tenant_id != tenant_id:
+            raise ValidationFailed(
+                f"Approver group '{group_id}' does not exist.",
+                target="approverGroupIds",
+                reason="approverGroupNotFound",
+            )
+        name = f"Approver group '{group.display_name}' ({group_id})"
+        if not group.security_enabled or group.mail_enabled:
+            raise ValidationFailed(
+                f"{name} must be a security group that is not mail-enabled.",
+                target="approverGroupIds",
+                reason="approverGroupNotSecurityGroup",
+            )
+        if not snapshot.group_is_on_role_assignment(group_id):
+            raise ValidationFailed(
+                f"{name} is not a member group of any role assignment, so its "
+                "members could never approve.",
+                target="approverGroupIds",
+                reason="approverGroupHasNoRoleAssignment",
+            )
+
+
+@register
+class OperationApprovalPolicies:
+    collection = "operationApprovalPolicies"
+    entity_type = "operationApprovalPolicy"
+    category = "MultiAdminApproval"
+    read_permission = p.ROLES_READ
+
+    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
+        caller.require(p.APPROVAL_FOR_MAA)
+        if change.operation == CREATE:
+            body = parse_body(PolicyBody, change.body)
+            policy_type, platform = _type_and_platform(body, None)
+            check_approver_groups(
+                session, caller.snapshot, caller.tenant_id, body.approver_group_ids
+            )
+            after = {
+                **body.model_dump(by_alias=True, exclude={"odata_type", "policy_set"}),
+                "policyType": policy_type,
+                "policyPlatform": platform,
+            }
+            return Plan(self.entity_type, body.display_name, a.ACCESS_POLICY_TYPE, after=after)
+        row = get_policy(session, caller.tenant_id, change.target_id or "")
+        check_version(row.version, change.expected_version)
+        plan = Plan(
+            self.entity_type,
+            row.display_name,
+            a.ACCESS_POLICY_TYPE,
+            entity_keys=(f"operationApprovalPolicies:{row.id}",),
+            versions={row.id: row.version},
+            before=policy_json(row),
+        )
+        if change.operation == DELETE:
+            return plan
+        update = parse_body(PolicyUpdate, change.body, partial=True)
+        policy_type, platform = _type_and_platform(update, row)
+        if "approver_group_ids" in update.model_fields_set:
+            check_approver_groups(
+                session, caller.snapshot, caller.tenant_id, update.approver_group_ids
+            )
+        plan.after = {
+            **policy_json(row),
+            **update.model_dump(
+                by_alias=True, exclude_unset=True, exclude={"odata_type", "policy_set"}
+            ),
+            "policyPlatform": platform,
+        }
+        return plan
+
+    def apply(
+        self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
+    ) -> Result:
+        bump_directory_version(session, caller.tenant_id)
+        if change.operation == CREATE:
+            body = parse_body(PolicyBody, change.body)
+            policy_type, platform = _type_and_platform(body, None)
+            row = t.ApprovalPolicy(
+                id=str(uuid.uuid4()),
+                tenant_id=caller.tenant_id,
+                display_name=body.display_name,
+                description=body.description,
+                policy_type=policy_type,
+                policy_platform=platform,
+                approver_group_ids=body.approver_group_ids,
+                approvals_required=body.approvals_required,
+                auto_complete=body.auto_complete,
+                request_lifetime_days=body.request_lifetime_in_days,
+                created_date_time=now,
+                last_modified_date_time=now,
+            )
+            session.add(row)
+            session.flush()
+            return Result(201, policy_json(row), row.id)
+        row = get_policy(session, caller.tenant_id, change.target_id or "")
+        if change.operation == DELETE:
+            session.delete(row)
+            return Result(204, None, row.id)
+        update = parse_body(PolicyUpdate, change.body, partial=True)
+        _, row.policy_platform = _type_and_platform(update, row)
+        fields = update.model_fields_set
+        for name, column in (
+            ("display_name", "display_name"),
+            ("description", "description"),
+            ("approver_group_ids", "approver_group_ids"),
+            ("approvals_required", "approvals_required"),
+            ("auto_complete", "auto_complete"),
+            ("request_lifetime_in_days", "request_lifetime_days"),
+        ):
+            if name in fields:
+                setattr(row, column, getattr(update, name))
+        row.version += 1
+        row.last_modified_date_time = now
+        return Result(200, policy_json(row), row.id)
