@@ -67,3 +67,34 @@ def test_the_handshake_notifies_approvers_then_the_requester_while_a_dead_channe
     assert len(dead) == 3  # the dead channel's three messages, and nothing else touched
     after = REGISTRY.get_sample_value("countersign_time_to_approval_seconds_count") or 0
     assert after >= approvals_before + 1
+
+
+def test_a_reminder_reaches_the_engines_eligible_approvers_once(
+    tenants: TenantFactory, db: Database
+) -> None:
+    from countersign.services.remind_requests import send_reminders
+
+    s = seed(tenants)
+    s.activate_policy("role")
+    with http_receiver() as http:
+        s.tenant.ok(
+            "POST",
+            CHANNELS,
+            json={
+                "displayName": "Reminders",
+                "channelType": "slack",
+                "url": http.url + "/slack",
+                "events": ["reminder"],
+            },
+        )
+        request_id = s.submit("POST", SCOPE_TAGS, json={"displayName": "Porto"})
+        expires = datetime.fromisoformat(s.request(request_id)["expirationDateTime"])
+        almost = expires - timedelta(hours=12)
+        assert send_reminders(db, almost, timedelta(hours=24)) >= 1
+        assert send_reminders(db, almost, timedelta(hours=24)) == 0
+    with db.read() as session:
+        (message,) = session.scalars(
+            select(t.OutboxMessage).where(t.OutboxMessage.approval_request_id == request_id)
+        ).all()
+    assert message.event == "reminder"
+    assert [r["id"] for r in message.recipients] == [s.admin2.id]
