@@ -34,6 +34,21 @@ def _fresh_postgres(server_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """Argon2id at its smallest cost: the suite hashes and checks hundreds of passwords, and
+    the production parameters (about 0.4 s each on a small machine) would dominate its run."""
+    from argon2 import PasswordHasher
+
+    from countersign.auth import passwords
+
+    production = passwords._hasher, passwords._DUMMY_HASH
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    passwords._DUMMY_HASH = passwords._hasher.hash("not a password")
+    yield
+    passwords._hasher, passwords._DUMMY_HASH = production
+
+
 @pytest.fixture(scope="session")
 def fresh_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], str]]:
     """Makes a new empty database each time it is called (for migration tests)."""
