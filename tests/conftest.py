@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -103,3 +104,15 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture()
 def tenants(client: TestClient, db: Database) -> TenantFactory:
     return TenantFactory(client, db)
+
+
+@pytest.fixture()
+def cli(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Callable[..., Any]:
+    """Runs a `countersign` operator command against the test database: cli("audit", "verify")."""
+    from typer.testing import CliRunner
+
+    from countersign.cli import app as command
+
+    monkeypatch.setenv("COUNTERSIGN_DATABASE_URL", database_url)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(command, list(args))

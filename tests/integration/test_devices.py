@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from countersign.cli import app as cli
 from countersign.services.changes import ACTION, Change, plan_change
 from countersign.services.demo import caller_for
 from countersign.store.db import Database
@@ -196,13 +194,7 @@ def test_remote_tasks_need_their_permissions(tenants: TenantFactory) -> None:
     assert stranger.call("POST", f"{url}/wipe").status_code == 404
 
 
-@pytest.fixture()
-def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> CliRunner:
-    monkeypatch.setenv("COUNTERSIGN_DATABASE_URL", database_url)
-    return CliRunner()
-
-
-def test_csv_import(tenants: TenantFactory, cli_env: CliRunner, tmp_path: Path) -> None:
+def test_csv_import(tenants: TenantFactory, cli: Any, tmp_path: Path) -> None:
     tenant = tenants()
     sales = tenant.scope_tag(unique("sales"))
     good = tmp_path / "devices.csv"
@@ -213,7 +205,7 @@ def test_csv_import(tenants: TenantFactory, cli_env: CliRunner, tmp_path: Path) 
         f"MAC-1,macOS,14.5,SN2,,noncompliant,,0;{sales}\n"
         "PHONE-1,iOS,17.5,,,,,\n"
     )
-    result = cli_env.invoke(cli, ["devices", "import", str(good), "--tenant", tenant.id])
+    result = cli("devices", "import", str(good), "--tenant", tenant.id)
     assert result.exit_code == 0, result.output
     assert "imported 3" in result.output
     listed = {d["deviceName"]: d for d in tenant.ok("GET", DEVICES)["value"]}
@@ -233,7 +225,7 @@ def test_csv_import(tenants: TenantFactory, cli_env: CliRunner, tmp_path: Path) 
 )
 def test_csv_with_a_bad_row_imports_nothing(
     tenants: TenantFactory,
-    cli_env: CliRunner,
+    cli: Any,
     tmp_path: Path,
     rows: str,
     line: int,
@@ -242,7 +234,7 @@ def test_csv_with_a_bad_row_imports_nothing(
     tenant = tenants()
     bad = tmp_path / "devices.csv"
     bad.write_text("deviceName,operatingSystem,roleScopeTagIds\n" + rows)
-    result = cli_env.invoke(cli, ["devices", "import", str(bad), "--tenant", tenant.id])
+    result = cli("devices", "import", str(bad), "--tenant", tenant.id)
     output = " ".join(result.output.split())  # Rich wraps long lines
     assert result.exit_code == 2
     assert f"Line {line}:" in output and fragment in output, output
@@ -251,10 +243,10 @@ def test_csv_with_a_bad_row_imports_nothing(
 
 
 def test_csv_with_an_unknown_column_is_refused(
-    tenants: TenantFactory, cli_env: CliRunner, tmp_path: Path
+    tenants: TenantFactory, cli: Any, tmp_path: Path
 ) -> None:
     tenant = tenants()
     bad = tmp_path / "devices.csv"
     bad.write_text("deviceName,operatingSystem,colour\nA,Windows,red\n")
-    result = cli_env.invoke(cli, ["devices", "import", str(bad), "--tenant", tenant.id])
+    result = cli("devices", "import", str(bad), "--tenant", tenant.id)
     assert result.exit_code == 2 and "colour" in result.output

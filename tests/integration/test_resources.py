@@ -472,3 +472,37 @@ def test_patch_cannot_change_the_type_or_platform(world: World) -> None:
         "PATCH", f"{configuration.path}/{policy['id']}", json={"platforms": "windows10"}
     )
     assert response.status_code == 400 and "platforms" in response.text
+
+
+def test_demo_tenant_has_apps_scripts_policies_and_devices(db: Database) -> None:
+    from sqlalchemy import func, select
+
+    from countersign.services.demo import ensure_demo_tenant
+    from countersign.store import tables as t
+
+    made = ensure_demo_tenant(db)
+    with db.read() as session:
+        counts = dict(
+            session.execute(
+                select(t.Resource.collection, func.count())
+                .where(t.Resource.tenant_id == made.tenant_id)
+                .group_by(t.Resource.collection)
+            ).all()
+        )
+        platforms = set(
+            session.scalars(
+                select(t.Resource.platform).where(
+                    t.Resource.tenant_id == made.tenant_id, t.Resource.collection == "mobileApps"
+                )
+            )
+        )
+        devices = session.scalar(
+            select(func.count())
+            .select_from(t.ManagedDevice)
+            .where(t.ManagedDevice.tenant_id == made.tenant_id)
+        )
+    wanted = {"mobileApps": 2, "deviceManagementScripts": 1, "deviceHealthScripts": 1}
+    assert all(counts.get(name, 0) >= n for name, n in wanted.items()), counts
+    assert counts.get("deviceCompliancePolicies", 0) >= 1
+    assert {"windows10AndLater", "iOSiPadOS"} <= platforms
+    assert devices is not None and devices >= 5
