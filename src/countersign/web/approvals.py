@@ -565,7 +565,7 @@ def _request_page(
             "before": _shown(change.get("before")),
             "after": _shown(change.get("after")),
         }
-        for change in display.get("diff") or []
+        for change in _per_property(display.get("diff") or [])
     ]
     return render(
         request,
@@ -589,6 +589,21 @@ def _request_page(
         error=error,
         notes=(request.query_params.get("notes") or "") if error else "",
     )
+
+
+def _per_property(diff: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A whole object created or deleted reads better one property a row."""
+    if len(diff) != 1 or diff[0].get("path") not in ("", "/"):
+        return diff
+    change = diff[0]
+    whole = change.get("after") if change.get("op") == "add" else change.get("before")
+    if not isinstance(whole, dict):
+        return diff
+    rows = []
+    for key, value in whole.items():
+        before, after = (None, value) if change.get("op") == "add" else (value, None)
+        rows.append({"path": f"/{key}", "op": change.get("op"), "before": before, "after": after})
+    return rows
 
 
 def _shown(value: Any) -> str:
