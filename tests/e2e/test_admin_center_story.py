@@ -169,6 +169,8 @@ def test_the_seed_story_in_the_browser(
     admin1.get_by_role("button", name="Submit for approval").click()
     expect(admin1.locator("#request-status")).to_have_text("Needs approval")
     delete_request = admin1.url.split("?")[0]
+    admin1.goto(f"/admin/scripts/{script['id']}")
+    expect(admin1.get_by_text("An approval request for this script is open")).to_be_visible()
 
     approver.get_by_role("link", name="Waiting for me").click()
     approver.get_by_role("link", name=f"Delete {script_name}").click()

@@ -308,3 +308,34 @@ def test_request_lists_filter_and_page(tenants: TenantFactory, app: FastAPI) -> 
     assert "0 requests" in none
     by_name = web.get("/admin/requests?sort=name&dir=desc").text
     assert by_name.index("Policy 2") < by_name.index("Policy 0")
+
+
+def test_every_page_renders_for_the_demo_tenant(app: FastAPI, db: Database) -> None:
+    from countersign.services.demo import ensure_demo_tenant
+    from countersign.web.sections import SECTIONS
+
+    demo = ensure_demo_tenant(db)
+    web = Browser(app)
+    web.get("/admin/sign-in")
+    assert (
+        web.post(
+            "/admin/sign-in", {"username": demo.administrators[0], "password": demo.password}
+        ).status_code
+        == 303
+    )
+    pages = ["/admin", "/admin/audit", "/admin/access-policies", "/admin/access-policies/new"]
+    pages += ["/admin/requests", "/admin/requests/mine", "/admin/requests/received"]
+    for slug in SECTIONS:
+        listing = web.get(f"/admin/{slug}")
+        assert listing.status_code == 200, (slug, listing.text[:500])
+        first = re.search(rf'href="/admin/{slug}/([0-9a-zA-Z-]+)"', listing.text)
+        if first and first.group(1) != "new":
+            item = f"/admin/{slug}/{first.group(1)}"
+            pages.append(item)
+            detail = web.get(item).text
+            pages += [f"{item}/{verb}" for verb in ("edit", "delete") if f"{item}/{verb}" in detail]
+        if f'href="/admin/{slug}/new"' in listing.text:
+            pages.append(f"/admin/{slug}/new")
+    for path in pages:
+        response = web.get(path)
+        assert response.status_code == 200, (path, response.status_code, response.text[:500])

@@ -555,6 +555,7 @@ def _request_page(
         decisions = approvals.decisions_of(session, row.id)
         body = engine.request_json(row, web.now, decisions)
         blocked = engine.blocker(session, web, row)
+        groups = _group_names(session, web.caller.tenant_id)
     current = body["status"]
     is_requester = row.requestor_id == web.caller.id
     display = body.get("displayPayload") or {}
@@ -562,8 +563,8 @@ def _request_page(
         {
             "path": change.get("path", ""),
             "op": change.get("op", ""),
-            "before": _shown(change.get("before")),
-            "after": _shown(change.get("after")),
+            "before": _shown(_named(change, "before", groups)),
+            "after": _shown(_named(change, "after", groups)),
         }
         for change in _per_property(display.get("diff") or [])
     ]
@@ -604,6 +605,19 @@ def _per_property(diff: list[dict[str, Any]]) -> list[dict[str, Any]]:
         before, after = (None, value) if change.get("op") == "add" else (value, None)
         rows.append({"path": f"/{key}", "op": change.get("op"), "before": before, "after": after})
     return rows
+
+
+GROUP_LISTS = ("/approverGroupIds", "/members")
+
+
+def _named(change: dict[str, Any], side: str, groups: dict[str, str]) -> Any:
+    """Group ids read as group names where a property lists groups (display only)."""
+    value = change.get(side)
+    if str(change.get("path", "")).endswith(GROUP_LISTS) and isinstance(value, list):
+        return [f"{groups[v]} ({v})" if isinstance(v, str) and v in groups else v for v in value]
+    if isinstance(value, str) and value in groups and "/approverGroupIds/" in change["path"]:
+        return f"{groups[value]} ({value})"
+    return value
 
 
 def _shown(value: Any) -> str:

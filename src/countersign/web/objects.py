@@ -405,6 +405,14 @@ def show_object(
     _, item = _load(web, section, object_id)
     spec = section.spec
     assert spec is not None
+    with web.ctx.db.read() as session:
+        # An open request locks the object (one active request per object): say where it is.
+        pending = session.scalar(
+            select(t.RequestLock.request_id).where(
+                t.RequestLock.tenant_id == web.caller.tenant_id,
+                t.RequestLock.entity_key == f"{section.collection}:{object_id}",
+            )
+        )
     properties = [(k, _value(item, k)) for k in item if not k.startswith("@odata.etag")]
     return render(
         request,
@@ -417,6 +425,7 @@ def show_object(
         can_edit=UPDATE in spec.operations,
         can_delete=DELETE in spec.operations or section.slug == "devices",
         device_actions=DEVICE_ACTIONS if section.slug == "devices" else {},
+        pending=pending,
         notice=NOTICES.get(request.query_params.get("notice", "")),
     )
 

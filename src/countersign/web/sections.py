@@ -69,6 +69,11 @@ SECTIONS: dict[str, Section] = {
             "apps",
             columns=(("Type", "@odata.type"), ("Last modified", "lastModifiedDateTime")),
             new_odata_type="#microsoft.graph.win32LobApp",
+            new_properties=(
+                '{"publisher": "Contoso", "fileName": "setup.exe", '
+                '"installCommandLine": "setup.exe /quiet", '
+                '"uninstallCommandLine": "setup.exe /uninstall /quiet"}'
+            ),
             singular="app",
         ),
         Section(
