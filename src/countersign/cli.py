@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from countersign.config import Settings
 from countersign.domain.errors import DomainError
@@ -33,12 +34,13 @@ app.command("worker")(worker_command)
 devices_app = typer.Typer(no_args_is_help=True, help="The managed-device inventory.")
 app.add_typer(devices_app, name="devices")
 
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: a long line stays one line (scripts and people grep it), whatever the width.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 

@@ -1,0 +1,174 @@
+"""The `countersign` command: tenant create, login against a live server, whoami, errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from typer.testing import CliRunner, Result
+
+from countersign.cli import app as command
+from tests.factories import unique
+
+
+@pytest.fixture(scope="module")
+def live_url(app: FastAPI) -> Iterator[str]:
+    """The test app served by Uvicorn on a free port of 127.0.0.1, in a thread."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", ws="none", lifespan="off", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    started = threading.Event()
+    while not started.wait(0.05):  # readiness, not a timed assertion
+        if server.started:
+            started.set()
+        assert thread.is_alive(), "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join()
+    sock.close()
+
+
+@pytest.fixture()
+def run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str
+) -> Iterator[tuple[CliRunner, Path]]:
+    monkeypatch.setenv("COUNTERSIGN_DATABASE_URL", database_url)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    yield CliRunner(), tmp_path / "config"
+
+
+def invoke(runner: CliRunner, *args: str) -> Result:
+    return runner.invoke(command, list(args))
+
+
+def _create_tenant(runner: CliRunner, password: str | None = None) -> dict[str, str]:
+    upn = f"admin@{unique('cli')}.example"
+    args = ["tenant", "create", "--name", "CLI Corp", "--admin-upn", upn, "--json"]
+    if password:
+        args += ["--admin-password", password]
+    result = invoke(runner, *args)
+    assert result.exit_code == 0, result.output
+    created: dict[str, str] = json.loads(result.stdout)
+    return created
+
+
+def test_tenant_create_prints_the_tenant_and_credentials(run: tuple[CliRunner, Path]) -> None:
+    runner, _ = run
+    upn = f"Admin@{unique('cli')}.example"
+    result = invoke(runner, "tenant", "create", "--name", "Fabrikam", "--admin-upn", upn)
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(":", 1) for line in result.stdout.strip().splitlines())
+    assert len(lines["tenant id"].strip()) == 36
+    assert lines["administrator"].strip() == upn.lower()
+    assert len(lines["password"].strip()) >= 16
+    created = _create_tenant(runner, "Chosen-Passw0rd")
+    assert created["password"] == "Chosen-Passw0rd"
+    assert set(created) == {"tenantId", "userPrincipalName", "password"}
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--admin-upn", "not-a-upn"], "user principal name"),
+        (["--admin-upn", "x@y.example", "--admin-password", "short"], "8 characters"),
+        (["--name", " ", "--admin-upn", "z@y.example"], "needs a name"),
+    ],
+)
+def test_tenant_create_errors_are_one_line(
+    run: tuple[CliRunner, Path], args: list[str], fragment: str
+) -> None:
+    runner, _ = run
+    if "--name" not in args:
+        args = ["--name", "Bad", *args]
+    result = invoke(runner, "tenant", "create", *args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr
+
+
+def test_duplicate_admin_upn_is_a_conflict(run: tuple[CliRunner, Path]) -> None:
+    runner, _ = run
+    created = _create_tenant(runner)
+    result = invoke(
+        runner, "tenant", "create", "--name", "Again", "--admin-upn", created["userPrincipalName"]
+    )
+    assert result.exit_code == 5 and "already exists" in result.stderr
+
+
+def test_login_keeps_the_token_private_and_whoami_uses_it(
+    run: tuple[CliRunner, Path], live_url: str
+) -> None:
+    runner, config = run
+    created = _create_tenant(runner)
+    result = invoke(
+        runner,
+        "login",
+        "--url",
+        live_url,
+        "--username",
+        created["userPrincipalName"],
+        "--password",
+        created["password"],
+    )
+    assert result.exit_code == 0, result.output
+    path = config / "countersign" / "credentials.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    stored = json.loads(path.read_text())
+    assert stored["url"] == live_url and stored["access_token"].count(".") == 2
+    assert created["password"] not in path.read_text()
+
+    result = invoke(runner, "whoami")
+    assert result.exit_code == 0, result.output
+    assert created["userPrincipalName"] in result.stdout and created["tenantId"] in result.stdout
+    result = invoke(runner, "whoami", "--json")
+    assert json.loads(result.stdout)["tenantId"] == created["tenantId"]
+
+
+def test_bad_password_exits_non_zero_with_one_line(
+    run: tuple[CliRunner, Path], live_url: str
+) -> None:
+    runner, config = run
+    created = _create_tenant(runner)
+    result = invoke(
+        runner,
+        "login",
+        "--url",
+        live_url,
+        "--username",
+        created["userPrincipalName"],
+        "--password",
+        "Wrong-Password-1",
+    )
+    assert result.exit_code == 3
+    assert result.stderr.strip().splitlines() == [
+        "error: sign-in refused: The user name or password is incorrect."
+    ]
+    assert not (config / "countersign" / "credentials.json").exists()
+
+
+def test_unreachable_server_and_no_login_are_one_line(run: tuple[CliRunner, Path]) -> None:
+    runner, _ = run
+    result = invoke(runner, "whoami")
+    assert result.exit_code == 3
+    assert len(result.stderr.strip().splitlines()) == 1 and "not signed in" in result.stderr
+    long_url = "http://127.0.0.1:1/[bold]/" + "a-rather-long-path/" * 8
+    result = invoke(
+        runner, "login", "--url", long_url, "--username", "x@y.example", "--password", "p"
+    )
+    assert result.exit_code != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "cannot reach" in result.stderr and long_url in result.stderr  # no markup eaten
