@@ -339,3 +339,79 @@ def test_every_page_renders_for_the_demo_tenant(app: FastAPI, db: Database) -> N
     for path in pages:
         response = web.get(path)
         assert response.status_code == 200, (path, response.status_code, response.text[:500])
+
+
+def _policy_through_api(tenant: Tenant, admin2_upn: str, approvers: str) -> str:
+    response = tenant.call(
+        "POST",
+        "/beta/deviceManagement/operationApprovalPolicies",
+        headers={"x-msft-approval-justification": "c2V0LXVw"},
+        json={
+            "displayName": "Protect scripts",
+            "policyType": "script",
+            "policyPlatform": "notApplicable",
+            "approverGroupIds": [approvers],
+        },
+    )
+    request_id = response.headers["x-msft-approval-code"]
+    admin2 = tenant.sign_in(admin2_upn)
+    requests = "/beta/deviceManagement/operationApprovalRequests"
+    tenant.ok("POST", f"{requests}/{request_id}/approve", admin2, json={"justification": "ok"})
+    tenant.ok("POST", f"{requests}/{request_id}/complete")
+    policies = tenant.ok("GET", "/beta/deviceManagement/operationApprovalPolicies")["value"]
+    policy_id: str = policies[0]["id"]
+    return policy_id
+
+
+def test_editing_and_deleting_a_policy_are_requests_too(
+    tenants: TenantFactory, app: FastAPI
+) -> None:
+    tenant, admin2_upn, approvers = approver_tenant(tenants)
+    policy_id = _policy_through_api(tenant, admin2_upn, approvers)
+    admin1 = signed_in(app, tenant.admin.upn)
+    edit = admin1.get(f"/admin/access-policies/{policy_id}/edit")
+    assert 'value="Protect scripts"' in edit.text
+    state = {
+        "displayName": "Protect every script",
+        "description": "",
+        "policyType": "script",
+        "platform": "",
+        "approvalsRequired": "1",
+        "approverGroupIds": approvers,
+        "version": re.search(r'name="version" value="(\d+)"', edit.text).group(1),  # type: ignore[union-attr]
+    }
+    review = admin1.post(
+        f"/admin/access-policies/{policy_id}/edit", {**state, "step": "approvers", "go": "review"}
+    )
+    assert "Review + submit for approval" in review.text
+    submitted = admin1.post(
+        f"/admin/access-policies/{policy_id}/edit",
+        {**state, "step": "review", "go": "submit", "justification": "Clearer name"},
+    )
+    request_url = submitted.headers["location"].split("?")[0]
+    page = admin1.get(request_url).text
+    assert "Update" in page and "Protect every script" in page and "/displayName" in page
+
+    # The policy is locked by its open request: deleting it now is refused, in words.
+    confirm = admin1.get(f"/admin/access-policies/{policy_id}/delete")
+    assert "Review + submit for approval" in confirm.text
+    locked = admin1.post(
+        f"/admin/access-policies/{policy_id}/delete", {"justification": "No longer needed"}
+    )
+    assert "An active Approval Request already exists for this entity." in locked.text
+
+    # Rejecting needs notes; the requester cancels; then the delete goes through as a request.
+    admin2 = signed_in(app, admin2_upn)
+    admin2.get(request_url)
+    no_notes = admin2.post(f"{request_url}/reject", {"notes": ""})
+    assert no_notes.status_code == 400 and "approver note" in no_notes.text
+    assert "Rejected" not in no_notes.text.split("<h3>The change")[0]
+    admin1.get(request_url)
+    cancelled = admin1.follow(admin1.post(f"{request_url}/cancel"))
+    assert "Cancelled" in cancelled.text and 'id="complete"' not in cancelled.text
+    admin1.get(f"/admin/access-policies/{policy_id}/delete")
+    deleted = admin1.post(
+        f"/admin/access-policies/{policy_id}/delete", {"justification": "No longer needed"}
+    )
+    assert deleted.status_code == 303 and deleted.headers["location"].startswith("/admin/requests/")
+    assert "Delete" in admin1.follow(deleted).text
