@@ -415,3 +415,46 @@ def test_editing_and_deleting_a_policy_are_requests_too(
     )
     assert deleted.status_code == 303 and deleted.headers["location"].startswith("/admin/requests/")
     assert "Delete" in admin1.follow(deleted).text
+
+
+def test_adding_an_app_under_a_policy_ends_with_submit_for_approval(
+    tenants: TenantFactory, app: FastAPI
+) -> None:
+    from countersign.web.sections import SECTIONS
+
+    tenant, admin2_upn, approvers = approver_tenant(tenants)
+    admin1 = signed_in(app, tenant.admin.upn)
+    sample = SECTIONS["apps"]
+    form = {
+        "displayName": "Contoso VPN",
+        "odataType": sample.new_odata_type or "",
+        "properties": sample.new_properties,
+    }
+    admin1.get("/admin/apps/new")
+    before = admin1.post("/admin/apps/new", {**form, "step": "review"})
+    assert "Review + create" in before.text and "justification" not in before.text
+
+    response = tenant.call(
+        "POST",
+        "/beta/deviceManagement/operationApprovalPolicies",
+        headers={"x-msft-approval-justification": "c2V0LXVw"},
+        json={
+            "displayName": "Protect Windows apps",
+            "policyType": "app",
+            "policyPlatform": "windows10AndLater,windows81AndLater,windows10X",
+            "approverGroupIds": [approvers],
+        },
+    )
+    request_id = response.headers["x-msft-approval-code"]
+    requests = "/beta/deviceManagement/operationApprovalRequests"
+    admin2 = tenant.sign_in(admin2_upn)
+    tenant.ok("POST", f"{requests}/{request_id}/approve", admin2, json={})
+    tenant.ok("POST", f"{requests}/{request_id}/complete")
+
+    after = admin1.post("/admin/apps/new", {**form, "step": "review"})
+    assert "Review + submit for approval" in after.text and "Business justification" in after.text
+    submitted = admin1.post(
+        "/admin/apps/new", {**form, "step": "submit", "justification": "New VPN client"}
+    )
+    assert submitted.headers["location"].startswith("/admin/requests/")
+    assert tenant.ok("GET", "/beta/deviceAppManagement/mobileApps")["value"] == []
