@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from countersign.approval_cli import policies_app, requests_app
 from countersign.config import Settings
 from countersign.domain.errors import DomainError
 from countersign.notify.commands import channels_app, worker_command
@@ -30,6 +31,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(audit_app, name="audit")
 app.add_typer(channels_app, name="channels")  # notify/commands.py
+app.add_typer(requests_app, name="requests")  # approval_cli.py
+app.add_typer(policies_app, name="policies")  # approval_cli.py
 app.command("worker")(worker_command)
 devices_app = typer.Typer(no_args_is_help=True, help="The managed-device inventory.")
 app.add_typer(devices_app, name="devices")

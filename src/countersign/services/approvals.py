@@ -487,7 +487,11 @@ def create_request(
             "versions": plan.versions,
             "approvers": protection.approvers.to_json(),
         },
-        display_payload={"before": before, "after": after, "diff": a.json_diff(before, after)},
+        display_payload={
+            "before": before,
+            "after": after,
+            "diff": a.json_diff(before or {}, after or {}),
+        },
         entity_keys=list(plan.entity_keys),
     )
     session.add(row)

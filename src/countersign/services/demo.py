@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -11,7 +12,10 @@ from sqlalchemy import select
 from countersign.auth.tokens import TokenClaims
 from countersign.domain import permissions as p
 from countersign.domain.actors import USER, Caller
+from countersign.domain.errors import ApprovalRequired
+from countersign.services.approvals import approve_request, complete_request
 from countersign.services.changes import ACTION, CREATE, Change, run_unprotected
+from countersign.services.gate import ApprovalHeaders, execute
 from countersign.services.identity import resolve_caller
 from countersign.services.tenants import create_tenant
 from countersign.store import tables as t
@@ -193,4 +197,30 @@ def ensure_demo_tenant(db: Database) -> DemoTenant:
         )
         for collection, body in DEMO_OBJECTS:
             run_unprotected(session, admin1, Change(collection, CREATE, body=body))
+    second = caller_for(db, tenant.tenant_id, admin2["id"])
+    for policy_type in DEMO_POLICIES:
+        body = {
+            "displayName": f"Protect {policy_type}",
+            "description": "Created by countersign demo",
+            "policyType": policy_type,
+            "policyPlatform": "notApplicable",
+            "approverGroupIds": [approvers["id"]],
+        }
+        _approved_change(db, admin1, second, Change("operationApprovalPolicies", CREATE, body=body))
     return DemoTenant(tenant.tenant_id, admins, PASSWORD, created=True)
+
+
+# Access policies the demo tenant starts with, each approved by admin2 and completed by admin1.
+DEMO_POLICIES = ("app", "script", "role", "deviceWipe", "deviceRetire", "deviceDelete")
+
+
+def _approved_change(db: Database, requester: Caller, approver: Caller, change: Change) -> None:
+    """Submit, approve and complete a protected change, as two administrators would."""
+    now = datetime.now(UTC)
+    try:
+        execute(db, requester, change, ApprovalHeaders(justification=_b64("Demo setup")), now)
+    except ApprovalRequired as required:
+        approve_request(db, approver, required.request_id, "Demo setup", now)
+        complete_request(db, requester, required.request_id, now)
+    else:
+        raise AssertionError("access policies are always protected")
