@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import TypeVar
 
 from countersign.config import Settings
 from countersign.logs import request_id_var
@@ -25,6 +26,7 @@ from countersign.services.remind_requests import ApproverLookup, engine_approver
 from countersign.store.db import Database
 
 log = logging.getLogger("countersign.worker")
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -61,19 +63,29 @@ class Worker:
 
     def run_once(self, now: datetime | None = None) -> CycleResult:
         """One cycle at `now` (default: the clock): expire, remind, deliver what is due."""
-        now = now or self.clock()
-        expired = expire_due_requests(self.db, now)
-        reminded = send_reminders(
-            self.db,
-            now,
-            timedelta(hours=self.settings.reminder_hours_before_expiry),
-            approvers=self.approvers,
+        moment = now or self.clock()
+        # Each step on its own: a failure in one (logged) never keeps the others from running.
+        expired = self._step("expiry", lambda: expire_due_requests(self.db, moment), 0)
+        before = timedelta(hours=self.settings.reminder_hours_before_expiry)
+        reminded = self._step(
+            "reminders",
+            lambda: send_reminders(self.db, moment, before, approvers=self.approvers),
+            0,
         )
-        dispatch = self.dispatcher.run_once(now)
-        if self._last_purge is None or now - self._last_purge > timedelta(hours=1):
-            self.dispatcher.purge_delivered(now)
-            self._last_purge = now
+        dispatch = self._step(
+            "delivery", lambda: self.dispatcher.run_once(moment), DispatchResult()
+        )
+        if self._last_purge is None or moment - self._last_purge > timedelta(hours=1):
+            self._step("purge", lambda: self.dispatcher.purge_delivered(moment), 0)
+            self._last_purge = moment
         return CycleResult(expired, reminded, dispatch)
+
+    def _step(self, name: str, run: Callable[[], T], fallback: T) -> T:
+        try:
+            return run()
+        except Exception:  # e.g. the database is down: log, carry on, try again next cycle
+            log.exception("worker step failed", extra={"step": name})
+            return fallback
 
     def run_forever(self) -> None:
         """Cycle until stopped; sleep `worker_poll_seconds` when a cycle found nothing to do."""

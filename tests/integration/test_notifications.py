@@ -530,3 +530,28 @@ def test_without_channels_enqueue_writes_nothing(
     request_id = insert_request(db, tenant, requestor_id=tenant.admin.id, expires=later(3600))
     enqueue_for(db, request_id, event, [tenant.admin.id])
     assert messages_of(db, request_id) == []
+
+
+def test_a_request_whose_approvers_cannot_be_found_does_not_stop_the_reminders(
+    tenants: TenantFactory, db: Database
+) -> None:
+    tenant = tenants()
+    webhook(tenant, "http://127.0.0.1:9/unused", events=["reminder"])
+    now = datetime.now(UTC)
+    first = insert_request(
+        db, tenant, requestor_id=tenant.admin.id, expires=now + timedelta(hours=1)
+    )
+    second = insert_request(
+        db, tenant, requestor_id=tenant.admin.id, expires=now + timedelta(hours=2)
+    )
+
+    def approvers(_session: Any, _db: Any, row: t.ApprovalRequest) -> list[str]:
+        if row.id == first:
+            raise KeyError("approvers")
+        return [tenant.admin.id]
+
+    assert send_reminders(db, now, timedelta(hours=24), approvers=approvers) >= 2
+    (broken,) = messages_of(db, first)
+    (fine,) = messages_of(db, second)
+    assert broken.recipients == [] and fine.recipients[0]["id"] == tenant.admin.id
+    delete_channels(tenant)

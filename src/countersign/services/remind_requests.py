@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ from countersign.store import tables as t
 from countersign.store.db import Database
 
 NEEDS_APPROVAL = "needsApproval"
+log = logging.getLogger("countersign.worker")
 
 # (session, database, request row) -> ids of the principals who may approve it now.
 ApproverLookup = Callable[[Session, Database, t.ApprovalRequest], list[str]]
@@ -34,6 +36,19 @@ def engine_approvers(session: Session, db: Database, row: t.ApprovalRequest) -> 
     version = session.scalar(select(t.Tenant.directory_version).where(t.Tenant.id == row.tenant_id))
     snapshot = db.snapshot(session, row.tenant_id, version or 0)
     return list(lookup(session, snapshot, row))
+
+
+def _approvers_or_none(
+    session: Session, db: Database, row: t.ApprovalRequest, approvers: ApproverLookup
+) -> list[str]:
+    """The approvers of `row`; none (logged) if they cannot be worked out, so that one bad
+    request never stops the reminders of the others (a savepoint keeps the transaction usable)."""
+    try:
+        with session.begin_nested():
+            return approvers(session, db, row)
+    except Exception:
+        log.exception("reminder: approvers of request %s unknown", row.id)
+        return []
 
 
 def send_reminders(
@@ -71,13 +86,13 @@ def send_reminders(
             if due
             else []
         )
-        for row in session.scalars(select(r).where(r.id.in_(reminded)).order_by(r.id)):
+        for row in session.scalars(select(r).where(r.id.in_(reminded)).order_by(r.id)).all():
             outbox.enqueue(
                 session,
                 tenant_id=row.tenant_id,
                 event="reminder",
                 request=outbox.request_from_row(row),
-                recipient_ids=approvers(session, db, row),
+                recipient_ids=_approvers_or_none(session, db, row, approvers),
                 now=now,
             )
     return len(reminded)
