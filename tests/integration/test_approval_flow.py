@@ -121,3 +121,65 @@ def test_bad_justifications_are_refused_and_create_nothing(tenants: TenantFactor
     assert len(s.tenant.ok("GET", f"{REQUESTS}/retrieveMyRequests()")["value"]) == 1
     exactly = s.submit("POST", SCOPE_TAGS, json={"displayName": "Lyon"}, justification="y" * 1024)
     assert s.request(exactly)["requestJustification"] == "y" * 1024
+
+
+def test_policy_functions_and_validation(tenants: TenantFactory) -> None:
+    s = seed(tenants)
+    approvable = s.tenant.ok("GET", f"{POLICIES}/retrieveApprovableOperations()")["value"]
+    pairs = {(p["policyType"], p["policyPlatform"]) for p in approvable}
+    assert ("app", "windows10AndLater") in pairs and ("script", "notApplicable") in pairs
+    assert ("script", "macOS") not in pairs
+    required = s.tenant.ok("GET", f"{POLICIES}/retrieveOperationsRequiringApproval()")["value"]
+    assert [(p["policyType"], p["policyPlatform"]) for p in required] == [
+        ("operationApprovalPolicy", "notApplicable")
+    ]
+    s.activate_policy("app", platform="iOSiPadOS,macOS")
+    required = s.tenant.ok("GET", f"{POLICIES}/retrieveOperationsRequiringApproval()")["value"]
+    assert ("app", "macOS") in {(p["policyType"], p["policyPlatform"]) for p in required}
+
+    mail_group = s.tenant.group("Mail list", security=True, mail=True)
+    unassigned = s.tenant.group("No role")
+    for body, needle in (
+        ({"policyType": "script", "policyPlatform": "windows10AndLater"}, "notApplicable"),
+        ({"policyType": "printer"}, "printer"),
+        ({"policyType": "app", "approverGroupIds": [mail_group]}, "security group"),
+        ({"policyType": "app", "approverGroupIds": [unassigned]}, "role assignment"),
+        ({"policyType": "app", "approverGroupIds": []}, "approverGroupIds"),
+        ({"policyType": "app", "displayName": "x" * 129}, "displayName"),
+    ):
+        full = {"displayName": "P", "approverGroupIds": [s.approvers], **body}
+        response = s.tenant.call(
+            "POST", POLICIES, json=full, headers={"x-msft-approval-justification": b64("why")}
+        )
+        assert response.status_code == 400, (body, response.text)
+        assert needle in response.json()["error"]["message"], (needle, response.text)
+    mine = s.tenant.ok("GET", f"{REQUESTS}/retrieveMyRequests()")["value"]
+    assert {r["status"] for r in mine} == {"completed"}
+
+
+def test_request_lists_filter_and_page(tenants: TenantFactory) -> None:
+    s = seed(tenants)
+    s.activate_policy("role")
+    ids = [s.submit("POST", SCOPE_TAGS, json={"displayName": f"Tag {i}"}) for i in range(5)]
+    assert s.approve(ids[0]).status_code == 200
+    waiting = s.tenant.ok(
+        "GET",
+        REQUESTS,
+        s.admin2,
+        params={"$filter": "status eq 'needsApproval'", "$top": "2", "$count": "true"},
+    )
+    assert waiting["@odata.count"] == 4 and len(waiting["value"]) == 2
+    seen = [r["id"] for r in waiting["value"]]
+    last = s.tenant.client.get(waiting["@odata.nextLink"], headers=s.admin2.headers).json()
+    seen += [r["id"] for r in last["value"]]
+    assert "@odata.nextLink" not in last
+    assert seen == list(reversed(ids[1:]))  # newest first, each exactly once
+    approved = s.tenant.ok(
+        "GET",
+        REQUESTS,
+        params={
+            "$filter": "status in ('approved', 'completed') "
+            "and requiredOperationApprovalPolicyTypes eq 'role'"
+        },
+    )
+    assert [r["id"] for r in approved["value"]] == [ids[0]]

@@ -340,3 +340,43 @@ def test_expiry_uses_the_policy_lifetime(tenants: TenantFactory) -> None:
     end = datetime.fromisoformat(request["expirationDateTime"])
     assert end - start == timedelta(days=2)
     assert start.tzinfo is not None and start <= datetime.now(UTC)
+
+
+def test_a_new_password_waits_for_approval_only_as_a_hash(tenants: TenantFactory) -> None:
+    s = seed(tenants)
+    s.activate_policy("app")
+    secret = "Fresh-Passw0rd-42"
+    body = {"passwordProfile": {"password": secret}}
+    request_id = s.submit("PATCH", f"/beta/users/{s.admin2.id}", json=body)
+    shown = s.tenant.call("GET", f"{REQUESTS}/{request_id}").text
+    assert secret not in shown and "argon2id" in shown
+    audit = s.tenant.call("GET", "/beta/deviceManagement/auditEvents", params={"$top": "999"}).text
+    assert secret not in audit
+    assert s.approve(request_id).status_code == 200
+    wrong = s.tenant.call(
+        "PATCH",
+        f"/beta/users/{s.admin2.id}",
+        json={"passwordProfile": {"password": "Other-Passw0rd-42"}},
+        headers={"x-msft-approval-code": request_id},
+    )
+    assert wrong.status_code == 403 and reason(wrong) == "payloadMismatch"
+    done = s.tenant.call(
+        "PATCH",
+        f"/beta/users/{s.admin2.id}",
+        json=body,
+        headers={"x-msft-approval-code": request_id},
+    )
+    assert done.status_code == 204, done.text
+    assert s.tenant.sign_in(s.admin2.upn, secret).id == s.admin2.id
+    plain = s.tenant.ok(
+        "POST",
+        "/beta/users",
+        json={"displayName": "Plain", "userPrincipalName": f"{unique('plain')}@{s.tenant.domain}"},
+    )
+    hashed = s.tenant.call(
+        "PATCH",
+        f"/beta/users/{plain['id']}",
+        json={"passwordProfile": {"passwordHash": "$argon2id$v=19$m=65536,t=3,p=4$x$y"}},
+    )
+    assert hashed.status_code == 400  # only a frozen request carries a hash
+    assert "passwordHash" in hashed.json()["error"]["message"]

@@ -37,7 +37,7 @@ from countersign.domain.errors import (
 from countersign.domain.rbac import DirectorySnapshot
 from countersign.metrics import observe_time_to_approval
 from countersign.notify import outbox
-from countersign.services import audit
+from countersign.services import audit, directory
 from countersign.services.changes import (
     Change,
     Plan,
@@ -457,6 +457,7 @@ def create_request(
 ) -> t.ApprovalRequest:
     """Freeze a planned change as a request in `needsApproval` (SPEC §4 rules 1-3)."""
     simulate_no_lockout(session, caller, change, plan, now)
+    frozen = frozen_change(change).canonical()
     tenant = session.get(t.Tenant, caller.tenant_id)
     assert tenant is not None
     lifetime = protection.lifetime_days or tenant.request_lifetime_days
@@ -483,7 +484,7 @@ def create_request(
         payload_operation=change.operation,
         action_name=change.action_name,
         payload={
-            "change": change.canonical(),
+            "change": frozen,
             "versions": plan.versions,
             "approvers": protection.approvers.to_json(),
         },
@@ -503,7 +504,7 @@ def create_request(
         caller,
         "Submit",
         now,
-        after={"status": row.status, "justification": justification, "change": change.canonical()},
+        after={"status": row.status, "justification": justification, "change": frozen},
     )
     _notify(session, row, "submitted", eligible_approver_ids(session, caller.snapshot, row), now)
     return row
@@ -819,23 +820,35 @@ def complete_locked(
     return result
 
 
+def frozen_change(change: Change) -> Change:
+    """The change as an approval request keeps it: secrets (a new password) only as hashes."""
+    if change.collection != "users":
+        return change
+    return dataclasses.replace(change, body=directory.freeze_secrets(change.body))
+
+
 def same_change(frozen: Change, replay: Change) -> bool:
-    """Identical operation: bodies compared as canonical JSON (key order, spacing irrelevant)."""
-    return (
+    """Identical operation: bodies compared as canonical JSON (key order, spacing irrelevant),
+    a frozen password hash against the replayed password."""
+    targets = (
         frozen.collection,
         frozen.operation,
         frozen.target_id,
         frozen.action_name,
         sorted(frozen.target_ids),
-        canonical_json(frozen.body),
-    ) == (
+    )
+    replayed = (
         replay.collection,
         replay.operation,
         replay.target_id,
         replay.action_name,
         sorted(replay.target_ids),
-        canonical_json(replay.body),
     )
+    if targets != replayed:
+        return False
+    if frozen.collection == "users":
+        return directory.same_secrets(frozen.body, replay.body)
+    return canonical_json(frozen.body) == canonical_json(replay.body)
 
 
 def _requester_caller(session: Session, db: Database, row: t.ApprovalRequest) -> Caller:

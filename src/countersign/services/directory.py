@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from countersign.auth.passwords import hash_secret, new_secret
+from countersign.auth.passwords import hash_secret, new_secret, verify_secret
 from countersign.domain import permissions as p
 from countersign.domain.actors import SERVICE_PRINCIPAL, USER, Caller
 from countersign.domain.approval import guards_approvers, is_potential_approver
@@ -29,9 +29,12 @@ from countersign.services.changes import (
     parse_body,
     register,
 )
+from countersign.services.rbac import require_reach_over_holders
 from countersign.store import tables as t
 from countersign.store.db import bump_directory_version
 
+# A user's properties that decide who can sign in as it: changing them takes the account over.
+TAKEOVER_PROPERTIES = frozenset({"password_profile", "account_enabled", "user_principal_name"})
 UPN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 GRAPH = "https://graph.microsoft.com/v1.0/directoryObjects/"
 
@@ -130,8 +133,20 @@ def not_null(value: Any) -> Any:
 
 
 class PasswordProfile(GraphBody):
-    password: str = Field(min_length=8, max_length=256)
+    password: str | None = Field(None, min_length=8, max_length=256)
+    # Set only by `freeze_secrets`: a change waiting for approval keeps the Argon2id hash of the
+    # new password, never the password itself.
+    password_hash: str | None = Field(None, pattern=r"^\$argon2id\$", max_length=256)
     force_change_password_next_sign_in: bool = False
+
+    @model_validator(mode="after")
+    def _one_password(self) -> PasswordProfile:
+        if (self.password is None) == (self.password_hash is None):
+            raise ValueError("give a password")
+        return self
+
+    def hashed(self) -> str:
+        return self.password_hash or hash_secret(self.password or "")
 
 
 class UserCreate(GraphBody):
@@ -174,6 +189,37 @@ def _upn_free(session: Session, upn: str, except_id: str | None = None) -> None:
         raise Conflict(f"Another user already has the userPrincipalName '{upn}'.")
 
 
+def freeze_secrets(body: dict[str, Any]) -> dict[str, Any]:
+    """The body to keep in an approval request: a new password becomes its Argon2id hash."""
+    profile = body.get("passwordProfile")
+    if not isinstance(profile, dict) or not isinstance(profile.get("password"), str):
+        return body
+    frozen = {k: v for k, v in profile.items() if k != "password"}
+    return {**body, "passwordProfile": {**frozen, "passwordHash": hash_secret(profile["password"])}}
+
+
+def carries_password_hash(body: dict[str, Any]) -> bool:
+    profile = body.get("passwordProfile")
+    return isinstance(profile, dict) and "passwordHash" in profile
+
+
+def same_secrets(frozen: dict[str, Any], replay: dict[str, Any]) -> bool:
+    """A replayed body matches a frozen one: the same except the password, which must be the
+    one whose hash was frozen."""
+    frozen_profile, replay_profile = frozen.get("passwordProfile"), replay.get("passwordProfile")
+    if not isinstance(frozen_profile, dict) or "passwordHash" not in frozen_profile:
+        return frozen == replay
+    if not isinstance(replay_profile, dict) or not isinstance(replay_profile.get("password"), str):
+        return False
+    rest = {k: v for k, v in frozen_profile.items() if k != "passwordHash"}
+    replay_rest = {k: v for k, v in replay_profile.items() if k != "password"}
+    others = {k: v for k, v in frozen.items() if k != "passwordProfile"}
+    replay_others = {k: v for k, v in replay.items() if k != "passwordProfile"}
+    return (rest, others) == (replay_rest, replay_others) and verify_secret(
+        frozen_profile["passwordHash"], replay_profile["password"]
+    )
+
+
 @register
 class Users:
     collection = "users"
@@ -204,6 +250,7 @@ class Users:
             caller.require(p.DIRECTORY_USERS_DELETE)
             if user.id == caller.id:
                 raise ValidationFailed("You cannot delete your own account.")
+            require_reach_over_holders(caller, [user.id])
             plan.always_protected = approver
             return plan
         update = parse_body(UserUpdate, change.body, partial=True)
@@ -212,10 +259,11 @@ class Users:
             caller.require(p.DIRECTORY_USERS_UPDATE)
         if "password_profile" in fields:
             caller.require(p.DIRECTORY_USERS_PASSWORD_UPDATE)
+        if fields & TAKEOVER_PROPERTIES:
+            require_reach_over_holders(caller, [user.id])
         if update.user_principal_name:
             _upn_free(session, update.user_principal_name, user.id)
-        sensitive = {"password_profile", "account_enabled", "user_principal_name"}
-        plan.always_protected = approver and bool(fields & sensitive)
+        plan.always_protected = approver and bool(fields & TAKEOVER_PROPERTIES)
         plan.after = {
             **user_json(user),
             **update.model_dump(by_alias=True, exclude_unset=True, exclude={"password_profile"}),
@@ -234,9 +282,7 @@ class Users:
                 user_principal_name=body.user_principal_name,
                 mail=body.mail,
                 account_enabled=body.account_enabled,
-                password_hash=hash_secret(body.password_profile.password)
-                if body.password_profile
-                else None,
+                password_hash=body.password_profile.hashed() if body.password_profile else None,
                 created_date_time=now,
                 last_modified_date_time=now,
             )
@@ -254,7 +300,7 @@ class Users:
         for name in update.model_fields_set - {"password_profile", "mail_nickname"}:
             setattr(user, name, getattr(update, name))
         if update.password_profile is not None:
-            user.password_hash = hash_secret(update.password_profile.password)
+            user.password_hash = update.password_profile.hashed()
             user.failed_sign_ins, user.locked_until = 0, None
         user.version += 1
         user.last_modified_date_time = now
@@ -352,6 +398,7 @@ class Groups:
         )
         if change.operation == DELETE:
             caller.require(p.DIRECTORY_GROUPS_DELETE)
+            require_reach_over_holders(caller, [group.id])
         elif change.operation == UPDATE:
             caller.require(p.DIRECTORY_GROUPS_UPDATE)
             update = parse_body(GroupUpdate, change.body, partial=True)
@@ -361,6 +408,7 @@ class Groups:
             }
         elif change.action_name in ("addMember", "removeMember"):
             caller.require(p.DIRECTORY_GROUPS_MEMBERS_UPDATE)
+            require_reach_over_holders(caller, [group.id])
             member_id = member_id_from_ref(str(change.body.get("@odata.id", "")))
             kind = directory_object_type(session, caller.tenant_id, member_id)
             is_member = session.get(t.GroupMember, (group.id, member_id)) is not None
@@ -512,11 +560,15 @@ class ServicePrincipals:
         )
         if change.operation == DELETE:
             caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_DELETE)
+            require_reach_over_holders(caller, [sp.id])
         elif change.operation == UPDATE:
             caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREATE)
-            parse_body(ServicePrincipalUpdate, change.body, partial=True)
+            update = parse_body(ServicePrincipalUpdate, change.body, partial=True)
+            if "account_enabled" in update.model_fields_set:
+                require_reach_over_holders(caller, [sp.id])
         elif change.action_name == "addPassword":
             caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREDENTIALS_UPDATE)
+            require_reach_over_holders(caller, [sp.id])
             end = parse_body(AddPassword, change.body).password_credential.end_date_time
             if end is not None and (end.tzinfo is None or end <= now):
                 raise ValidationFailed(
@@ -525,6 +577,7 @@ class ServicePrincipals:
                 )
         elif change.action_name == "removePassword":
             caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREDENTIALS_UPDATE)
+            require_reach_over_holders(caller, [sp.id])
             key_id = str(parse_body(RemovePassword, change.body).key_id)
             secret = session.get(t.ServicePrincipalSecret, key_id)
             if secret is None or secret.service_principal_id != sp.id:

@@ -20,8 +20,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from countersign.domain.actors import Caller
-from countersign.domain.errors import ApprovalRequired
-from countersign.services import approvals
+from countersign.domain.errors import ApprovalRequired, ValidationFailed
+from countersign.services import approvals, directory
 from countersign.services.changes import Change, Result, apply_change, plan_change
 from countersign.store.db import Database, current_snapshot
 
@@ -57,6 +57,12 @@ def needs_approval(db: Database, caller: Caller, change: Change, now: datetime) 
 def execute(
     db: Database, caller: Caller, change: Change, headers: ApprovalHeaders, now: datetime
 ) -> Result:
+    if change.collection == "users" and directory.carries_password_hash(change.body):
+        # Only a frozen approval request carries a hash; callers send passwords.
+        raise ValidationFailed(
+            "Property 'passwordProfile.passwordHash' does not exist on this type."
+        )
+
     def work(session: Session) -> Result | str:
         current = _refreshed(session, db, caller)
         plan = plan_change(session, current, change, now)
