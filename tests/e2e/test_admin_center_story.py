@@ -5,6 +5,7 @@ request; a form without its CSRF token is refused; a justification is shown as t
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import pytest
@@ -16,10 +17,13 @@ from tests.factories import PASSWORD, Principal, Tenant, TenantFactory, unique
 pytestmark = pytest.mark.e2e
 
 REQUESTS = "/beta/deviceManagement/operationApprovalRequests"
+CONSOLE_ERRORS: list[str] = []
 
 
 def sign_in(browser: Browser, base: str, upn: str, shot: str | None = None) -> Page:
     page = browser.new_context(base_url=base, viewport={"width": 1366, "height": 860}).new_page()
+    # A console error would be a page script failing or the CSP refusing something.
+    page.on("console", lambda m: CONSOLE_ERRORS.append(m.text) if m.type == "error" else None)
     page.goto("/admin/sign-in")
     page.get_by_label("User name").fill(upn)
     page.get_by_label("Password").fill(PASSWORD)
@@ -192,6 +196,13 @@ def test_the_seed_story_in_the_browser(
     screenshot(admin1, "12-devices")
     admin1.get_by_role("link", name="Audit log").click()
     screenshot(admin1, "13-audit-log")
+    # htmx filters: choosing a status reloads the list in place.
+    admin1.goto("/admin/requests")
+    admin1.get_by_label("Status").select_option("completed")
+    expect(admin1.locator(".status.s-completed")).to_have_count(3)
+    expect(admin1.locator(".status.s-needsApproval")).to_have_count(0)
+    expect(admin1).to_have_url(re.compile(r"status=completed"))
+    assert CONSOLE_ERRORS == []
 
 
 def test_a_form_without_its_csrf_token_is_refused(

@@ -184,7 +184,9 @@ def test_user_supplied_text_is_escaped(tenants: TenantFactory, app: FastAPI) -> 
     group_id = tenant.group(f"{evil} {unique('g')}")
     web = signed_in(app, tenant.admin.upn)
     for path in ("/admin/groups", f"/admin/groups/{group_id}"):
-        page = web.get(path).text
+        response = web.get(path)
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        page = response.text
         assert "<script>alert" not in page
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
 
