@@ -170,3 +170,81 @@ def test_nested_group_membership_grants_the_role(tenants: TenantFactory) -> None
     assert tenant.call("GET", "/beta/users", user).status_code == 200
     tenant.ok("DELETE", f"/beta/groups/{outer}/members/{inner}/$ref")
     assert tenant.call("GET", "/beta/users", user).status_code == 403
+
+
+def test_a_scoped_administrator_cannot_raise_its_own_reach(
+    tenants: TenantFactory, db: Database
+) -> None:
+    """Intune Administrator over tag 0 only: it may not join, edit or take over what holds
+    more reach (the first administrator's all-scope-tags assignment, or a wider one)."""
+    tenant = tenants()
+    tag = tenant.scope_tag(unique("Nice"))
+    scoped = tenant.user(roles=("Intune Administrator",), scope_tags=("0",))
+    admins_group = tenant.groups.get("Intune Administrators") or next(
+        g["id"]
+        for g in tenant.ok("GET", "/beta/groups?$top=999")["value"]
+        if g["displayName"] == "Intune Administrators"
+    )
+    first_assignment = next(
+        a for a in tenant.ok("GET", f"{DM}/roleAssignments?$top=999")["value"] if a["allScopeTags"]
+    )
+    nested = tenant.group(unique("nested"))
+    tenant.add_member(admins_group, nested)
+    wide_group = tenant.group(unique("wide"))
+    tenant.assign("Read Only Operator", [wide_group], ("0", tag))
+    wide_user = tenant.user(groups=(wide_group,))
+    ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{scoped.id}"}
+    before = row_counts(db, tenant.id)
+
+    attempts = [
+        ("POST", f"/beta/groups/{admins_group}/members/$ref", ref),
+        ("POST", f"/beta/groups/{nested}/members/$ref", ref),
+        ("POST", f"/beta/groups/{wide_group}/members/$ref", ref),
+        ("DELETE", f"/beta/groups/{admins_group}/members/{tenant.admin.id}/$ref", None),
+        ("DELETE", f"/beta/groups/{admins_group}", None),
+        ("PATCH", f"{DM}/roleAssignments/{first_assignment['id']}", {"members": [nested]}),
+        ("DELETE", f"{DM}/roleAssignments/{first_assignment['id']}", None),
+        (
+            "PATCH",
+            f"/beta/users/{tenant.admin.id}",
+            {"passwordProfile": {"password": "Taken-0ver!"}},
+        ),
+        ("PATCH", f"/beta/users/{tenant.admin.id}", {"accountEnabled": False}),
+        ("PATCH", f"/beta/users/{tenant.admin.id}", {"userPrincipalName": f"x@{tenant.domain}"}),
+        ("DELETE", f"/beta/users/{tenant.admin.id}", None),
+        ("PATCH", f"/beta/users/{wide_user.id}", {"passwordProfile": {"password": "Taken-0ver!"}}),
+    ]
+    for method, path, body in attempts:
+        response = tenant.call(method, path, scoped, json=body)
+        assert response.status_code == 403, (method, path, response.text)
+        assert response.json()["error"]["innerError"]["reason"] == "scopeTagNotReached"
+    assert row_counts(db, tenant.id) == before
+
+    # Within its own reach it still manages the directory, and the first admin does it all.
+    plain = tenant.user()
+    tenant.ok("PATCH", f"/beta/users/{plain.id}", scoped, json={"displayName": "renamed"})
+    tenant.ok("PATCH", f"/beta/users/{wide_user.id}", scoped, json={"displayName": "renamed"})
+    tenant.ok("POST", f"/beta/groups/{wide_group}/members/$ref", json=ref)
+    tenant.ok("PATCH", f"/beta/users/{wide_user.id}", json={"accountEnabled": False})
+
+
+def test_a_service_principal_holding_more_reach_cannot_be_taken_over(
+    tenants: TenantFactory,
+) -> None:
+    tenant = tenants()
+    scoped = tenant.user(roles=("Intune Administrator",), scope_tags=("0",))
+    group = tenant.groups.get("Intune Administrators") or next(
+        g["id"]
+        for g in tenant.ok("GET", "/beta/groups?$top=999")["value"]
+        if g["displayName"] == "Intune Administrators"
+    )
+    sp = tenant.ok("POST", "/beta/servicePrincipals", json={"displayName": unique("app")})
+    tenant.add_member(group, sp["id"])
+    for method, path, body in (
+        ("POST", f"/beta/servicePrincipals/{sp['id']}/addPassword", {}),
+        ("PATCH", f"/beta/servicePrincipals/{sp['id']}", {"accountEnabled": False}),
+        ("DELETE", f"/beta/servicePrincipals/{sp['id']}", None),
+    ):
+        response = tenant.call(method, path, scoped, json=body)
+        assert response.status_code == 403, (method, path, response.text)
+    assert tenant.ok("POST", f"/beta/servicePrincipals/{sp['id']}/addPassword", json={})

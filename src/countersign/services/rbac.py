@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
-from countersign.domain.errors import Conflict, NotFound, ValidationFailed
+from countersign.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from countersign.domain.rbac import DEFAULT_SCOPE_TAG
 from countersign.services.changes import (
     CREATE,
@@ -106,6 +107,34 @@ def require_over_each_tag(caller: Caller, permission: str, tag_ids: list[str]) -
     caller.require(permission)
     for tag_id in tag_ids:
         caller.require(permission, [tag_id])
+
+
+def require_assignment_reach(caller: Caller, all_scope_tags: bool, tag_ids: Iterable[str]) -> None:
+    """Changing who holds an assignment needs Roles_Assign over every tag it reaches, and one
+    that spans all tags needs Roles_Assign through an all-scope-tags assignment: a scoped
+    administrator cannot widen its own reach."""
+    if not all_scope_tags:
+        require_over_each_tag(caller, p.ROLES_ASSIGN, sorted(tag_ids))
+        return
+    caller.require(p.ROLES_ASSIGN)
+    if not any(a.all_scope_tags for a in caller.access.assignments_granting(p.ROLES_ASSIGN)):
+        raise Forbidden(
+            "Only an administrator whose role assignment spans every scope tag can change who "
+            "holds an assignment that spans every scope tag.",
+            reason="scopeTagNotReached",
+        )
+
+
+def require_reach_over_holders(caller: Caller, principal_ids: Iterable[str]) -> None:
+    """Changing a group's members, or a principal's credentials, sign-in or existence, changes
+    who holds the role assignments on it and on every group around it: the caller must reach
+    each of those assignments (see `require_assignment_reach`)."""
+    snapshot = caller.snapshot
+    affected = set(principal_ids)
+    affected |= {group for principal in set(affected) for group in snapshot.groups_of(principal)}
+    for assignment in snapshot.assignments:
+        if assignment.member_group_ids & affected:
+            require_assignment_reach(caller, assignment.all_scope_tags, assignment.scope_tag_ids)
 
 
 def get_role_assignment(session: Session, tenant_id: str, assignment_id: str) -> t.RoleAssignment:
@@ -332,7 +361,7 @@ class RoleAssignments:
             )
         assignment = get_role_assignment(session, caller.tenant_id, change.target_id or "")
         check_version(assignment.version, change.expected_version)
-        caller.require(p.ROLES_ASSIGN)
+        require_assignment_reach(caller, assignment.all_scope_tags, assignment.role_scope_tag_ids)
         plan = Plan(
             self.entity_type,
             assignment.display_name,
