@@ -460,3 +460,66 @@ def test_adding_an_app_under_a_policy_ends_with_submit_for_approval(
     )
     assert submitted.headers["location"].startswith("/admin/requests/")
     assert tenant.ok("GET", "/beta/deviceAppManagement/mobileApps")["value"] == []
+
+
+def test_device_wipe_single_and_bulk_is_submitted_for_approval(
+    tenants: TenantFactory, app: FastAPI
+) -> None:
+    tenant, admin2_upn, approvers = approver_tenant(tenants)
+    devices = [
+        tenant.ok(
+            "POST",
+            "/beta/deviceManagement/managedDevices",
+            json={"deviceName": unique("PC"), "operatingSystem": "Windows"},
+        )["id"]
+        for _ in range(3)
+    ]
+    response = tenant.call(
+        "POST",
+        "/beta/deviceManagement/operationApprovalPolicies",
+        headers={"x-msft-approval-justification": "c2V0LXVw"},
+        json={
+            "displayName": "Protect wipes",
+            "policyType": "deviceWipe",
+            "policyPlatform": "notApplicable",
+            "approverGroupIds": [approvers],
+        },
+    )
+    request_id = response.headers["x-msft-approval-code"]
+    requests = "/beta/deviceManagement/operationApprovalRequests"
+    tenant.ok("POST", f"{requests}/{request_id}/approve", tenant.sign_in(admin2_upn), json={})
+    tenant.ok("POST", f"{requests}/{request_id}/complete")
+
+    web = signed_in(app, tenant.admin.upn)
+    web.get("/admin/devices")
+    bulk = web.client.post(
+        "/admin/devices/action",
+        data={"csrf_token": web.csrf, "action": "wipe", "device_id": devices[:2]},
+    )
+    assert "Wipe 2 devices" in bulk.text and "Review + submit for approval" in bulk.text
+    submitted = web.client.post(
+        "/admin/devices/action",
+        data={
+            "csrf_token": web.csrf,
+            "action": "wipe",
+            "device_id": devices[:2],
+            "step": "submit",
+            "justification": "Stolen laptops",
+        },
+    )
+    assert submitted.headers["location"].startswith("/admin/requests/")
+    single = web.post("/admin/devices/action", {"action": "wipe", "device_id": devices[2]})
+    assert "Wipe 1 device" in single.text and "Review + submit for approval" in single.text
+    # Retire and delete are not protected here: they apply at once.
+    retire = web.post(
+        "/admin/devices/action", {"action": "retire", "device_id": devices[2], "step": "submit"}
+    )
+    assert retire.status_code == 303 and retire.headers["location"] == "/admin/devices?notice=done"
+    device = tenant.ok("GET", f"/beta/deviceManagement/managedDevices/{devices[2]}")
+    assert device["managementState"] == "retirePending"
+    confirm = web.get(f"/admin/devices/{devices[2]}/delete")
+    assert "Review + submit for approval" not in confirm.text and "Delete" in confirm.text
+    deleted = web.post(f"/admin/devices/{devices[2]}/delete")
+    assert deleted.headers["location"] == "/admin/devices?notice=deleted"
+    gone = tenant.call("GET", f"/beta/deviceManagement/managedDevices/{devices[2]}")
+    assert gone.status_code == 404
