@@ -16,7 +16,7 @@ request_id_var: ContextVar[str | None] = ContextVar("countersign_request_id", de
 # Attributes every LogRecord has; anything else was passed in `extra=` and is logged as a field.
 _STANDARD = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
-    | {"message", "asctime", "taskName"}
+    | {"message", "asctime", "taskName", "color_message"}  # Uvicorn's ANSI copy of the message
 )
 
 
