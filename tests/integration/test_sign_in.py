@@ -198,3 +198,20 @@ def test_user_without_password_cannot_sign_in(tenants: TenantFactory) -> None:
     tenant.ok("POST", "/beta/users", json={"displayName": "n", "userPrincipalName": upn})
     assert _password(tenant, upn, "").json()["error"] == "invalid_request"
     assert _password(tenant, upn, "anything-at-all").json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"grant_type": "password", "username": "a\x00b@x.example", "password": "p"},
+        {"grant_type": "password", "username": "a@x.example", "password": "p\x00"},
+        {"grant_type": "client_credentials", "client_id": "\x00", "client_secret": "s"},
+        {"grant_type": "pass\x00word", "username": "a@x.example", "password": "p"},
+    ],
+)
+def test_nul_characters_in_the_form_are_refused(
+    tenants: TenantFactory, data: dict[str, str]
+) -> None:
+    response = tenants().client.post("/oauth2/token", data=data)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"

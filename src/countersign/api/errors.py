@@ -108,4 +108,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"request_id": request.state.request_id})
-        return graph_error(request, 500, "InternalServerError", "An unexpected error occurred.")
+        # Starlette answers this one outside the middleware that adds the id headers.
+        ids = {
+            "request-id": getattr(request.state, "request_id", ""),
+            "client-request-id": getattr(request.state, "client_request_id", ""),
+        }
+        return graph_error(
+            request, 500, "InternalServerError", "An unexpected error occurred.", headers=ids
+        )

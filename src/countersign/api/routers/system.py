@@ -53,6 +53,8 @@ async def token(request: Request) -> JSONResponse:
         )
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
+    if any("\x00" in k or "\x00" in v for k, v in values.items()):
+        return _oauth_error("invalid_request", "The request cannot contain NUL characters.")
     ctx = context(request)
     now = datetime.now(UTC)
     grant = values.get("grant_type")
