@@ -239,5 +239,10 @@ class HtmlRoute(APIRoute):
                 return error_page(request, 404, "Not found", exc.message)
             except DomainError as exc:
                 return error_page(request, 400, "Could not do that", exc.message)
+            except Exception:  # a bug: log it, show a page that reveals nothing of it
+                log.exception("admin center page failed", extra={"path": request.url.path})
+                return error_page(
+                    request, 500, "Something went wrong", "The page could not be shown."
+                )
 
         return html_handler
