@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -13,8 +12,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from countersign.notify import outbox
+from countersign.services import approvals
 from countersign.store import tables as t
-from countersign.store.db import Database
+from countersign.store.db import Database, current_snapshot
 
 NEEDS_APPROVAL = "needsApproval"
 log = logging.getLogger("countersign.worker")
@@ -24,18 +24,10 @@ ApproverLookup = Callable[[Session, Database, t.ApprovalRequest], list[str]]
 
 
 def engine_approvers(session: Session, db: Database, row: t.ApprovalRequest) -> list[str]:
-    """Eligible approvers as the approval engine computes them
-    (`services.approvals.eligible_approver_ids(session, snapshot, request_row)`)."""
-    try:
-        approvals = importlib.import_module("countersign.services.approvals")
-    except ImportError:
-        return []
-    lookup = getattr(approvals, "eligible_approver_ids", None)
-    if lookup is None:
-        return []
-    version = session.scalar(select(t.Tenant.directory_version).where(t.Tenant.id == row.tenant_id))
-    snapshot = db.snapshot(session, row.tenant_id, version or 0)
-    return list(lookup(session, snapshot, row))
+    """Eligible approvers as the approval engine computes them, as of this transaction."""
+    return approvals.eligible_approver_ids(
+        session, current_snapshot(session, db, row.tenant_id), row
+    )
 
 
 def _approvers_or_none(
