@@ -248,3 +248,16 @@ def test_a_service_principal_holding_more_reach_cannot_be_taken_over(
         response = tenant.call(method, path, scoped, json=body)
         assert response.status_code == 403, (method, path, response.text)
     assert tenant.ok("POST", f"/beta/servicePrincipals/{sp['id']}/addPassword", json={})
+
+
+def test_a_scope_tag_on_a_role_assignment_cannot_be_deleted(tenants: TenantFactory) -> None:
+    """Otherwise the assignment would keep naming the id, and a later tag could inherit it."""
+    tenant = tenants()
+    tag = tenant.scope_tag(unique("Lille"))
+    group = tenant.group(unique("g"))
+    assignment = tenant.assign("Read Only Operator", [group], (tag,))
+    refused = tenant.call("DELETE", f"{DM}/roleScopeTags/{tag}")
+    assert refused.status_code == 409, refused.text
+    tenant.ok("DELETE", f"{DM}/roleAssignments/{assignment}")
+    tenant.ok("DELETE", f"{DM}/roleScopeTags/{tag}")
+    assert tenant.call("GET", f"{DM}/roleScopeTags/{tag}").status_code == 404

@@ -468,6 +468,19 @@ class RoleScopeTags:
                 raise Conflict(
                     f"The scope tag '{tag.display_name}' is on {used} object(s); remove it first."
                 )
+            # An assignment naming a deleted tag would reach the next tag given its id.
+            assigned = [
+                a.display_name
+                for a in session.scalars(
+                    select(t.RoleAssignment).where(t.RoleAssignment.tenant_id == caller.tenant_id)
+                )
+                if tag.id in a.role_scope_tag_ids
+            ]
+            if assigned:
+                raise Conflict(
+                    f"The scope tag '{tag.display_name}' is on the role assignment "
+                    f"'{assigned[0]}'; remove it there first."
+                )
         else:
             caller.require(p.ROLES_UPDATE)
             parse_body(ScopeTagUpdate, change.body, partial=True)
