@@ -29,11 +29,14 @@ class JwksServer:
 
     def __init__(self) -> None:
         self.key = rsa_key()
+        self.hits = 0
+        outer = self
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
         document = json.dumps({"keys": [{**jwk, "kid": KID, "use": "sig", "alg": "RS256"}]})
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                outer.hits += 1
                 body = document.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -160,3 +163,21 @@ def test_the_default_app_does_not_trust_the_idp(
     idp: JwksServer, tenant: Tenant, client: TestClient
 ) -> None:
     assert client.get("/beta/me", headers=_token(idp, oid=tenant.admin.id)).status_code == 401
+
+
+def test_made_up_kids_do_not_make_us_call_the_issuer_each_time(
+    idp: JwksServer, tenant: Tenant, federated: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from countersign.auth import tokens
+
+    assert federated.get("/beta/me", headers=_token(idp, oid=tenant.admin.id)).is_success
+    fetched = idp.hits
+    monkeypatch.setattr(tokens, "JWKS_MIN_AGE", 1e9)  # "within the minute", without a clock
+    for _ in range(3):
+        response = federated.get("/beta/me", headers=_token(idp, kid=str(uuid.uuid4())))
+        assert response.status_code == 401
+    assert idp.hits == fetched
+    assert federated.get("/beta/me", headers=_token(idp, oid=tenant.admin.id)).is_success
+    monkeypatch.setattr(tokens, "JWKS_MIN_AGE", -1.0)  # a minute later: a rotation is picked up
+    assert federated.get("/beta/me", headers=_token(idp, kid="rotated")).status_code == 401
+    assert idp.hits == fetched + 1

@@ -21,6 +21,9 @@ from countersign.domain.errors import Unauthorized
 from countersign.store import tables as t
 from countersign.store.db import Database
 
+JWKS_MAX_AGE = 300.0  # seconds a trusted issuer's keys are used before they are refetched
+JWKS_MIN_AGE = 60.0  # seconds before an unknown kid may trigger another fetch
+
 
 @dataclass(frozen=True)
 class TokenClaims:
@@ -161,18 +164,24 @@ class TokenService:
         )
 
     def _external_key(self, trusted: TrustedIssuer, kid: str) -> Any:
-        cached = self._external_jwks.get(trusted.jwks_url)
-        if cached is None or time.monotonic() - cached[0] > 300 or kid not in cached[1]:
+        now = time.monotonic()
+        fetched_at, keys = self._external_jwks.get(trusted.jwks_url, (float("-inf"), {}))
+        # Keys are refetched every five minutes, and at once for an unknown kid (the issuer
+        # rotated) -- but at most once a minute, so that tokens with made-up kids, or an issuer
+        # that is down, cannot make every request wait on a call to the issuer.
+        if now - fetched_at > JWKS_MAX_AGE or (kid not in keys and now - fetched_at > JWKS_MIN_AGE):
+            self._external_jwks[trusted.jwks_url] = (now, keys)
             try:
                 document = httpx.get(trusted.jwks_url, timeout=5).json()
                 keys = {k["kid"]: jwt.PyJWK(k).key for k in document["keys"] if "kid" in k}
-            except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWTError) as exc:
-                raise Unauthorized("Keys of the token's issuer could not be fetched.") from exc
-            cached = (time.monotonic(), keys)
-            self._external_jwks[trusted.jwks_url] = cached
-        if kid not in cached[1]:
+            except (httpx.HTTPError, ValueError, KeyError, TypeError, jwt.PyJWTError) as exc:
+                if kid not in keys:
+                    raise Unauthorized("Keys of the token's issuer could not be fetched.") from exc
+            else:
+                self._external_jwks[trusted.jwks_url] = (now, keys)
+        if kid not in keys:
             raise Unauthorized("Access token is signed with an unknown key.")
-        return cached[1][kid]
+        return keys[kid]
 
     @staticmethod
     def _decode(token: str, key: Any, audience: str, issuer: str) -> dict[str, Any]:
