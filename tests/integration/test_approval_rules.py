@@ -380,3 +380,33 @@ def test_a_new_password_waits_for_approval_only_as_a_hash(tenants: TenantFactory
     )
     assert hashed.status_code == 400  # only a frozen request carries a hash
     assert "passwordHash" in hashed.json()["error"]["message"]
+
+
+def test_an_object_under_an_active_request_is_locked_for_unprotected_writes_too(
+    tenants: TenantFactory,
+) -> None:
+    s = seed(tenants)
+    tag = s.tenant.scope_tag("Locked")
+    role = s.tenant.ok("POST", ROLES, json={"displayName": "Locked role"})
+    s.activate_policy("role")
+    request_id = s.submit("PATCH", f"{ROLES}/{role['id']}", json={"description": "pending"})
+    # Remove the role policy through its own request; the role is no longer protected...
+    [policy] = [p for p in s.tenant.ok("GET", POLICIES)["value"] if p["policyType"] == "role"]
+    removal = s.submit("DELETE", f"{POLICIES}/{policy['id']}")
+    assert s.approve(removal).status_code == 200 and s.complete(removal).status_code == 204
+    # ...but the request still holds it, so a direct change is refused until the request ends.
+    direct = s.tenant.call("PATCH", f"{ROLES}/{role['id']}", json={"description": "direct"})
+    assert direct.status_code == 409
+    assert (
+        direct.json()["error"]["message"]
+        == "An active Approval Request already exists for this entity."
+    )
+    assert (
+        s.tenant.call("PATCH", f"{SCOPE_TAGS}/{tag}", json={"description": "free"}).status_code
+        == 204
+    )
+    s.tenant.ok("POST", f"{REQUESTS}/cancelMyRequest", json={"id": request_id})
+    assert (
+        s.tenant.call("PATCH", f"{ROLES}/{role['id']}", json={"description": "direct"}).status_code
+        == 204
+    )

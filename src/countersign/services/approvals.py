@@ -13,7 +13,7 @@ import base64
 import binascii
 import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -508,6 +508,21 @@ def create_request(
     )
     _notify(session, row, "submitted", eligible_approver_ids(session, caller.snapshot, row), now)
     return row
+
+
+def check_unlocked(session: Session, tenant_id: str, keys: Iterable[str], now: datetime) -> None:
+    """409 when an active request holds any of the objects."""
+    keys = list(keys)
+    if not keys:
+        return
+    holders = session.scalars(
+        select(t.ApprovalRequest)
+        .join(t.RequestLock, t.RequestLock.request_id == t.ApprovalRequest.id)
+        .where(t.RequestLock.tenant_id == tenant_id, t.RequestLock.entity_key.in_(keys))
+    ).all()
+    for holder in holders:
+        if effective_status(holder, now) in a.ACTIVE:
+            raise Conflict(LOCKED_MESSAGE, reason=f"lockedBy:{holder.id}")
 
 
 def _lock_entities(session: Session, tenant_id: str, row: t.ApprovalRequest, now: datetime) -> None:

@@ -68,6 +68,10 @@ def execute(
         plan = plan_change(session, current, change, now)
         protection = approvals.protection_for(current.snapshot, change, plan)
         if protection is None:
+            if plan.policy_type is not None:
+                # An object an active request names is locked for every write of its kind,
+                # protected or not (the request's completion would refuse anyway).
+                approvals.check_unlocked(session, current.tenant_id, plan.entity_keys, now)
             result = apply_change(session, current, change, plan, now)
             approvals.check_no_lockout(session, current.tenant_id, current.id, change)
             return result
