@@ -348,8 +348,9 @@ FILTER_WORDS = [
 
 
 @settings(
-    max_examples=150,
+    max_examples=300,
     deadline=None,
+    database=None,  # nothing written into the working tree
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
