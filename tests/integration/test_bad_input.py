@@ -366,3 +366,86 @@ def test_random_filters_never_fail_the_server(tenant: Tenant, text: str) -> None
     assert response.status_code in (200, 400), (text, response.text)
     if response.status_code == 400:
         assert_graph_error(response, 400)
+
+
+# -- request bodies, fuzzed -------------------------------------------------------------------
+
+BODY_KEYS = [
+    "displayName",
+    "userPrincipalName",
+    "accountEnabled",
+    "passwordProfile",
+    "password",
+    "mail",
+    "description",
+    "securityEnabled",
+    "mailEnabled",
+    "members",
+    "members@odata.bind",
+    "roleScopeTagIds",
+    "rolePermissions",
+    "resourceActions",
+    "allowedResourceActions",
+    "roleDefinition@odata.bind",
+    "roleDefinitionId",
+    "@odata.type",
+    "@odata.id",
+    "keyId",
+    "passwordCredential",
+    "endDateTime",
+    "isBuiltIn",
+    "x",
+]
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["0", "1", "Microsoft.Intune_Roles_Read", "2030-01-01T00:00:00Z"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(BODY_KEYS) | st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    target=st.sampled_from(
+        [
+            ("POST", "/beta/users"),
+            ("PATCH", "/beta/users/{user}"),
+            ("POST", "/beta/groups"),
+            ("PATCH", "/beta/groups/{group}"),
+            ("POST", "/beta/groups/{group}/members/$ref"),
+            ("POST", "/beta/servicePrincipals/{sp}/addPassword"),
+            ("POST", "/beta/servicePrincipals/{sp}/removePassword"),
+            ("POST", f"{DM}/roleDefinitions"),
+            ("PATCH", f"{DM}/roleDefinitions/{{role}}"),
+            ("POST", f"{DM}/roleAssignments"),
+            ("PATCH", f"{DM}/roleAssignments/{{assignment}}"),
+            ("PATCH", f"{DM}/roleScopeTags/{{tag}}"),
+        ]
+    ),
+    body=st.dictionaries(st.sampled_from(BODY_KEYS), JSON_VALUES, max_size=5),
+)
+def test_random_bodies_never_fail_the_server(
+    tenant: Tenant, fuzz_targets: dict[str, str], target: tuple[str, str], body: dict[str, Any]
+) -> None:
+    method, path = target
+    response = tenant.call(method, path.format(**fuzz_targets), json=body)
+    assert response.status_code < 500, (method, path, body, response.text)
+    if response.status_code >= 400:
+        assert_graph_error(response, response.status_code)
+
+
+@pytest.fixture(scope="module")
+def fuzz_targets(tenant: Tenant) -> dict[str, str]:
+    return _targets(tenant)
