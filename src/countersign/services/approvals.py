@@ -21,6 +21,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from countersign.auth.tokens import TokenClaims
 from countersign.domain import approval as a
@@ -385,7 +386,13 @@ def _move(
         raise Conflict(f"The request changed meanwhile; it is no longer {expected}.")
     if target not in a.ACTIVE:
         session.execute(delete(t.RequestLock).where(t.RequestLock.request_id == row.id))
-    session.refresh(row)
+    _mirror(row, status=target, last_modified_date_time=now, **values)
+
+
+def _mirror(row: t.ApprovalRequest, **values: Any) -> None:
+    """Show on the loaded row what an UPDATE just wrote, without marking it dirty."""
+    for name, value in values.items():
+        set_committed_value(row, name, value)
 
 
 def _audit(
@@ -644,7 +651,7 @@ def approve_request(
                 .values(last_modified_date_time=now, **identity)
                 .execution_options(synchronize_session=False)
             )
-            session.refresh(row)
+            _mirror(row, last_modified_date_time=now, **identity)
             _audit(
                 session,
                 row,
@@ -658,7 +665,7 @@ def approve_request(
                     "notes": notes,
                 },
             )
-        return request_json(row, now, decisions_of(session, row.id))
+        return request_json(row, now)
 
     return run_transition(db, work)
 
@@ -700,7 +707,7 @@ def reject_request(
         )
         _audit(session, row, caller, "Reject", now, after={"status": row.status, "notes": notes})
         _notify(session, row, "rejected", [row.requestor_id], now)
-        return request_json(row, now, decisions_of(session, row.id))
+        return request_json(row, now)
 
     return run_transition(db, work)
 
@@ -738,7 +745,7 @@ def cancel_approval(
             after={"status": row.status, "notes": notes},
         )
         _notify(session, row, "cancelled", [row.requestor_id], now)
-        return request_json(row, now, decisions_of(session, row.id))
+        return request_json(row, now)
 
     return run_transition(db, work)
 
@@ -759,7 +766,7 @@ def cancel_my_request(
         _move(session, row, row.status, a.CANCELLED, now)
         _audit(session, row, caller, "Cancel", now)
         _notify(session, row, "cancelled", [row.requestor_id], now)
-        return request_json(row, now, decisions_of(session, row.id))
+        return request_json(row, now)
 
     return run_transition(db, work)
 
