@@ -14,12 +14,13 @@ STATIC_PATH = "/admin/static"
 
 def install(app: FastAPI) -> None:
     """Mount the admin center's static files and pages on the app."""
-    from countersign.web import approvals, objects, signin
+    from countersign.web import approvals, channels, objects, signin
     from countersign.web.core import STATIC_DIR
 
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="admin-static")
     app.include_router(signin.public_router, include_in_schema=False)
     app.include_router(signin.router, include_in_schema=False)
     app.include_router(approvals.router, include_in_schema=False)
+    app.include_router(channels.router, include_in_schema=False)
     # Last: its /admin/{slug} pages would otherwise shadow the fixed paths above.
     app.include_router(objects.router, include_in_schema=False)
