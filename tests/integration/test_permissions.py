@@ -261,3 +261,17 @@ def test_a_scope_tag_on_a_role_assignment_cannot_be_deleted(tenants: TenantFacto
     tenant.ok("DELETE", f"{DM}/roleAssignments/{assignment}")
     tenant.ok("DELETE", f"{DM}/roleScopeTags/{tag}")
     assert tenant.call("GET", f"{DM}/roleScopeTags/{tag}").status_code == 404
+
+
+def test_role_scope_tag_lists_are_checked(tenants: TenantFactory) -> None:
+    """A role carries at least one tag, and a tag named twice counts once, so lists and reads
+    agree about who sees the role."""
+    tenant = tenants()
+    reader = tenant.user(roles=("Read Only Operator",), scope_tags=("0",))
+    role = _custom_role(tenant, ["0", "0"])
+    assert tenant.ok("GET", f"{DM}/roleDefinitions/{role}")["roleScopeTagIds"] == ["0"]
+    refused = tenant.call("PATCH", f"{DM}/roleDefinitions/{role}", json={"roleScopeTagIds": []})
+    assert refused.status_code == 400, refused.text
+    assert tenant.ok("GET", f"{DM}/roleDefinitions/{role}", reader)["roleScopeTagIds"] == ["0"]
+    listed = tenant.ok("GET", f"{DM}/roleDefinitions?$top=999", reader)["value"]
+    assert role in {r["id"] for r in listed}

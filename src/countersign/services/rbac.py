@@ -179,8 +179,16 @@ class RoleDefinitionBody(GraphBody):
     display_name: str = Field(min_length=1, max_length=256)
     description: str | None = Field(None, max_length=1024)
     role_permissions: list[RolePermission] = Field(default_factory=list)
-    role_scope_tag_ids: list[str] = Field(default_factory=lambda: [DEFAULT_SCOPE_TAG])
+    # At least one tag (Default when none is named), as on every scoped object.
+    role_scope_tag_ids: list[str] = Field(
+        default_factory=lambda: [DEFAULT_SCOPE_TAG], min_length=1, max_length=100
+    )
     is_built_in: bool = False
+
+    @field_validator("role_scope_tag_ids")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
 
     @field_validator("is_built_in")
     @classmethod
