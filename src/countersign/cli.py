@@ -43,6 +43,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
+    message = " ".join(message.split())  # one line, whatever the server or driver said
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
@@ -102,7 +103,8 @@ def _upgrade(settings: Settings) -> None:
     try:
         upgrade(settings.database_url)
     except Exception as exc:  # reported as one line: the operator fixes the URL or the server
-        fail(f"could not migrate {_redact(settings.database_url)}: {exc.__class__.__name__}: {exc}")
+        detail = (str(exc).strip().splitlines() or [""])[0]  # drivers add lines of hints
+        fail(f"could not migrate {_redact(settings.database_url)}: {type(exc).__name__}: {detail}")
 
 
 def _redact(url: str) -> str:

@@ -8,6 +8,7 @@ import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -15,6 +16,8 @@ from fastapi import FastAPI
 from typer.testing import CliRunner, Result
 
 from countersign.cli import app as command
+from countersign.store.db import make_engine
+from countersign.store.migrate import migrations_current
 from tests.factories import unique
 
 
@@ -172,3 +175,31 @@ def test_unreachable_server_and_no_login_are_one_line(run: tuple[CliRunner, Path
     assert result.exit_code != 0
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "cannot reach" in result.stderr and long_url in result.stderr  # no markup eaten
+
+
+def test_db_upgrade(
+    run: tuple[CliRunner, Path], monkeypatch: pytest.MonkeyPatch, fresh_database_url: Any
+) -> None:
+    runner, _ = run
+    url = fresh_database_url()
+    monkeypatch.setenv("COUNTERSIGN_DATABASE_URL", url)
+    result = invoke(runner, "db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "latest schema" in result.stdout
+    engine = make_engine(url)
+    try:
+        assert migrations_current(engine)
+    finally:
+        engine.dispose()
+
+
+def test_db_upgrade_against_an_unreachable_server_is_one_line(
+    run: tuple[CliRunner, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, _ = run
+    monkeypatch.setenv("COUNTERSIGN_DATABASE_URL", "postgresql://ops:secret@127.0.0.1:1/nothing")
+    result = invoke(runner, "db", "upgrade")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "could not migrate" in lines[0] and "secret" not in lines[0]
