@@ -580,19 +580,27 @@ def _require_eligible(
         raise _CommitThenRaise(NotEligibleToApprove(refusal.reason))
 
 
+def _lock_in_status(
+    session: Session, caller: Caller, request_id: str, expected: str, action: str, now: datetime
+) -> t.ApprovalRequest:
+    """The request, row-locked, expired now if its time is up, and in the `expected` status."""
+    row = get_request(session, caller.tenant_id, request_id, for_update=True)
+    _expire_if_due(session, row, now)
+    if row.status != expected:
+        raise Conflict(
+            f"The request is {row.status}; only a request that is {expected} can {action}.",
+            reason=f"status:{row.status}",
+        )
+    return row
+
+
 def approve_request(
     db: Database, caller: Caller, request_id: str, justification: str | None, now: datetime
 ) -> dict[str, Any]:
     notes = check_justification(justification, required=False, field="approver note")
 
     def work(session: Session) -> dict[str, Any]:
-        row = get_request(session, caller.tenant_id, request_id, for_update=True)
-        _expire_if_due(session, row, now)
-        if row.status != a.NEEDS_APPROVAL:
-            raise Conflict(
-                f"The request is {row.status}; only a request that needs approval can be approved.",
-                reason=f"status:{row.status}",
-            )
+        row = _lock_in_status(session, caller, request_id, a.NEEDS_APPROVAL, "be approved", now)
         _require_eligible(session, db, caller, row, "Approve", now)
         if session.get(t.ApprovalDecision, (row.id, caller.id)) is not None:
             raise Conflict(
@@ -674,13 +682,7 @@ def reject_request(
     db: Database, caller: Caller, request_id: str, justification: str | None, now: datetime
 ) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
-        row = get_request(session, caller.tenant_id, request_id, for_update=True)
-        _expire_if_due(session, row, now)
-        if row.status != a.NEEDS_APPROVAL:
-            raise Conflict(
-                f"The request is {row.status}; only a request that needs approval can be rejected.",
-                reason=f"status:{row.status}",
-            )
+        row = _lock_in_status(session, caller, request_id, a.NEEDS_APPROVAL, "be rejected", now)
         _require_eligible(session, db, caller, row, "Reject", now)
         notes = check_justification(justification, field="approver note (required to reject)")
         session.merge(
@@ -719,14 +721,9 @@ def cancel_approval(
     notes = check_justification(justification, required=False, field="approver note")
 
     def work(session: Session) -> dict[str, Any]:
-        row = get_request(session, caller.tenant_id, request_id, for_update=True)
-        _expire_if_due(session, row, now)
-        if row.status != a.APPROVED:
-            raise Conflict(
-                f"The request is {row.status}; only an approved request's approval "
-                "can be cancelled.",
-                reason=f"status:{row.status}",
-            )
+        row = _lock_in_status(
+            session, caller, request_id, a.APPROVED, "have its approval cancelled", now
+        )
         _require_eligible(session, db, caller, row, "Cancel approval", now)
         _move(
             session,

@@ -8,6 +8,7 @@ races are settled with row locks and conditional updates in the services.
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,6 +60,7 @@ class Database:
         )
         self._snapshots: dict[str, DirectorySnapshot] = {}
         self._lock = threading.Lock()
+        self._writers = _SQLiteWriterQueue(self.engine.url.database) if self.is_sqlite else None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -68,11 +70,17 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction: commits on success, rolls back on any exception."""
-        with self._write() as session, session.begin():
+        if self._writers is None:
+            with self._write() as session, session.begin():
+                yield session
+            return
+        with self._writers, self._write() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._writers is not None:
+            self._writers.close()
 
     def snapshot(self, session: Session, tenant_id: str, version: int) -> DirectorySnapshot:
         """The tenant's directory at `version` or newer, from the cache when it is current."""
@@ -83,6 +91,50 @@ class Database:
         with self._lock:
             self._snapshots[tenant_id] = snapshot
         return snapshot
+
+
+class _SQLiteWriterQueue:
+    """Writers to one SQLite file take turns in a queue rather than by SQLite's busy handler.
+
+    SQLite admits one writer at a time; the others, refused, sleep in growing steps (up to
+    100 ms) and retry, so under contention most of the time goes to sleeping. Here each writer
+    first takes a thread lock (its process's turn) and then an exclusive flock on a file beside
+    the database (the turn among processes): the kernel wakes the next waiter the moment the
+    lock is released. SQLite's own locking still guards correctness; this only orders writers.
+    """
+
+    def __init__(self, database: str | None):
+        self._thread_lock = threading.Lock()
+        self._path = None if not database or database == ":memory:" else f"{database}-writer.lock"
+        self._file: Any = None
+
+    def __enter__(self) -> None:
+        # Bounded like SQLite's busy timeout, so a mistake (a write opened inside another
+        # write on the same thread) fails instead of hanging.
+        if not self._thread_lock.acquire(timeout=30):
+            raise TimeoutError("waited 30 s for the SQLite writer lock")
+        if self._path is None:
+            return
+        try:
+            if self._file is None:
+                self._file = open(self._path, "a+b")
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._file is not None:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    def close(self) -> None:
+        with self._thread_lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
 
 def load_snapshot(session: Session, tenant_id: str, version: int) -> DirectorySnapshot:
