@@ -215,3 +215,33 @@ def test_nul_characters_in_the_form_are_refused(
     response = tenants().client.post("/oauth2/token", data=data)
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "invalid_request"
+
+
+def test_passwords_and_secrets_are_stored_only_as_hashes(
+    tenants: TenantFactory, db: Database
+) -> None:
+    tenant = tenants()
+    password = "Unique-Passw0rd-For-This-Test"
+    user = tenant.ok(
+        "POST",
+        "/beta/users",
+        json={
+            "displayName": "hashed",
+            "userPrincipalName": f"hashed@{tenant.domain}",
+            "passwordProfile": {"password": password},
+        },
+    )
+    tenant.ok(
+        "PATCH", f"/beta/users/{user['id']}", json={"passwordProfile": {"password": password}}
+    )
+    sp = tenant.ok("POST", "/beta/servicePrincipals", json={"displayName": "hashed-app"})
+    secret = tenant.ok("POST", f"/beta/servicePrincipals/{sp['id']}/addPassword", json={})
+    with db.read() as session:
+        stored = [
+            repr(row.__dict__)
+            for model in (t.AuditEvent, t.User, t.ServicePrincipalSecret)
+            for row in session.scalars(select(model).where(model.tenant_id == tenant.id))
+        ]
+    everything = "\n".join(stored)
+    assert password not in everything and secret["secretText"] not in everything
+    assert "$argon2id$" in everything
