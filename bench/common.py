@@ -69,6 +69,9 @@ def server(database_url: str, workers: int) -> Iterator[str]:
         "COUNTERSIGN_DATABASE_URL": database_url,
         "COUNTERSIGN_LOG_LEVEL": "warning",
     }
+    # The server's own log, kept for when a figure looks wrong (its path goes to stderr).
+    log = tempfile.NamedTemporaryFile("w", prefix="countersign-bench-", suffix=".log", delete=False)
+    print(f"server log: {log.name}", file=sys.stderr)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -81,8 +84,8 @@ def server(database_url: str, workers: int) -> Iterator[str]:
             str(workers),
         ],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -99,6 +102,7 @@ def server(database_url: str, workers: int) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        log.close()
 
 
 def token(url: str, upn: str, password: str = PASSWORD) -> dict[str, str]:

@@ -214,3 +214,34 @@ def test_two_submissions_for_one_object_one_conflicts(tenants: TenantFactory, db
             )
         )
         assert locks == 1
+
+
+def test_concurrent_submissions_in_one_tenant_all_land_in_one_audit_chain(
+    tenants: TenantFactory, db: Database
+) -> None:
+    """Creates lock nothing, so they run side by side; each still gets its own place in the
+    tenant's hash chain (the tenant row is read fresh under its lock)."""
+    s = seed(tenants)
+    s.activate_policy("role")
+    admin1 = caller_for(db, s.tenant.id, s.admin1.id)
+    now = datetime.now(UTC)
+    headers = ApprovalHeaders(justification=b64("many"))
+    results = race(
+        *[
+            (
+                lambda i=i: execute(
+                    db,
+                    admin1,
+                    Change("roleScopeTags", CREATE, body={"displayName": f"T{i}"}),
+                    headers,
+                    now,
+                )
+            )
+            for i in range(8)
+        ]
+    )
+    assert outcomes(results) == {"ApprovalRequired": 8}, results
+    from countersign.services.audit import verify_chain
+
+    with db.read() as session:
+        assert verify_chain(session, s.tenant.id) is None

@@ -167,7 +167,8 @@ def get_request(
         t.ApprovalRequest.id == request_id, t.ApprovalRequest.tenant_id == tenant_id
     )
     if for_update:
-        query = query.with_for_update()
+        # Locked, and read fresh under the lock even if the session already holds the row.
+        query = query.with_for_update().execution_options(populate_existing=True)
     row = session.execute(query).scalar_one_or_none()
     if row is None:
         raise NotFound(f"Approval request '{request_id}' does not exist.")

@@ -76,7 +76,12 @@ def record(
     in the same transactions hold KEY SHARE locks on the tenant row, which a plain FOR UPDATE
     would wait on, deadlocking two writers of one tenant."""
     tenant = session.execute(
-        select(t.Tenant).where(t.Tenant.id == tenant_id).with_for_update(key_share=True)
+        select(t.Tenant)
+        .where(t.Tenant.id == tenant_id)
+        .with_for_update(key_share=True)
+        # The tenant may already sit in the session from an earlier read: take the values
+        # read under the lock, not those (a concurrent writer may have moved the chain on).
+        .execution_options(populate_existing=True)
     ).scalar_one()
     row = t.AuditEvent(
         id=str(uuid.uuid4()),
