@@ -70,39 +70,35 @@ def server(database_url: str, workers: int) -> Iterator[str]:
         "COUNTERSIGN_LOG_LEVEL": "warning",
     }
     # The server's own log, kept for when a figure looks wrong (its path goes to stderr).
-    log = tempfile.NamedTemporaryFile("w", prefix="countersign-bench-", suffix=".log", delete=False)
-    print(f"server log: {log.name}", file=sys.stderr)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "countersign",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("the server did not become ready")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+    log_path = Path(tempfile.mkdtemp(prefix="countersign-bench-")) / "server.log"
+    print(f"server log: {log_path}", file=sys.stderr)
+    command = [
+        sys.executable,
+        "-m",
+        "countersign",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+            else:
+                raise RuntimeError("the server did not become ready")
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 def token(url: str, upn: str, password: str = PASSWORD) -> dict[str, str]:
