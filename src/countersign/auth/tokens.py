@@ -31,6 +31,7 @@ class TokenClaims:
     principal_id: str | None  # None: an external token mapped by upn
     principal_type: str  # "user" or "servicePrincipal"
     upn: str | None = None
+    issued_at: int | None = None  # the `iat` claim, seconds since the epoch
 
 
 class TokenService:
@@ -148,6 +149,7 @@ class TokenService:
             tenant_id=claims["tid"],
             principal_id=claims["sub"],
             principal_type="servicePrincipal" if claims["idtyp"] == "app" else "user",
+            issued_at=claims["iat"] if isinstance(claims.get("iat"), int) else None,
         )
 
     def _key_created_elsewhere(self, kid: str) -> Any:
@@ -177,6 +179,7 @@ class TokenService:
             principal_id=oid if isinstance(oid, str) else None,
             principal_type="user",
             upn=upn if isinstance(upn, str) else None,
+            issued_at=claims["iat"] if isinstance(claims.get("iat"), int) else None,
         )
 
     def _external_key(self, trusted: TrustedIssuer, kid: str) -> Any:

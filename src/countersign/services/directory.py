@@ -299,6 +299,10 @@ class Users:
         update = parse_body(UserUpdate, change.body, partial=True)
         for name in update.model_fields_set - {"password_profile", "mail_nickname"}:
             setattr(user, name, getattr(update, name))
+        if update.model_fields_set & TAKEOVER_PROPERTIES:
+            # Whoever held the account before this change is signed out everywhere.
+            user.tokens_valid_after = now
+            session.execute(delete(t.WebSession).where(t.WebSession.user_id == user.id))
         if update.password_profile is not None:
             user.password_hash = update.password_profile.hashed()
             user.failed_sign_ins, user.locked_until = 0, None

@@ -60,6 +60,11 @@ def resolve_caller(
         if found is None or not found[0].account_enabled:
             raise Unauthorized("The user of the token no longer exists or is disabled.")
         user = found[0]
+        revoked = user.tokens_valid_after
+        if revoked is not None and (claims.issued_at or 0) < int(revoked.timestamp()):
+            raise Unauthorized(
+                "The token was issued before the account's credentials changed; sign in again."
+            )
         principal_id, name, upn, version = (
             user.id,
             user.display_name,

@@ -92,6 +92,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(256))
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
+    # Tokens issued before this moment are refused: set when the password, sign-in name or
+    # enabled state changes, so a taken-over or disabled account's old tokens stop working.
+    tokens_valid_after: Mapped[datetime | None]
     created_date_time: Mapped[datetime]
     last_modified_date_time: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)

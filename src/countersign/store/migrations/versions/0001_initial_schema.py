@@ -512,6 +512,9 @@ def upgrade() -> None:
             "locked_until", countersign.store.tables.UTCDateTime(timezone=True), nullable=True
         ),
         sa.Column(
+            "tokens_valid_after", countersign.store.tables.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
             "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column(
