@@ -70,7 +70,7 @@ def fill(database_url: str, tenant_id: str, requestor_id: str, rows: int) -> flo
             )
         with db.write() as session:
             session.execute(insert(t.ApprovalRequest), values)
-    if not db.is_sqlite:
+    if not db.is_sqlite:  # SQLite's statistics are refreshed by `countersign serve` at start
         with db.engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE approval_requests")
             connection.commit()

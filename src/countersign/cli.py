@@ -84,6 +84,13 @@ def serve(
     configure_logging(settings.log_level, settings.log_format)
     if upgrade_db:
         _upgrade(settings)
+    from countersign.store.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        db.refresh_statistics()
+    finally:
+        db.dispose()
     uvicorn.run(
         "countersign.api.factory:app",
         factory=False,

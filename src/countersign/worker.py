@@ -77,6 +77,7 @@ class Worker:
         )
         if self._last_purge is None or moment - self._last_purge > timedelta(hours=1):
             self._step("purge", lambda: self.dispatcher.purge_delivered(moment), 0)
+            self._step("statistics", self.db.refresh_statistics, None)
             self._last_purge = moment
         return CycleResult(expired, reminded, dispatch)
 

@@ -85,6 +85,18 @@ class Database:
         with self._writers, self._write() as session, session.begin():
             yield session
 
+    def refresh_statistics(self) -> None:
+        """Give SQLite's query planner fresh table statistics (PostgreSQL's autovacuum keeps
+        its own). Without them SQLite may pick the expiry index for "All requests" filtered by
+        status and sort the whole status instead of reading 50 rows in index order. Sampled
+        (analysis_limit), so it takes milliseconds even on millions of rows."""
+        if not self.is_sqlite:
+            return
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+            connection.exec_driver_sql("ANALYZE")
+            connection.commit()
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self._writers is not None:
