@@ -93,14 +93,14 @@ def mount(router: APIRouter, spec: CollectionSpec) -> None:
         url = base_url(request)
         return {"@odata.context": f"{url}/beta/$metadata#{spec.context_name}/$entity", **body}
 
-    async def create_item(request: Request, caller: Caller = Depends(current_caller)) -> Response:
-        body = await json_body(request)
+    def create_item(request: Request, caller: Caller = Depends(current_caller)) -> Response:
+        body = json_body(request)
         return run_change(request, caller, Change(spec.collection, CREATE, body=body))
 
-    async def update_item(
+    def update_item(
         object_id: str, request: Request, caller: Caller = Depends(current_caller)
     ) -> Response:
-        body = await json_body(request)
+        body = json_body(request)
         return run_change(
             request,
             caller,
@@ -109,7 +109,7 @@ def mount(router: APIRouter, spec: CollectionSpec) -> None:
             ),
         )
 
-    async def delete_item(
+    def delete_item(
         object_id: str, request: Request, caller: Caller = Depends(current_caller)
     ) -> Response:
         return run_change(

@@ -66,6 +66,9 @@ class RequestContextMiddleware:
                 return
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        # Handlers read it from here synchronously (api/body.py), so they can be plain `def`
+        # functions that FastAPI runs in its thread pool, off the event loop.
+        state["raw_body"] = body
         replayed = False
 
         async def replay() -> Message:

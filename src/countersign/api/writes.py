@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
+from countersign.api.body import raw_body
 from countersign.api.deps import context
 from countersign.domain.actors import Caller
 from countersign.domain.errors import PreconditionFailed, ValidationFailed
@@ -16,9 +17,9 @@ from countersign.services.changes import Change, etag
 from countersign.services.gate import ApprovalHeaders, execute
 
 
-async def json_body(request: Request) -> dict[str, Any]:
+def json_body(request: Request) -> dict[str, Any]:
     """The request body as a JSON object (an empty body is an empty object)."""
-    raw = await request.body()
+    raw = raw_body(request)
     if not raw.strip():
         return {}
     content_type = request.headers.get("content-type", "application/json")

@@ -13,17 +13,21 @@ per tenant version, so deciding costs no query beyond reading that version numbe
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from countersign.domain.actors import Caller
-from countersign.domain.errors import ApprovalRequired, ValidationFailed
+from countersign.domain.errors import ApprovalRequired, Conflict, ValidationFailed
 from countersign.services import approvals, directory
 from countersign.services.changes import Change, Result, apply_change, plan_change
 from countersign.store.db import Database, current_snapshot
+
+log = logging.getLogger("countersign.gate")
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,17 @@ def execute(
         )
         return request.id
 
-    outcome = approvals.run_transition(db, work)
+    try:
+        outcome = approvals.run_transition(db, work)
+    except IntegrityError:
+        log.warning("a write lost a race on a database constraint", exc_info=True)
+        # A uniqueness the database enforces (a sign-in name, a lock, an id) was taken by a
+        # concurrent change between our checks and our commit: nothing was applied.
+        raise Conflict(
+            "The change conflicts with another change made at the same time; nothing was "
+            "applied. Try again.",
+            reason="concurrentChange",
+        ) from None
     if isinstance(outcome, str):  # committed: the request exists; tell the caller where it is
         raise ApprovalRequired(
             outcome,

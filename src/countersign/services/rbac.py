@@ -30,7 +30,7 @@ from countersign.services.changes import (
     register,
 )
 from countersign.store import tables as t
-from countersign.store.db import bump_directory_version
+from countersign.store.db import bump_directory_version, lock_tenant
 from countersign.store.scope import set_scope_tags
 
 
@@ -500,6 +500,7 @@ class RoleScopeTags:
     ) -> Result:
         if change.operation == CREATE:
             body = parse_body(ScopeTagBody, change.body)
+            lock_tenant(session, caller.tenant_id)  # concurrent creates must not share an id
             numbers = [
                 int(i)
                 for i in session.scalars(

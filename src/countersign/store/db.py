@@ -228,6 +228,15 @@ def current_snapshot(session: Session, db: Database, tenant_id: str) -> Director
     return db.snapshot(session, tenant_id, version)
 
 
+def lock_tenant(session: Session, tenant_id: str) -> None:
+    """Hold the tenant row until commit: writers that derive something from the tenant's rows
+    (the next scope-tag id, the next audit entry) take turns. FOR NO KEY UPDATE, as audit.record
+    takes it, so foreign-key checks of rows inserted meanwhile do not deadlock with it."""
+    session.execute(
+        select(t.Tenant.id).where(t.Tenant.id == tenant_id).with_for_update(key_share=True)
+    )
+
+
 def bump_directory_version(session: Session, tenant_id: str) -> None:
     """Call in the transaction of any change to groups, members, roles or access policies."""
     session.execute(

@@ -128,8 +128,8 @@ def new_policy(request: Request, web: WebSession = Depends(signed_in)) -> Respon
 
 
 @router.post("/access-policies/new")
-async def new_policy_step(request: Request, web: WebSession = Depends(signed_in)) -> Response:
-    return await _wizard_post(request, web, None)
+def new_policy_step(request: Request, web: WebSession = Depends(signed_in)) -> Response:
+    return _wizard_post(request, web, None)
 
 
 @router.get("/access-policies/{policy_id}")
@@ -167,21 +167,21 @@ def edit_policy(policy_id: str, request: Request, web: WebSession = Depends(sign
 
 
 @router.post("/access-policies/{policy_id}/edit")
-async def edit_policy_step(
+def edit_policy_step(
     policy_id: str, request: Request, web: WebSession = Depends(signed_in)
 ) -> Response:
-    return await _wizard_post(request, web, policy_id)
+    return _wizard_post(request, web, policy_id)
 
 
 @router.get("/access-policies/{policy_id}/delete")
 @router.post("/access-policies/{policy_id}/delete")
-async def delete_policy(
+def delete_policy(
     policy_id: str, request: Request, web: WebSession = Depends(signed_in)
 ) -> Response:
     with web.ctx.db.read() as session:
         row = get_policy(session, web.caller.tenant_id, policy_id)
     change = Change(POLICY_COLLECTION, DELETE, policy_id, expected_version=row.version)
-    form = await form_data(request) if request.method == "POST" else {}
+    form = form_data(request) if request.method == "POST" else {}
     error = None
     protected = True
     try:
@@ -297,9 +297,9 @@ def _change_of(state: dict[str, Any], policy_id: str | None) -> Change:
     return Change(POLICY_COLLECTION, UPDATE, policy_id, changed, expected_version=version)
 
 
-async def _wizard_post(request: Request, web: WebSession, policy_id: str | None) -> Response:
-    form = await form_data(request)
-    state = _wizard_state(form, await form_lists(request, "approverGroupIds"))
+def _wizard_post(request: Request, web: WebSession, policy_id: str | None) -> Response:
+    form = form_data(request)
+    state = _wizard_state(form, form_lists(request, "approverGroupIds"))
     if policy_id is not None:
         with web.ctx.db.read() as session:
             original = policy_json(get_policy(session, web.caller.tenant_id, policy_id))
@@ -629,10 +629,10 @@ def _shown(value: Any) -> str:
 
 
 @router.post("/requests/{request_id}/{action}")
-async def act_on_request(
+def act_on_request(
     request_id: str, action: str, request: Request, web: WebSession = Depends(signed_in)
 ) -> Response:
-    form = await form_data(request)
+    form = form_data(request)
     notes = form.get("notes", "").strip() or None
     db, caller, now = web.ctx.db, web.caller, web.now
     try:

@@ -271,12 +271,12 @@ def new_channel(request: Request, web: WebSession = Depends(signed_in)) -> Respo
 
 
 @router.post("/new")
-async def create_channel(request: Request, web: WebSession = Depends(signed_in)) -> Response:
+def create_channel(request: Request, web: WebSession = Depends(signed_in)) -> Response:
     kind = request.query_params.get("kind", "")
     if kind not in KIND_LABELS:
         raise NotFound(f"There is no channel type '{kind}'.")
-    form = await form_data(request)
-    values = _values_from(form, await form_lists(request, "events"))
+    form = form_data(request)
+    values = _values_from(form, form_lists(request, "events"))
     body = {**_body_from(kind, values), "channelType": kind}
     if form.get("secret"):
         body["secret"] = form["secret"]
@@ -315,13 +315,13 @@ def edit_channel(
 
 
 @router.post("/{channel_id}/edit")
-async def update_channel(
+def update_channel(
     channel_id: str, request: Request, web: WebSession = Depends(signed_in)
 ) -> Response:
     channel = _load(web, channel_id)
     kind = channel["channelType"]
-    form = await form_data(request)
-    values = _values_from(form, await form_lists(request, "events"))
+    form = form_data(request)
+    values = _values_from(form, form_lists(request, "events"))
     current = _body_from(kind, _values_of(channel))
     wanted = _body_from(kind, values)
     patch = {k: v for k, v in wanted.items() if current.get(k) != v}  # only what changed
@@ -358,10 +358,10 @@ async def update_channel(
 
 
 @router.post("/{channel_id}/enabled")
-async def set_enabled(
+def set_enabled(
     channel_id: str, request: Request, web: WebSession = Depends(signed_in)
 ) -> Response:
-    form = await form_data(request)
+    form = form_data(request)
     enabled = form.get("enabled") == "true"
     version = form.get("version", "")
     change = Change(

@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
+from countersign.api.body import form_fields
 from countersign.api.deps import Context, context
 from countersign.auth import sessions
 from countersign.auth.tokens import TokenClaims
@@ -153,14 +154,16 @@ def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
-async def signed_in(request: Request) -> WebSession:
-    """Dependency of every signed-in page; checks the CSRF token of every POST."""
+def signed_in(request: Request) -> WebSession:
+    """Dependency of every signed-in page; checks the CSRF token of every POST.
+
+    Plain `def` (like every page that touches the database), so FastAPI runs it in its thread
+    pool rather than on the event loop; api/body.py gives the form synchronously."""
     web = load_session(request)
     if web is None:
         raise SignInRequired()
     if request.method == "POST":
-        form = await request.form()
-        given = form.get("csrf_token")
+        given: str | None = dict(form_fields(request)).get("csrf_token")
         given = given if isinstance(given, str) else request.headers.get("x-csrf-token")
         if not sessions.same_token(given, web.csrf_token):
             raise CsrfRefused()
@@ -168,15 +171,13 @@ async def signed_in(request: Request) -> WebSession:
     return web
 
 
-async def form_data(request: Request) -> dict[str, str]:
-    """Single-valued form fields as strings (files are not accepted anywhere)."""
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+def form_data(request: Request) -> dict[str, str]:
+    """Single-valued form fields as strings (the last value of a repeated name)."""
+    return dict(form_fields(request))
 
 
-async def form_lists(request: Request, name: str) -> list[str]:
-    form = await request.form()
-    return [v for v in form.getlist(name) if isinstance(v, str) and v]
+def form_lists(request: Request, name: str) -> list[str]:
+    return [value for key, value in form_fields(request) if key == name and value]
 
 
 def render(

@@ -184,10 +184,10 @@ def device_change(action: str, device_ids: list[str]) -> Change:
 
 
 @router.post("/devices/action")
-async def device_action(request: Request, web: WebSession = Depends(signed_in)) -> Response:
+def device_action(request: Request, web: WebSession = Depends(signed_in)) -> Response:
     section = section_for("devices")
-    form = await form_data(request)
-    device_ids = await form_lists(request, "device_id")
+    form = form_data(request)
+    device_ids = form_lists(request, "device_id")
     action = form.get("action", "")
     if action not in DEVICE_ACTIONS:
         raise ValidationFailed("Choose Wipe, Retire or Delete.")
@@ -340,11 +340,9 @@ def new_object(slug: str, request: Request, web: WebSession = Depends(signed_in)
 
 
 @router.post("/{slug}/new")
-async def create_object(
-    slug: str, request: Request, web: WebSession = Depends(signed_in)
-) -> Response:
+def create_object(slug: str, request: Request, web: WebSession = Depends(signed_in)) -> Response:
     section = section_for(slug)
-    form = await form_data(request)
+    form = form_data(request)
     values = _new_values(section, form)
     error = None
     try:
@@ -469,12 +467,12 @@ def edit_object(
 
 
 @router.post("/{slug}/{object_id}/edit")
-async def update_object(
+def update_object(
     slug: str, object_id: str, request: Request, web: WebSession = Depends(signed_in)
 ) -> Response:
     section = section_for(slug)
     _, item = _load(web, section, object_id)
-    form = await form_data(request)
+    form = form_data(request)
     values = _edit_values(item, form)
     error = None
     try:
@@ -525,7 +523,7 @@ async def update_object(
 
 @router.get("/{slug}/{object_id}/delete")
 @router.post("/{slug}/{object_id}/delete")
-async def delete_object(
+def delete_object(
     slug: str, object_id: str, request: Request, web: WebSession = Depends(signed_in)
 ) -> Response:
     section = section_for(slug)
@@ -541,7 +539,7 @@ async def delete_object(
             object_id,
             expected_version=version if isinstance(version, int) else None,
         )
-    form = await form_data(request) if request.method == "POST" else {}
+    form = form_data(request) if request.method == "POST" else {}
     error = None
     protected = False
     try:

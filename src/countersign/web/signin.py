@@ -77,8 +77,8 @@ def sign_in_form(request: Request) -> Response:
 
 
 @public_router.post("/sign-in")
-async def sign_in(request: Request) -> Response:
-    form = await form_data(request)
+def sign_in(request: Request) -> Response:
+    form = form_data(request)
     expected = request.cookies.get(sessions.SIGN_IN_CSRF_COOKIE)
     if not expected or not sessions.same_token(form.get("csrf_token"), expected):
         return error_page(

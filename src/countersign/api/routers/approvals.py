@@ -133,10 +133,10 @@ def retrieve_my_request_by_id(
 
 
 @router.post(REQUESTS + "/retrieveRequestStatus")
-async def retrieve_request_status(
+def retrieve_request_status(
     request: Request, caller: Caller = Depends(current_caller)
 ) -> dict[str, Any]:
-    body = parse_body(StatusQuery, await json_body(request))
+    body = parse_body(StatusQuery, json_body(request))
     with context(request).db.read() as session:
         status = approvals.retrieve_request_status(
             session, caller, body.entity_id, body.entity_type, datetime.now(UTC)
@@ -148,8 +148,8 @@ async def retrieve_request_status(
 
 
 @router.post(REQUESTS + "/cancelMyRequest", status_code=204)
-async def cancel_my_request(request: Request, caller: Caller = Depends(current_caller)) -> Response:
-    body = parse_body(CancelBody, await json_body(request))
+def cancel_my_request(request: Request, caller: Caller = Depends(current_caller)) -> Response:
+    body = parse_body(CancelBody, json_body(request))
     approvals.cancel_my_request(context(request).db, caller, body.id, datetime.now(UTC))
     return Response(status_code=204)
 
@@ -167,10 +167,10 @@ def get_request(
 
 
 @router.post(REQUESTS + "/{request_id}/approve")
-async def approve(
+def approve(
     request_id: str, request: Request, caller: Caller = Depends(current_caller)
 ) -> dict[str, Any]:
-    body = parse_body(DecisionBody, await json_body(request))
+    body = parse_body(DecisionBody, json_body(request))
     result = approvals.approve_request(
         context(request).db, caller, request_id, body.justification, datetime.now(UTC)
     )
@@ -178,10 +178,10 @@ async def approve(
 
 
 @router.post(REQUESTS + "/{request_id}/reject")
-async def reject(
+def reject(
     request_id: str, request: Request, caller: Caller = Depends(current_caller)
 ) -> dict[str, Any]:
-    body = parse_body(DecisionBody, await json_body(request))
+    body = parse_body(DecisionBody, json_body(request))
     result = approvals.reject_request(
         context(request).db, caller, request_id, body.justification, datetime.now(UTC)
     )
@@ -189,10 +189,10 @@ async def reject(
 
 
 @router.post(REQUESTS + "/{request_id}/cancelApproval")
-async def cancel_approval(
+def cancel_approval(
     request_id: str, request: Request, caller: Caller = Depends(current_caller)
 ) -> dict[str, Any]:
-    body = parse_body(DecisionBody, await json_body(request))
+    body = parse_body(DecisionBody, json_body(request))
     result = approvals.cancel_approval(
         context(request).db, caller, request_id, body.justification, datetime.now(UTC)
     )
@@ -200,11 +200,11 @@ async def cancel_approval(
 
 
 @router.post(REQUESTS + "/{request_id}/complete")
-async def complete(
+def complete(
     request_id: str, request: Request, caller: Caller = Depends(current_caller)
 ) -> Response:
     """Countersign extension: the requester completes without replaying the operation."""
-    await json_body(request)
+    json_body(request)
     result = approvals.complete_request(context(request).db, caller, request_id, datetime.now(UTC))
     if result.body is None:
         return Response(status_code=204)

@@ -114,10 +114,10 @@ def list_members(
 
 
 @router.post("/groups/{group_id}/members/$ref", status_code=204)
-async def add_member(
+def add_member(
     group_id: str, request: Request, caller: Caller = Depends(current_caller)
 ) -> Response:
-    body = parse_body(d.MemberRef, await json_body(request)).model_dump(by_alias=True)
+    body = parse_body(d.MemberRef, json_body(request)).model_dump(by_alias=True)
     return run_change(
         request, caller, Change("groups", ACTION, group_id, body, action_name="addMember")
     )
@@ -134,20 +134,20 @@ def remove_member(
 
 
 @router.post("/servicePrincipals/{sp_id}/addPassword")
-async def add_password(
+def add_password(
     sp_id: str, request: Request, caller: Caller = Depends(current_caller)
 ) -> Response:
-    body = await json_body(request)
+    body = json_body(request)
     return run_change(
         request, caller, Change("servicePrincipals", ACTION, sp_id, body, action_name="addPassword")
     )
 
 
 @router.post("/servicePrincipals/{sp_id}/removePassword", status_code=204)
-async def remove_password(
+def remove_password(
     sp_id: str, request: Request, caller: Caller = Depends(current_caller)
 ) -> Response:
-    body = await json_body(request)
+    body = json_body(request)
     return run_change(
         request,
         caller,

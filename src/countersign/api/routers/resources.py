@@ -64,10 +64,10 @@ def resource_spec(kind: r.Kind) -> CollectionSpec:
 def mount_assignments(spec: CollectionSpec) -> None:
     """POST /{id}/assign (replaces the assignments) and GET /{id}/assignments."""
 
-    async def assign(
+    def assign(
         object_id: str, request: Request, caller: Caller = Depends(current_caller)
     ) -> Response:
-        body = await json_body(request)
+        body = json_body(request)
         change = Change(
             spec.collection, ASSIGN, object_id, body, expected_version=if_match_version(request)
         )
@@ -140,9 +140,9 @@ class ExecuteAction(GraphBody):
 
 
 @router.post("/deviceManagement/managedDevices/executeAction")
-async def execute_action(request: Request, caller: Caller = Depends(current_caller)) -> Response:
+def execute_action(request: Request, caller: Caller = Depends(current_caller)) -> Response:
     """Bulk wipe, retire or delete: one Change naming every device, with per-device results."""
-    body = parse_body(ExecuteAction, await json_body(request))
+    body = parse_body(ExecuteAction, json_body(request))
     change = Change(
         d.COLLECTION, ACTION, action_name=body.action_name, target_ids=tuple(body.device_ids)
     )
@@ -153,14 +153,14 @@ mount(router, MANAGED_DEVICES)
 
 
 def _device_action(name: str) -> Any:
-    async def device_action(
+    def device_action(
         object_id: str, request: Request, caller: Caller = Depends(current_caller)
     ) -> Response:
         change = Change(
             d.COLLECTION,
             ACTION,
             object_id,
-            await json_body(request),
+            json_body(request),
             action_name=name,
             expected_version=if_match_version(request),
         )

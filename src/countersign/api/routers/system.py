@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from countersign.api.body import form_fields
 from countersign.api.deps import base_url, context
 from countersign.domain.actors import SERVICE_PRINCIPAL, USER
 from countersign.domain.errors import AccountLocked, DomainError, Unauthorized
@@ -45,14 +46,13 @@ def _oauth_error(error: str, description: str, status: int = 400) -> JSONRespons
 
 @router.post("/oauth2/token")
 @router.post("/{tenant}/oauth2/v2.0/token", include_in_schema=False)
-async def token(request: Request) -> JSONResponse:
+def token(request: Request) -> JSONResponse:
     """RFC 6749 token endpoint: `password` and `client_credentials` grants (form-encoded)."""
     if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
         return _oauth_error(
             "invalid_request", "The body must be application/x-www-form-urlencoded."
         )
-    form = await request.form()
-    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    values = dict(form_fields(request))
     if any("\x00" in k or "\x00" in v for k, v in values.items()):
         return _oauth_error("invalid_request", "The request cannot contain NUL characters.")
     ctx = context(request)
