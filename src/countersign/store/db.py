@@ -29,12 +29,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
     # Pool as many connections as the server has request threads (40), so busy moments reuse
     # connections instead of opening (and setting up) new ones.
+    in_memory = ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite+pysqlite:")
+    pool = {} if in_memory else {"pool_size": 20, "max_overflow": 30}
     engine = create_engine(
-        url,
-        connect_args={"check_same_thread": False, "timeout": 30},
-        pool_size=20,
-        max_overflow=30,
-        **kwargs,
+        url, connect_args={"check_same_thread": False, "timeout": 30}, **pool, **kwargs
     )
 
     @event.listens_for(engine, "connect")
