@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COUNTERSIGN_", extra="ignore")
 
     database_url: str = "sqlite:///./countersign.db"
+    # PostgreSQL: write transactions one process runs at once (SQLite writers always queue).
+    write_concurrency: int = 2
     issuer: str = "countersign"
     audience: str = "countersign"
     access_token_minutes: int = 60

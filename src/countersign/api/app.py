@@ -35,7 +35,7 @@ PUBLIC_PATHS = frozenset(
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or Settings()
-    db = db or Database(settings.database_url)
+    db = db or Database(settings.database_url, settings.write_concurrency)
     app = FastAPI(
         title="Countersign",
         version=__version__,

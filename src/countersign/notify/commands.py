@@ -27,7 +27,7 @@ def worker_command(
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings.write_concurrency)
     try:
         runner = Worker(db, settings)
         if once:
