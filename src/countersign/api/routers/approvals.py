@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from countersign.services import approvals
 from countersign.services.changes import GraphBody, parse_body
 from countersign.services.policies import get_policy, policy_json
 from countersign.store import tables as t
+from countersign.store.db import Database
 
 router = APIRouter(prefix="/beta/deviceManagement", tags=["multi admin approval"])
 REQUESTS = "/operationApprovalRequests"
@@ -166,37 +168,35 @@ def get_request(
     return _one_request(request, caller, request_id, mine=False)
 
 
-@router.post(REQUESTS + "/{request_id}/approve")
-def approve(
-    request_id: str, request: Request, caller: Caller = Depends(current_caller)
-) -> dict[str, Any]:
-    body = parse_body(DecisionBody, json_body(request))
-    result = approvals.approve_request(
-        context(request).db, caller, request_id, body.justification, datetime.now(UTC)
+Decide = Callable[[Database, Caller, str, str | None, datetime], dict[str, Any]]
+
+
+def _decision(decide: Decide) -> Callable[..., dict[str, Any]]:
+    """approve, reject and cancelApproval: Graph's body in, Graph's string result out."""
+
+    def endpoint(
+        request_id: str, request: Request, caller: Caller = Depends(current_caller)
+    ) -> dict[str, Any]:
+        body = parse_body(DecisionBody, json_body(request))
+        result = decide(
+            context(request).db, caller, request_id, body.justification, datetime.now(UTC)
+        )
+        return _string_result(request, result["status"])
+
+    return endpoint
+
+
+for _action, _decide in (
+    ("approve", approvals.approve_request),
+    ("reject", approvals.reject_request),
+    ("cancelApproval", approvals.cancel_approval),
+):
+    router.add_api_route(
+        REQUESTS + "/{request_id}/" + _action,
+        _decision(_decide),
+        methods=["POST"],
+        name=f"{_action}_request",
     )
-    return _string_result(request, result["status"])
-
-
-@router.post(REQUESTS + "/{request_id}/reject")
-def reject(
-    request_id: str, request: Request, caller: Caller = Depends(current_caller)
-) -> dict[str, Any]:
-    body = parse_body(DecisionBody, json_body(request))
-    result = approvals.reject_request(
-        context(request).db, caller, request_id, body.justification, datetime.now(UTC)
-    )
-    return _string_result(request, result["status"])
-
-
-@router.post(REQUESTS + "/{request_id}/cancelApproval")
-def cancel_approval(
-    request_id: str, request: Request, caller: Caller = Depends(current_caller)
-) -> dict[str, Any]:
-    body = parse_body(DecisionBody, json_body(request))
-    result = approvals.cancel_approval(
-        context(request).db, caller, request_id, body.justification, datetime.now(UTC)
-    )
-    return _string_result(request, result["status"])
 
 
 @router.post(REQUESTS + "/{request_id}/complete")
