@@ -50,7 +50,8 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 
     table = Table(title=title)
     for column in columns:
-        table.add_column(column)
+        # Ids are what people copy into the next command: never shortened.
+        table.add_column(column, no_wrap=column == "id", min_width=36 if column == "id" else None)
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))  # cells are data, never markup
     out.print(table)
