@@ -410,3 +410,30 @@ def test_an_object_under_an_active_request_is_locked_for_unprotected_writes_too(
         s.tenant.call("PATCH", f"{ROLES}/{role['id']}", json={"description": "direct"}).status_code
         == 204
     )
+
+
+def test_a_bulk_action_needs_an_approver_who_reaches_every_device(tenants: TenantFactory) -> None:
+    s = seed(tenants)
+    paris = s.tenant.scope_tag("Paris")
+    devices = "/beta/deviceManagement/managedDevices"
+    here = s.tenant.ok(
+        "POST", devices, json={"deviceName": unique("PC"), "operatingSystem": "Windows"}
+    )
+    there = s.tenant.ok(
+        "POST",
+        devices,
+        json={"deviceName": unique("PC"), "operatingSystem": "Windows", "roleScopeTagIds": [paris]},
+    )
+    s.tenant.assign("Multi Admin Approval Approver", [s.approvers], scope_tags=(paris,))
+    only_default = s.tenant.group(unique("default-only"))
+    s.tenant.assign("Multi Admin Approval Approver", [only_default], scope_tags=("0",))
+    local = s.tenant.user(groups=(only_default,))
+    s.activate_policy("deviceWipe", approvers=[s.approvers, only_default])
+    request_id = s.submit(
+        "POST",
+        f"{devices}/executeAction",
+        json={"actionName": "wipe", "deviceIds": [here["id"], there["id"]]},
+    )
+    refused = s.approve(request_id, local)  # reaches the Default device, not the Paris one
+    assert refused.status_code == 400 and reason(refused) == "scopeTagNotReached"
+    assert s.approve(request_id).json()["value"] == "approved"

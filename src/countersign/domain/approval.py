@@ -110,22 +110,23 @@ class Approvers:
 
     group_ids: tuple[str, ...]
     read_permission: str | None
-    object_tags: tuple[str, ...] | None
+    # The scope tags of each object the change touches (one set; one per device of a bulk
+    # action): an approver must reach at least one tag of every object.
+    object_tag_sets: tuple[tuple[str, ...], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "groupIds": list(self.group_ids),
             "readPermission": self.read_permission,
-            "objectTags": None if self.object_tags is None else list(self.object_tags),
+            "objectTagSets": [list(tags) for tags in self.object_tag_sets],
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Approvers:
-        tags = data.get("objectTags")
         return cls(
             tuple(data.get("groupIds") or ()),
             data.get("readPermission"),
-            None if tags is None else tuple(tags),
+            tuple(tuple(tags) for tags in data.get("objectTagSets") or ()),
         )
 
 
@@ -133,6 +134,19 @@ class Approvers:
 class Refusal:
     reason: str  # machine-readable, goes to innerError.reason
     explanation: str  # for people
+
+
+def object_tag_sets(before: Any, after: Any) -> tuple[tuple[str, ...], ...]:
+    """The scope tags of the objects a change touches, from its Graph JSON before (or after):
+    one object's `roleScopeTagIds`, or each device's of a bulk action (`{"value": [...]}`)."""
+    document = before or after or {}
+    value = document.get("value")
+    objects: list[Any] = value if isinstance(value, list) else [document]
+    return tuple(
+        tuple(item["roleScopeTagIds"])
+        for item in objects
+        if isinstance(item, dict) and isinstance(item.get("roleScopeTagIds"), list)
+    )
 
 
 def approval_blocker(
@@ -174,11 +188,8 @@ def approval_blocker(
             "missingReadPermission",
             f"You cannot read objects of this type ({approvers.read_permission}).",
         )
-    if (
-        approvers.read_permission
-        and approvers.object_tags is not None
-        and not access.can(approvers.read_permission, approvers.object_tags)
-    ):
+    read = approvers.read_permission
+    if read and not all(access.can(read, tags) for tags in approvers.object_tag_sets):
         return Refusal(
             "scopeTagNotReached", "Your role assignments do not reach the object's scope tags."
         )

@@ -221,7 +221,7 @@ class Protection:
 
 def protection_for(snapshot: DirectorySnapshot, change: Change, plan: Plan) -> Protection | None:
     """The approval a planned change needs from the tenant's active policies, or None."""
-    everyone_with_permission = a.Approvers((), None, None)
+    everyone_with_permission = a.Approvers((), None)
     if plan.policy_type == a.ACCESS_POLICY_TYPE:
         return Protection(a.ACCESS_POLICY_TYPE, (), everyone_with_permission, 1, False, None)
     if plan.always_protected and snapshot.policies:
@@ -232,7 +232,6 @@ def protection_for(snapshot: DirectorySnapshot, change: Change, plan: Plan) -> P
     if not policies:
         return None
     groups = tuple(dict.fromkeys(g for policy in policies for g in policy.approver_group_ids))
-    tags = (plan.before or plan.after or {}).get("roleScopeTagIds")
     lifetimes = [
         policy.request_lifetime_days for policy in policies if policy.request_lifetime_days
     ]
@@ -242,7 +241,7 @@ def protection_for(snapshot: DirectorySnapshot, change: Change, plan: Plan) -> P
         approvers=a.Approvers(
             groups,
             READ_PERMISSIONS.get(change.collection),
-            tuple(tags) if isinstance(tags, list) else None,
+            a.object_tag_sets(plan.before, plan.after),
         ),
         approvals_required=max(policy.approvals_required for policy in policies),
         # Auto-complete only when every covering policy asks for it.
@@ -304,7 +303,7 @@ def check_no_lockout(session: Session, tenant_id: str, requester_id: str, change
     if not after.policies:
         return
     for policy in after.policies:
-        approvers = a.Approvers(policy.approver_group_ids, None, None)
+        approvers = a.Approvers(policy.approver_group_ids, None)
         eligible = a.eligible_approvers(after, requester_id, approvers)
         if len(eligible) < policy.approvals_required:
             raise ValidationFailed(
@@ -313,7 +312,7 @@ def check_no_lockout(session: Session, tenant_id: str, requester_id: str, change
                 f"{policy.approvals_required}. Nobody could approve its requests any more.",
                 reason="approverLockout",
             )
-    if not a.eligible_approvers(after, requester_id, a.Approvers((), None, None)):
+    if not a.eligible_approvers(after, requester_id, a.Approvers((), None)):
         raise ValidationFailed(
             "This change would leave nobody but you holding 'Approval for Multi Admin Approval'; "
             "access policies could never be changed again.",
