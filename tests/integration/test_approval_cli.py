@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from countersign.cli import app as cli
@@ -19,23 +14,6 @@ from tests.factories import Principal, TenantFactory
 from tests.maa import seed
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def server(app: FastAPI) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    while not instance.started:
-        assert thread.is_alive(), "uvicorn did not start"
-        threading.Event().wait(0.05)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
 
 
 def as_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, who: Principal) -> None:
@@ -50,10 +28,10 @@ def run(*args: str) -> tuple[int, str]:
 
 
 def test_the_seed_story_from_the_command_line(
-    tenants: TenantFactory, server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    tenants: TenantFactory, live_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     s = seed(tenants)
-    as_user(monkeypatch, tmp_path, server, s.admin1)
+    as_user(monkeypatch, tmp_path, live_server, s.admin1)
     code, output = run(
         "policies",
         "create",
@@ -75,7 +53,7 @@ def test_the_seed_story_from_the_command_line(
     assert code == 2, output  # the requester cannot approve: the server's reason is printed
     assert "approverIsRequester" in output
 
-    as_user(monkeypatch, tmp_path, server, s.admin2)
+    as_user(monkeypatch, tmp_path, live_server, s.admin2)
     code, output = run("requests", "list", "--status", "needsApproval", "--json")
     assert [r["id"] for r in json.loads(output)] == [request_id]
     code, output = run("requests", "show", request_id)
@@ -83,7 +61,7 @@ def test_the_seed_story_from_the_command_line(
     code, output = run("requests", "approve", request_id, "--notes", "ok by me")
     assert code == 0 and "approved" in output
 
-    as_user(monkeypatch, tmp_path, server, s.admin1)
+    as_user(monkeypatch, tmp_path, live_server, s.admin1)
     code, output = run("requests", "complete", request_id)
     assert code == 0, output
     code, output = run("policies", "list", "--json")

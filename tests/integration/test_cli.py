@@ -3,45 +3,18 @@
 from __future__ import annotations
 
 import json
-import socket
 import stat
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from typer.testing import CliRunner, Result
 
 from countersign.cli import app as command
 from countersign.store.db import make_engine
 from countersign.store.migrate import migrations_current
 from tests.factories import unique
-
-
-@pytest.fixture(scope="module")
-def live_url(app: FastAPI) -> Iterator[str]:
-    """The test app served by Uvicorn on a free port of 127.0.0.1, in a thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", ws="none", lifespan="off", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    started = threading.Event()
-    while not started.wait(0.05):  # readiness, not a timed assertion
-        if server.started:
-            started.set()
-        assert thread.is_alive(), "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join()
-    sock.close()
 
 
 @pytest.fixture()
@@ -112,7 +85,7 @@ def test_duplicate_admin_upn_is_a_conflict(run: tuple[CliRunner, Path]) -> None:
 
 
 def test_login_keeps_the_token_private_and_whoami_uses_it(
-    run: tuple[CliRunner, Path], live_url: str
+    run: tuple[CliRunner, Path], live_server: str
 ) -> None:
     runner, config = run
     created = _create_tenant(runner)
@@ -120,7 +93,7 @@ def test_login_keeps_the_token_private_and_whoami_uses_it(
         runner,
         "login",
         "--url",
-        live_url,
+        live_server,
         "--username",
         created["userPrincipalName"],
         "--password",
@@ -131,7 +104,7 @@ def test_login_keeps_the_token_private_and_whoami_uses_it(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     stored = json.loads(path.read_text())
-    assert stored["url"] == live_url and stored["access_token"].count(".") == 2
+    assert stored["url"] == live_server and stored["access_token"].count(".") == 2
     assert created["password"] not in path.read_text()
 
     result = invoke(runner, "whoami")
@@ -142,7 +115,7 @@ def test_login_keeps_the_token_private_and_whoami_uses_it(
 
 
 def test_bad_password_exits_non_zero_with_one_line(
-    run: tuple[CliRunner, Path], live_url: str
+    run: tuple[CliRunner, Path], live_server: str
 ) -> None:
     runner, config = run
     created = _create_tenant(runner)
@@ -150,7 +123,7 @@ def test_bad_password_exits_non_zero_with_one_line(
         runner,
         "login",
         "--url",
-        live_url,
+        live_server,
         "--username",
         created["userPrincipalName"],
         "--password",
