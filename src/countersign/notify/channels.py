@@ -1,6 +1,8 @@
 """Channels: how one outbox message is formatted and delivered on each kind of channel.
 
 - `email`: SMTP (security `none`, `starttls` or `tls`; login when a username is set), plain text.
+  The server's certificate is always verified: against the system's CAs, or only against the
+  channel's own CA (`caCertificate`, PEM) for a server with a private CA.
 - `webhook`: a JSON body, signed: `X-Countersign-Signature: sha256=<hex HMAC-SHA256 of the raw
   body with the channel's secret>`; `X-Countersign-Delivery` carries the message id, so a
   receiver can drop the (rare, see dispatcher.py) duplicate delivery.
@@ -26,6 +28,9 @@ import httpx
 
 KINDS = ("email", "webhook", "slack", "teams")
 SMTP_SECURITY = ("none", "starttls", "tls")
+# Submission ports by security when the channel names none (RFC 8314: 465 implicit TLS, 587
+# STARTTLS submission).
+_DEFAULT_SMTP_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 
 
 class DeliveryFailed(Exception):
@@ -261,22 +266,29 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Non
         raise DeliveryFailed(f"HTTP {response.status_code}: {response.text[:200]}")
 
 
+def tls_context(ca_certificate: str | None) -> ssl.SSLContext:
+    """A client context that verifies the server's certificate and name: with the system's CAs,
+    or with only `ca_certificate` (PEM, one or more certificates) when the channel has one."""
+    if ca_certificate:
+        return ssl.create_default_context(cadata=ca_certificate)
+    return ssl.create_default_context()
+
+
 def _send_email(channel: ChannelConfig, email: EmailMessage, timeout: float) -> None:
     settings = channel.settings
     host = str(settings.get("host", ""))
     security = settings.get("security", "none")
-    port = int(settings.get("port") or (465 if security == "tls" else 25))
+    port = int(settings.get("port") or _DEFAULT_SMTP_PORTS.get(security, 25))
     try:
         smtp: smtplib.SMTP
         if security == "tls":
-            smtp = smtplib.SMTP_SSL(
-                host, port, timeout=timeout, context=ssl.create_default_context()
-            )
+            context = tls_context(settings.get("caCertificate"))
+            smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
         else:
             smtp = smtplib.SMTP(host, port, timeout=timeout)
         with smtp:
             if security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=tls_context(settings.get("caCertificate")))
             if settings.get("username"):
                 smtp.login(str(settings["username"]), channel.secret or "")
             smtp.send_message(email)

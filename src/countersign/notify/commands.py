@@ -3,6 +3,7 @@ and `countersign channels list|add|test|delete` (an API client, like the other a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -84,6 +85,12 @@ def channels_add(
     smtp_port: int | None = typer.Option(None),
     smtp_security: str = typer.Option("none", help="none, starttls or tls."),
     smtp_username: str | None = typer.Option(None),
+    smtp_ca_certificate: Path | None = typer.Option(
+        None,
+        exists=True,
+        dir_okay=False,
+        help="PEM file of a private CA: the SMTP server's certificate is verified against it.",
+    ),
     from_address: str | None = typer.Option(None, "--from"),
     to: list[str] = typer.Option([], "--to", help="Fallback e-mail recipients (repeat)."),
     event: list[str] = typer.Option([], "--event", help="Only these events (repeat); all."),
@@ -99,6 +106,7 @@ def channels_add(
             smtpPort=smtp_port,
             smtpSecurity=smtp_security,
             smtpUsername=smtp_username,
+            smtpCaCertificate=smtp_ca_certificate.read_text() if smtp_ca_certificate else None,
             fromAddress=from_address,
             toAddresses=to,
         )

@@ -12,6 +12,7 @@ written to the audit log (`hasSecret` says whether one is set).
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -22,7 +23,13 @@ from sqlalchemy.orm import Session
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
 from countersign.domain.errors import NotFound, ValidationFailed
-from countersign.notify.channels import ChannelConfig, DeliveryFailed, Outgoing, deliver
+from countersign.notify.channels import (
+    ChannelConfig,
+    DeliveryFailed,
+    Outgoing,
+    deliver,
+    tls_context,
+)
 from countersign.notify.outbox import EVENTS, TEST_EVENT, resolve_recipients
 from countersign.services.changes import (
     CREATE,
@@ -55,6 +62,9 @@ class ChannelBody(GraphBody):
     smtp_port: int | None = Field(None, ge=1, le=65535)
     smtp_security: Security = "none"
     smtp_username: str | None = Field(None, max_length=256)
+    # PEM certificate(s) of a private CA: the SMTP server's certificate is then verified against
+    # these only, instead of the system's CAs. Verification itself cannot be turned off.
+    smtp_ca_certificate: str | None = Field(None, max_length=65536)
     from_address: str | None = Field(None, max_length=256)
     # Where e-mail goes when a message has no recipient with an address (and test messages).
     to_addresses: list[str] = Field(default_factory=list)
@@ -78,6 +88,8 @@ def _check(body: ChannelBody) -> None:
             raise ValidationFailed(
                 "An e-mail channel needs 'fromAddress' (an e-mail address).", target="fromAddress"
             )
+        if body.smtp_ca_certificate:
+            _check_ca_certificate(body.smtp_ca_certificate)
         if body.smtp_username and not body.secret:
             raise ValidationFailed(
                 "'smtpUsername' needs the password in 'secret'.", target="secret"
@@ -95,6 +107,20 @@ def _check(body: ChannelBody) -> None:
         )
 
 
+def _check_ca_certificate(pem: str) -> None:
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise ValidationFailed(
+            "'smtpCaCertificate' must be PEM (-----BEGIN CERTIFICATE-----).",
+            target="smtpCaCertificate",
+        )
+    try:
+        tls_context(pem)
+    except (ssl.SSLError, ValueError):
+        raise ValidationFailed(
+            "'smtpCaCertificate' is not a readable PEM certificate.", target="smtpCaCertificate"
+        ) from None
+
+
 def _settings(body: ChannelBody) -> dict[str, Any]:
     if body.channel_type == "email":
         return {
@@ -102,6 +128,7 @@ def _settings(body: ChannelBody) -> dict[str, Any]:
             "port": body.smtp_port,
             "security": body.smtp_security,
             "username": body.smtp_username,
+            "caCertificate": body.smtp_ca_certificate,
             "from": body.from_address,
             "to": body.to_addresses,
         }
@@ -124,6 +151,7 @@ def _as_body(channel: t.NotificationChannel) -> dict[str, Any]:
             smtpPort=s.get("port"),
             smtpSecurity=s.get("security") or "none",
             smtpUsername=s.get("username"),
+            smtpCaCertificate=s.get("caCertificate"),
             fromAddress=s.get("from"),
             toAddresses=list(s.get("to") or []),
         )
