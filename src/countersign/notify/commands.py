@@ -56,6 +56,7 @@ def worker_command(
 def channels_list(json_output: bool = typer.Option(False, "--json")) -> None:
     """List the tenant's notification channels."""
     from rich.table import Table
+    from rich.text import Text
 
     from countersign.cli import api_call, out
 
@@ -63,13 +64,15 @@ def channels_list(json_output: bool = typer.Option(False, "--json")) -> None:
     if json_output:
         out.print_json(data=channels)
         return
-    table = Table("id", "name", "type", "enabled", "target", "events")
+    table = Table()
+    for column in ("id", "name", "type", "enabled", "target", "events"):
+        # The id is what people copy into `channels test|delete`: never wrapped or shortened.
+        table.add_column(column, no_wrap=column == "id", min_width=36 if column == "id" else None)
     for c in channels:
         target = c.get("url") or f"{c.get('smtpHost')}:{c.get('smtpPort') or ''}"
         events = ", ".join(c.get("events") or []) or "all"
-        table.add_row(
-            c["id"], c["displayName"], c["channelType"], str(c["enabled"]), target, events
-        )
+        cells = (c["id"], c["displayName"], c["channelType"], str(c["enabled"]), target, events)
+        table.add_row(*(Text(cell) for cell in cells))  # names are data, never markup
     out.print(table)
 
 
