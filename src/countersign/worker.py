@@ -66,6 +66,7 @@ class Worker:
         moment = now or self.clock()
         # Each step on its own: a failure in one (logged) never keeps the others from running.
         expired = self._step("expiry", lambda: expire_due_requests(self.db, moment), 0)
+        # The default window; a tenant's own reminderHoursBeforeExpiry takes precedence.
         before = timedelta(hours=self.settings.reminder_hours_before_expiry)
         reminded = self._step(
             "reminders",

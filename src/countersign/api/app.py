@@ -52,9 +52,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # the JSON logs. The observability middleware runs inside RequestContextMiddleware.
     from countersign import metrics
     from countersign.api import observability
-    from countersign.api.routers import notifications
+    from countersign.api.routers import notifications, tenant_settings
 
     app.include_router(notifications.router)
+    app.include_router(tenant_settings.router)
     app.include_router(observability.router)
     extras["metrics_registry"] = metrics.database_registry(db)
     app.add_middleware(observability.ObservabilityMiddleware)

@@ -1,5 +1,5 @@
 """Imports every module that registers a change handler, so the registry is complete."""
 
-from countersign.services import devices, directory, policies, rbac, resources
+from countersign.services import devices, directory, policies, rbac, resources, tenant_settings
 
-MODULES = (devices, directory, policies, rbac, resources)
+MODULES = (devices, directory, policies, rbac, resources, tenant_settings)

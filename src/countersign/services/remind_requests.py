@@ -1,6 +1,7 @@
 """Reminders: a request still waiting for approval a set time before it expires gets one
-"reminder" notification to its eligible approvers (`Settings.reminder_hours_before_expiry`,
-24 hours by default)."""
+"reminder" notification to its eligible approvers. The time is the tenant's
+`reminderHoursBeforeExpiry` (services/tenant_settings.py), else the server's
+`Settings.reminder_hours_before_expiry` (24 hours by default)."""
 
 from __future__ import annotations
 
@@ -50,22 +51,36 @@ def send_reminders(
     batch: int = 500,
     approvers: ApproverLookup = engine_approvers,
 ) -> int:
-    """Enqueue one reminder for each request that is needsApproval and expires within `before`
-    and has had none. Returns how many requests were reminded about."""
+    """Enqueue one reminder for each request that is needsApproval, expires within its tenant's
+    reminder window (`before` for tenants without one) and has had none. Returns how many
+    requests were reminded about."""
     r = t.ApprovalRequest
     with db.write() as session:
-        due = session.scalars(
-            select(r.id)
-            .where(
-                r.status == NEEDS_APPROVAL,
-                r.reminder_sent.is_(False),
-                r.expiration_date_time > now,
-                r.expiration_date_time <= now + before,
+        # One query per distinct window (a handful), each over the tenants that have it, so
+        # the batch only ever holds requests that are due.
+        windows = session.scalars(select(t.Tenant.reminder_hours_before_expiry).distinct()).all()
+        due: list[str] = []
+        for hours in sorted(windows, key=lambda h: -1 if h is None else h):
+            if len(due) >= batch:
+                break
+            tenant_window = t.Tenant.reminder_hours_before_expiry
+            tenants = select(t.Tenant.id).where(
+                tenant_window.is_(None) if hours is None else tenant_window == hours
             )
-            .order_by(r.expiration_date_time, r.id)
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        ).all()
+            window = before if hours is None else timedelta(hours=hours)
+            due += session.scalars(
+                select(r.id)
+                .where(
+                    r.tenant_id.in_(tenants),
+                    r.status == NEEDS_APPROVAL,
+                    r.reminder_sent.is_(False),
+                    r.expiration_date_time > now,
+                    r.expiration_date_time <= now + window,
+                )
+                .order_by(r.expiration_date_time, r.id)
+                .limit(batch - len(due))
+                .with_for_update(skip_locked=True)
+            ).all()
         # Conditional, so two workers never both remind about one request.
         reminded = (
             session.scalars(

@@ -72,6 +72,12 @@ class Tenant(Base):
     display_name: Mapped[str] = mapped_column(String(256))
     created_date_time: Mapped[datetime]
     request_lifetime_days: Mapped[int] = mapped_column(Integer, default=30)
+    # Hours before expiry a waiting request's reminder is sent; NULL: the server's default
+    # (COUNTERSIGN_REMINDER_HOURS_BEFORE_EXPIRY). services/tenant_settings.py.
+    reminder_hours_before_expiry: Mapped[int | None] = mapped_column(Integer)
+    # Version of the settings above (request_lifetime_days, reminder_hours_before_expiry): an
+    # approved change of them refuses to complete if they moved meanwhile.
+    settings_version: Mapped[int] = mapped_column(Integer, default=1)
     # Bumped in the same transaction as any change to groups, memberships, roles, assignments
     # or access policies; processes cache directory snapshots keyed by it.
     directory_version: Mapped[int] = mapped_column(BigInteger, default=1)

@@ -42,6 +42,8 @@ def upgrade() -> None:
             "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column("request_lifetime_days", sa.Integer(), nullable=False),
+        sa.Column("reminder_hours_before_expiry", sa.Integer(), nullable=True),
+        sa.Column("settings_version", sa.Integer(), nullable=False),
         sa.Column("directory_version", sa.BigInteger(), nullable=False),
         sa.Column("audit_sequence", sa.BigInteger(), nullable=False),
         sa.Column("audit_head_hash", sa.String(length=64), nullable=False),
