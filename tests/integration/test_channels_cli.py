@@ -6,14 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from countersign.cli import app as cli
@@ -24,23 +19,6 @@ from tests.integration.receivers import http_receiver
 runner = CliRunner()
 HOOK_SECRET = "cli-hook-secret-0123456789abcdef"
 SMTP_PASSWORD = "cli-smtp-password-never-printed"
-
-
-@pytest.fixture(scope="module")
-def server(app: FastAPI) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    while not instance.started:
-        assert thread.is_alive(), "uvicorn did not start"
-        threading.Event().wait(0.05)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
 
 
 def as_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, who: Principal) -> None:
@@ -58,10 +36,10 @@ def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
 
 @pytest.fixture()
 def tenant(
-    tenants: TenantFactory, server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    tenants: TenantFactory, live_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Tenant:
     tenant = tenants()
-    as_user(monkeypatch, tmp_path, server, tenant.admin)
+    as_user(monkeypatch, tmp_path, live_server, tenant.admin)
     # A wide terminal, so that table cells are not wrapped (ids never are: checked below).
     monkeypatch.setattr(out, "_width", 160)
     return tenant
@@ -201,7 +179,7 @@ def test_refusals_exit_non_zero_with_the_servers_reason(tenant: Tenant) -> None:
 
 
 def test_a_reader_may_list_but_not_change_channels(
-    tenant: Tenant, server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    tenant: Tenant, live_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     code, output = run(
         "channels",
@@ -216,7 +194,7 @@ def test_a_reader_may_list_but_not_change_channels(
     )
     channel_id = json.loads(output)["id"]
     reader = tenant.user(roles=("Read Only Operator",))
-    as_user(monkeypatch, tmp_path, server, reader)
+    as_user(monkeypatch, tmp_path, live_server, reader)
     code, output = run("channels", "list")
     assert code == 0 and "Slack [/ops] [bold]" in output  # a name is data, not rich markup
     code, output = run("channels", "list", "--json")
@@ -229,5 +207,5 @@ def test_a_reader_may_list_but_not_change_channels(
     assert code == 3
     code, output = run("channels", "test", channel_id)
     assert code == 3
-    as_user(monkeypatch, tmp_path, server, tenant.admin)
+    as_user(monkeypatch, tmp_path, live_server, tenant.admin)
     assert run("channels", "delete", channel_id)[0] == 0
