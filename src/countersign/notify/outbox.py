@@ -16,6 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from countersign.store import tables as t
+from countersign.store.db import (
+    Database,
+    EnabledChannel,
+    load_enabled_channels,
+    locked_directory_version,
+)
 
 EVENTS = frozenset(
     {"submitted", "approved", "rejected", "cancelled", "completed", "expired", "reminder"}
@@ -130,16 +136,19 @@ def resolve_recipients(
     return resolved
 
 
-def _channels(session: Session, tenant_id: str, event: str) -> list[t.NotificationChannel]:
-    channels = session.scalars(
-        select(t.NotificationChannel)
-        .where(
-            t.NotificationChannel.tenant_id == tenant_id,
-            t.NotificationChannel.enabled.is_(True),
-        )
-        .order_by(t.NotificationChannel.created_date_time, t.NotificationChannel.id)
-    ).all()
-    return [c for c in channels if not c.events or event in c.events]
+def _channels(session: Session, tenant_id: str, event: str) -> list[EnabledChannel]:
+    """The tenant's enabled channels that take `event`, in creation order. From the per-process
+    cache keyed by the tenant's directory version (every channel change bumps it), read under
+    the tenant lock this transaction's audit entry took when it has one."""
+    db = Database.of(session)
+    version = locked_directory_version(session, tenant_id)
+    if db is not None and version is None:
+        version = session.scalar(select(t.Tenant.directory_version).where(t.Tenant.id == tenant_id))
+    if db is None or version is None:
+        channels = load_enabled_channels(session, tenant_id)
+    else:
+        channels = db.enabled_channels(session, tenant_id, version)
+    return [c for c in channels if c.takes(event)]
 
 
 def request_from_row(row: t.ApprovalRequest) -> dict[str, Any]:

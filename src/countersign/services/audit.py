@@ -6,16 +6,18 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm.util import identity_key
 
 from countersign.domain.actors import Caller
 from countersign.store import tables as t
+from countersign.store.db import remember_locked_directory_version
 
 GENESIS_HASH = "0" * 64
 
@@ -43,8 +45,12 @@ HASHED_FIELDS = (
 
 
 def entry_hash(row: t.AuditEvent, previous_hash: str) -> str:
-    document = {name: getattr(row, name) for name in HASHED_FIELDS}
-    document["activity_date_time"] = row.activity_date_time.astimezone(UTC).isoformat()
+    return _hash({name: getattr(row, name) for name in HASHED_FIELDS}, previous_hash)
+
+
+def _hash(fields: Mapping[str, Any], previous_hash: str) -> str:
+    document = {name: fields[name] for name in HASHED_FIELDS}
+    document["activity_date_time"] = fields["activity_date_time"].astimezone(UTC).isoformat()
     document["previous_hash"] = previous_hash
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -68,47 +74,89 @@ def record(
     actor_name: str | None = None,
     correlation_id: str | None = None,
     now: datetime | None = None,
-) -> t.AuditEvent:
-    """Append an entry to the tenant's chain. Locks the tenant row until commit, so concurrent
-    writers of one tenant take turns and the chain never forks.
+) -> str:
+    """Append an entry to the tenant's chain; returns the entry's id. Locks the tenant row until
+    commit, so concurrent writers of one tenant take turns and the chain never forks.
 
     FOR NO KEY UPDATE (key_share) on PostgreSQL: the foreign-key checks of rows inserted earlier
     in the same transactions hold KEY SHARE locks on the tenant row, which a plain FOR UPDATE
-    would wait on, deadlocking two writers of one tenant."""
-    tenant = session.execute(
-        select(t.Tenant)
+    would wait on, deadlocking two writers of one tenant.
+
+    The first entry of a transaction reads the chain's head under that lock; later entries of
+    the same transaction continue from the head this one wrote (the lock is still held), so a
+    transaction pays the locked read once. The entry and the head are written with single
+    statements rather than through the ORM's unit of work (the log is append-only)."""
+    head = _locked_head(session, tenant_id)
+    fields: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "tenant_id": tenant_id,
+        "sequence": head.sequence + 1,
+        "activity_date_time": now or datetime.now(UTC),
+        "actor_id": actor.id if actor else None,
+        "actor_name": actor.display_name if actor else actor_name,
+        "actor_type": actor.type if actor else "system",
+        "activity": activity,
+        "activity_type": activity_type,
+        "category": category,
+        "target_type": target_type,
+        "target_id": target_id,
+        "target_name": target_name,
+        "before": _jsonable(before),
+        "after": _jsonable(after),
+        "correlation_id": correlation_id or (actor.correlation_id if actor else None),
+        "approval_request_id": approval_request_id,
+        "result": result,
+    }
+    entry = _hash(fields, head.hash)
+    session.execute(insert(t.AuditEvent).values(**fields, previous_hash=head.hash, hash=entry))
+    session.execute(
+        update(t.Tenant)
         .where(t.Tenant.id == tenant_id)
-        .with_for_update(key_share=True)
-        # The tenant may already sit in the session from an earlier read: take the values
-        # read under the lock, not those (a concurrent writer may have moved the chain on).
-        .execution_options(populate_existing=True)
-    ).scalar_one()
-    row = t.AuditEvent(
-        id=str(uuid.uuid4()),
-        tenant_id=tenant_id,
-        sequence=tenant.audit_sequence + 1,
-        activity_date_time=now or datetime.now(UTC),
-        actor_id=actor.id if actor else None,
-        actor_name=actor.display_name if actor else actor_name,
-        actor_type=actor.type if actor else "system",
-        activity=activity,
-        activity_type=activity_type,
-        category=category,
-        target_type=target_type,
-        target_id=target_id,
-        target_name=target_name,
-        before=_jsonable(before),
-        after=_jsonable(after),
-        correlation_id=correlation_id or (actor.correlation_id if actor else None),
-        approval_request_id=approval_request_id,
-        result=result,
-        previous_hash=tenant.audit_head_hash,
+        .values(audit_sequence=fields["sequence"], audit_head_hash=entry)
+        .execution_options(synchronize_session=False)
     )
-    row.hash = entry_hash(row, tenant.audit_head_hash)
-    tenant.audit_sequence = row.sequence
-    tenant.audit_head_hash = row.hash
-    session.add(row)
-    return row
+    head.sequence, head.hash = fields["sequence"], entry
+    # A tenant object loaded earlier in the session reloads these on its next access.
+    loaded = session.identity_map.get(identity_key(t.Tenant, tenant_id))
+    if loaded is not None:
+        session.expire(loaded, ["audit_sequence", "audit_head_hash"])
+    return str(fields["id"])
+
+
+@dataclass
+class _Head:
+    sequence: int
+    hash: str
+
+
+_HEADS = "countersign.audit_heads"
+
+
+def _locked_head(session: Session, tenant_id: str) -> _Head:
+    """The chain's head as of this transaction, read under the tenant row's lock the first time."""
+    heads: dict[str, _Head] = session.info.setdefault(_HEADS, {})
+    head = heads.get(tenant_id)
+    if head is None:
+        sequence, head_hash, directory_version = session.execute(
+            select(t.Tenant.audit_sequence, t.Tenant.audit_head_hash, t.Tenant.directory_version)
+            .where(t.Tenant.id == tenant_id)
+            .with_for_update(key_share=True)
+        ).one()
+        head = heads[tenant_id] = _Head(sequence, head_hash)
+        # Read under the lock every directory or channel change also takes (they write audit
+        # entries too): current until this transaction ends (notify/outbox.py uses it).
+        remember_locked_directory_version(session, tenant_id, directory_version)
+    return head
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_heads(session: Session, transaction: SessionTransaction) -> None:
+    """The heads (and the lock behind them) last only for the transaction that read them. Also
+    dropped when a savepoint ends: a rolled-back savepoint undoes the head's update and, on
+    PostgreSQL, releases a lock first taken inside it. (Not on the end of the ORM's internal
+    flush transactions, which are neither.)"""
+    if transaction.nested or transaction.parent is None:
+        session.info.pop(_HEADS, None)
 
 
 def _jsonable(value: dict[str, Any] | None) -> dict[str, Any] | None:

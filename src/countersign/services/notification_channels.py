@@ -45,6 +45,7 @@ from countersign.services.changes import (
     register,
 )
 from countersign.store import tables as t
+from countersign.store.db import bump_directory_version
 
 ODATA_TYPE = "#microsoft.graph.countersignNotificationChannel"
 Kind = Literal["email", "webhook", "slack", "teams"]
@@ -227,6 +228,9 @@ class NotificationChannels:
     def apply(
         self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
     ) -> Result:
+        # The outbox caches each tenant's enabled channels by directory version
+        # (Database.enabled_channels): every channel change moves the version.
+        bump_directory_version(session, caller.tenant_id)
         if change.operation == CREATE:
             body = parse_body(ChannelBody, change.body)
             channel = t.NotificationChannel(

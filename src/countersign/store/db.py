@@ -12,10 +12,11 @@ import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from countersign.domain.approval import ActivePolicy, parse_platforms
 from countersign.domain.rbac import DirectorySnapshot, RoleAssignment
@@ -60,11 +61,17 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        # Each session knows its Database (`Database.of`), so code handed only a session (the
+        # outbox) can use the caches below.
+        info = {_DATABASE_KEY: self}
+        self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._write = sessionmaker(
-            self.engine.execution_options(countersign_write=True), expire_on_commit=False
+            self.engine.execution_options(countersign_write=True),
+            expire_on_commit=False,
+            info=info,
         )
         self._snapshots: dict[str, DirectorySnapshot] = {}
+        self._channels: dict[str, tuple[int, tuple[EnabledChannel, ...]]] = {}
         self._lock = threading.Lock()
         self._writers = _SQLiteWriterQueue(self.engine.url.database) if self.is_sqlite else None
         # On PostgreSQL, how many write transactions this process runs at once. Writes of one
@@ -119,6 +126,56 @@ class Database:
         with self._lock:
             self._snapshots[tenant_id] = snapshot
         return snapshot
+
+    def enabled_channels(
+        self, session: Session, tenant_id: str, version: int
+    ) -> tuple[EnabledChannel, ...]:
+        """The tenant's enabled notification channels at directory `version` or newer, from the
+        cache when it is current. Sound because every channel change bumps the version in its
+        own transaction (services/notification_channels.py), and an entry is always loaded
+        after its version was read, so it is never older than its label."""
+        cached = self._channels.get(tenant_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        channels = load_enabled_channels(session, tenant_id)
+        with self._lock:
+            self._channels[tenant_id] = (version, channels)
+        return channels
+
+    @staticmethod
+    def of(session: Session) -> Database | None:
+        """The Database that opened `session` (None for a session made elsewhere)."""
+        found = session.info.get(_DATABASE_KEY)
+        return found if isinstance(found, Database) else None
+
+
+_DATABASE_KEY = "countersign.database"
+
+
+@dataclass(frozen=True)
+class EnabledChannel:
+    """What the outbox needs of an enabled channel: where a message goes and for which events
+    (empty: all)."""
+
+    id: str
+    kind: str
+    events: frozenset[str]
+
+    def takes(self, event: str) -> bool:
+        return not self.events or event in self.events
+
+
+def load_enabled_channels(session: Session, tenant_id: str) -> tuple[EnabledChannel, ...]:
+    """In creation order, as the outbox writes their messages."""
+    rows = session.execute(
+        select(t.NotificationChannel.id, t.NotificationChannel.kind, t.NotificationChannel.events)
+        .where(
+            t.NotificationChannel.tenant_id == tenant_id,
+            t.NotificationChannel.enabled.is_(True),
+        )
+        .order_by(t.NotificationChannel.created_date_time, t.NotificationChannel.id)
+    )
+    return tuple(EnabledChannel(id, kind, frozenset(events or ())) for id, kind, events in rows)
 
 
 class _SQLiteWriterQueue:
@@ -246,9 +303,36 @@ def lock_tenant(session: Session, tenant_id: str) -> None:
 
 
 def bump_directory_version(session: Session, tenant_id: str) -> None:
-    """Call in the transaction of any change to groups, members, roles or access policies."""
+    """Call in the transaction of any change to groups, members, roles, access policies or
+    notification channels: the cached snapshot and channel list are keyed by this version."""
+    session.info.get(_LOCKED_VERSIONS, {}).pop(tenant_id, None)
     session.execute(
         update(t.Tenant)
         .where(t.Tenant.id == tenant_id)
         .values(directory_version=t.Tenant.directory_version + 1)
     )
+
+
+# -- the directory version read under the tenant lock ----------------------------------------
+
+_LOCKED_VERSIONS = "countersign.locked_directory_versions"
+
+
+def remember_locked_directory_version(session: Session, tenant_id: str, version: int) -> None:
+    """Record the version read while holding the tenant row's lock (audit.record takes it): no
+    other transaction can change it before this one ends."""
+    session.info.setdefault(_LOCKED_VERSIONS, {})[tenant_id] = version
+
+
+def locked_directory_version(session: Session, tenant_id: str) -> int | None:
+    """The version `remember_locked_directory_version` recorded in this transaction, if any."""
+    found: int | None = session.info.get(_LOCKED_VERSIONS, {}).get(tenant_id)
+    return found
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locked_versions(session: Session, transaction: SessionTransaction) -> None:
+    # Also on the end of a savepoint: one rolled back may have released the lock. (Not on the
+    # end of the ORM's internal flush transactions.)
+    if transaction.nested or transaction.parent is None:
+        session.info.pop(_LOCKED_VERSIONS, None)
