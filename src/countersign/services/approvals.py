@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import CursorResult, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -465,9 +465,10 @@ def create_request(
     """Freeze a planned change as a request in `needsApproval` (SPEC §4 rules 1-3)."""
     simulate_no_lockout(session, caller, change, plan, now)
     frozen = frozen_change(change).canonical()
-    tenant = session.get(t.Tenant, caller.tenant_id)
-    assert tenant is not None
-    lifetime = protection.lifetime_days or tenant.request_lifetime_days
+    lifetime = protection.lifetime_days or session.scalar(
+        select(t.Tenant.request_lifetime_days).where(t.Tenant.id == caller.tenant_id)
+    )
+    assert lifetime is not None
     request_id = str(uuid.uuid4())
     before, after = plan.before, plan.after
     row = t.ApprovalRequest(
@@ -602,13 +603,20 @@ def approve_request(
     def work(session: Session) -> dict[str, Any]:
         row = _lock_in_status(session, caller, request_id, a.NEEDS_APPROVAL, "be approved", now)
         _require_eligible(session, db, caller, row, "Approve", now)
-        if session.get(t.ApprovalDecision, (row.id, caller.id)) is not None:
+        # The request row is locked (above), so no other decision on it can be written
+        # between this read and the insert; the primary key would refuse a second one anyway.
+        decided = session.execute(
+            select(t.ApprovalDecision.approver_id, t.ApprovalDecision.decision).where(
+                t.ApprovalDecision.request_id == row.id
+            )
+        ).all()
+        if any(approver_id == caller.id for approver_id, _ in decided):
             raise Conflict(
                 "You have already approved this request; another approver must.",
                 reason="alreadyApproved",
             )
-        session.add(
-            t.ApprovalDecision(
+        session.execute(
+            insert(t.ApprovalDecision).values(
                 request_id=row.id,
                 approver_id=caller.id,
                 tenant_id=row.tenant_id,
@@ -618,18 +626,7 @@ def approve_request(
                 decided_date_time=now,
             )
         )
-        session.flush()
-        approvals = (
-            session.scalar(
-                select(func.count())
-                .select_from(t.ApprovalDecision)
-                .where(
-                    t.ApprovalDecision.request_id == row.id,
-                    t.ApprovalDecision.decision == "approve",
-                )
-            )
-            or 0
-        )
+        approvals = 1 + sum(1 for _, decision in decided if decision == "approve")
         identity = {
             "approver_id": caller.id,
             "approver_type": caller.type,

@@ -38,8 +38,17 @@ def resolve_caller(
         principal_id, name, upn, version = sp[0].id, sp[0].display_name, None, sp[1]
         principal_type = SERVICE_PRINCIPAL
     else:
+        # Only the columns needed (not the whole user entity): this runs on every request.
+        user_columns = (
+            t.User.id,
+            t.User.display_name,
+            t.User.user_principal_name,
+            t.User.account_enabled,
+            t.User.tokens_valid_after,
+            t.Tenant.directory_version,
+        )
         query = (
-            select(t.User, t.Tenant.directory_version)
+            select(*user_columns)
             .join(t.Tenant, t.Tenant.id == t.User.tenant_id)
             .where(t.User.tenant_id == claims.tenant_id)
         )
@@ -50,26 +59,25 @@ def resolve_caller(
         found = session.execute(query).first()
         if found is None and claims.principal_id is not None and claims.upn:
             found = session.execute(
-                select(t.User, t.Tenant.directory_version)
+                select(*user_columns)
                 .join(t.Tenant, t.Tenant.id == t.User.tenant_id)
                 .where(
                     t.User.tenant_id == claims.tenant_id,
                     t.User.user_principal_name == claims.upn.lower(),
                 )
             ).first()
-        if found is None or not found[0].account_enabled:
+        if found is None or not found.account_enabled:
             raise Unauthorized("The user of the token no longer exists or is disabled.")
-        user = found[0]
-        revoked = user.tokens_valid_after
+        revoked = found.tokens_valid_after
         if revoked is not None and (claims.issued_at or 0) < int(revoked.timestamp()):
             raise Unauthorized(
                 "The token was issued before the account's credentials changed; sign in again."
             )
         principal_id, name, upn, version = (
-            user.id,
-            user.display_name,
-            user.user_principal_name,
-            found[1],
+            found.id,
+            found.display_name,
+            found.user_principal_name,
+            found.directory_version,
         )
         principal_type = USER
     snapshot = db.snapshot(session, claims.tenant_id, version)

@@ -621,7 +621,7 @@ class ResourceHandler:
             row = _new_row(kind, new, caller.tenant_id, str(uuid.uuid4()), now)
             session.add(row)
             session.flush()
-            set_scope_tags(session, row, new.tags)
+            set_scope_tags(session, row, new.tags, new=True)
             return Result(201, resource_json(row), row.id)
         row = get_resource(session, caller.tenant_id, kind.collection, change.target_id or "")
         if plan.versions.get(row.id, row.version) != row.version:

@@ -11,10 +11,13 @@ from countersign.domain.rbac import Access
 from countersign.store import tables as t
 
 
-def set_scope_tags(session: Session, row: Any, tag_ids: list[str]) -> None:
+def set_scope_tags(session: Session, row: Any, tag_ids: list[str], *, new: bool = False) -> None:
+    """Replace the object's scope tags (`new`: the object was created in this transaction, so
+    it has none to delete)."""
     tag_ids = list(dict.fromkeys(tag_ids))  # a tag named twice is carried once
     row.role_scope_tag_ids = tag_ids
-    session.execute(delete(t.ObjectScopeTag).where(t.ObjectScopeTag.object_id == row.id))
+    if not new:
+        session.execute(delete(t.ObjectScopeTag).where(t.ObjectScopeTag.object_id == row.id))
     session.add_all(
         t.ObjectScopeTag(object_id=row.id, tag_id=tag, tenant_id=row.tenant_id) for tag in tag_ids
     )
