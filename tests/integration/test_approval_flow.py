@@ -183,3 +183,14 @@ def test_request_lists_filter_and_page(tenants: TenantFactory) -> None:
         },
     )
     assert [r["id"] for r in approved["value"]] == [ids[0]]
+
+
+def test_retrieve_my_request_by_id_shows_only_my_own(tenants: TenantFactory) -> None:
+    s = seed(tenants)
+    s.activate_policy("role")
+    request_id = s.submit("POST", SCOPE_TAGS, json={"displayName": "Mine"})
+    mine = s.tenant.ok("GET", f"{REQUESTS}/retrieveMyRequestById(id='{request_id}')")
+    assert mine["id"] == request_id
+    theirs = s.tenant.call("GET", f"{REQUESTS}/retrieveMyRequestById(id='{request_id}')", s.admin2)
+    assert theirs.status_code == 404
+    assert s.tenant.call("GET", f"{REQUESTS}/{request_id}", s.admin2).status_code == 200

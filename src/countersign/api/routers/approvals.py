@@ -18,6 +18,7 @@ from countersign.api.writes import json_body
 from countersign.domain import approval as a
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
+from countersign.domain.errors import NotFound
 from countersign.services import approvals
 from countersign.services.changes import GraphBody, parse_body
 from countersign.services.policies import get_policy, policy_json
@@ -107,8 +108,8 @@ def _one_request(
     now = datetime.now(UTC)
     with context(request).db.read() as session:
         row = approvals.visible_request(session, caller, request_id)
-        if mine and row.requestor_id != caller.id:
-            row = approvals.visible_request(session, caller, "")
+        if mine and row.requestor_id != caller.id:  # retrieveMyRequestById: only one's own
+            raise NotFound(f"Approval request '{request_id}' is not one of your requests.")
         body = approvals.request_json(row, now, approvals.decisions_of(session, row.id))
     context_url = (
         f"{base_url(request)}/beta/$metadata#deviceManagement/operationApprovalRequests/$entity"
