@@ -48,6 +48,7 @@ from countersign.services.changes import (
     iso,
     plan_change,
 )
+from countersign.services.identity import caller_as_of, resolve_caller
 from countersign.store import tables as t
 from countersign.store.db import Database, current_snapshot, load_snapshot
 
@@ -807,10 +808,7 @@ def complete_locked(
             f"The request is {row.status}; only an approved request can be completed.",
             reason=f"status:{row.status}",
         )
-    snapshot = current_snapshot(session, db, caller.tenant_id)
-    requester = dataclasses.replace(
-        caller, snapshot=snapshot, access=snapshot.access_for(caller.id)
-    )
+    requester = caller_as_of(session, db, caller)
     plan = plan_change(session, requester, dataclasses.replace(frozen, expected_version=None), now)
     frozen_versions = {k: int(v) for k, v in row.payload.get("versions", {}).items()}
     if plan.versions != frozen_versions:
@@ -868,8 +866,6 @@ def same_change(frozen: Change, replay: Change) -> bool:
 
 
 def _requester_caller(session: Session, db: Database, row: t.ApprovalRequest) -> Caller:
-    from countersign.services.identity import resolve_caller
-
     return resolve_caller(
         session, db, TokenClaims(row.tenant_id, row.requestor_id, row.requestor_type)
     )

@@ -12,7 +12,6 @@ per tenant version, so deciding costs no query beyond reading that version numbe
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +24,8 @@ from countersign.domain.actors import Caller
 from countersign.domain.errors import ApprovalRequired, Conflict, ValidationFailed
 from countersign.services import approvals, directory
 from countersign.services.changes import Change, Result, apply_change, plan_change
-from countersign.store.db import Database, current_snapshot
+from countersign.services.identity import caller_as_of
+from countersign.store.db import Database
 
 log = logging.getLogger("countersign.gate")
 
@@ -42,18 +42,10 @@ class ApprovalHeaders:
         )
 
 
-def _refreshed(session: Session, db: Database, caller: Caller) -> Caller:
-    """The caller as of this transaction: policies or roles may have changed since sign-in."""
-    snapshot = current_snapshot(session, db, caller.tenant_id)
-    if snapshot is caller.snapshot:
-        return caller
-    return dataclasses.replace(caller, snapshot=snapshot, access=snapshot.access_for(caller.id))
-
-
 def needs_approval(db: Database, caller: Caller, change: Change, now: datetime) -> bool:
     """Whether `change` would become an approval request (for the admin center's last step)."""
     with db.read() as session:
-        caller = _refreshed(session, db, caller)
+        caller = caller_as_of(session, db, caller)
         plan = plan_change(session, caller, change, now)
         return approvals.protection_for(caller.snapshot, change, plan) is not None
 
@@ -68,7 +60,7 @@ def execute(
         )
 
     def work(session: Session) -> Result | str:
-        current = _refreshed(session, db, caller)
+        current = caller_as_of(session, db, caller)
         plan = plan_change(session, current, change, now)
         protection = approvals.protection_for(current.snapshot, change, plan)
         if protection is None:

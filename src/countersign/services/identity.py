@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -13,7 +14,7 @@ from countersign.domain.actors import SERVICE_PRINCIPAL, USER, Caller
 from countersign.domain.errors import AccountLocked, Unauthorized
 from countersign.services import audit
 from countersign.store import tables as t
-from countersign.store.db import Database
+from countersign.store.db import Database, current_snapshot
 
 INVALID_GRANT = "The user name or password is incorrect."
 
@@ -91,6 +92,14 @@ def resolve_caller(
         snapshot=snapshot,
         correlation_id=correlation_id,
     )
+
+
+def caller_as_of(session: Session, db: Database, caller: Caller) -> Caller:
+    """The caller as of this transaction: policies or roles may have changed since sign-in."""
+    snapshot = current_snapshot(session, db, caller.tenant_id)
+    if snapshot is caller.snapshot:
+        return caller
+    return dataclasses.replace(caller, snapshot=snapshot, access=snapshot.access_for(caller.id))
 
 
 def sign_in_with_password(
