@@ -22,8 +22,15 @@ from sqlalchemy.orm import Session
 
 from countersign.domain.actors import Caller
 from countersign.domain.errors import ApprovalRequired, Conflict, ValidationFailed
-from countersign.services import approvals, directory
-from countersign.services.changes import Change, Result, apply_change, plan_change
+from countersign.services import approvals, audit, directory
+from countersign.services.changes import (
+    Change,
+    Plan,
+    Result,
+    apply_change,
+    handler_for,
+    plan_change,
+)
 from countersign.services.identity import caller_as_of
 from countersign.store.db import Database
 
@@ -44,10 +51,52 @@ class ApprovalHeaders:
 
 def needs_approval(db: Database, caller: Caller, change: Change, now: datetime) -> bool:
     """Whether `change` would become an approval request (for the admin center's last step)."""
-    with db.read() as session:
-        caller = caller_as_of(session, db, caller)
-        plan = plan_change(session, caller, change, now)
-        return approvals.protection_for(caller.snapshot, change, plan) is not None
+    with db.write() as session:
+        protection = _decide(session, db, caller, change, now)[2]
+        session.rollback()  # a question only: whatever was tried is undone
+        return protection is not None
+
+
+def _decide(
+    session: Session, db: Database, caller: Caller, change: Change, now: datetime
+) -> tuple[Caller, Plan, approvals.Protection | None, Result | None]:
+    """Plan the change and decide whether it needs approval; an unprotected change is applied
+    here (its Result returned), in the caller's transaction.
+
+    Once any access policy is active, a change to the directory is judged by its effect (SPEC
+    §4 rule 10): an unprotected change is applied on a savepoint and compared, before and
+    after, for every principal; one that grants access or sets a privileged principal's
+    credentials is undone and becomes a request. Both sides of that comparison are read under
+    the tenant's lock, so no concurrent change can slip between them."""
+    current = caller_as_of(session, db, caller)
+    plan = plan_change(session, current, change, now)
+    protection = approvals.protection_for(current.snapshot, change, plan)
+    if protection is None and plan.policy_type is not None:
+        # An object an active request names is locked for every write of its kind, protected
+        # or not (the request's completion would refuse anyway).
+        approvals.check_unlocked(session, current.tenant_id, plan.entity_keys, now)
+    judged = protection is None or handler_for(change.collection).changes_access
+    if not current.snapshot.policies or not judged:
+        if protection is None:
+            return current, plan, None, apply_change(session, current, change, plan, now)
+        return current, plan, protection, None
+    audit.lock_chain(session, current.tenant_id)
+    locked = caller_as_of(session, db, current)
+    if locked.snapshot is not current.snapshot:  # the directory moved since the plan
+        current, plan = locked, plan_change(session, locked, change, now)
+        protection = approvals.protection_for(current.snapshot, change, plan)
+    if protection is not None:
+        effect = approvals.simulate(session, current, change, plan, now)
+        return current, plan, approvals.guarded(protection, effect), None
+    savepoint = session.begin_nested()
+    result = apply_change(session, current, change, plan, now)
+    effect = approvals.directory_effect(session, current.tenant_id, current.id, current.snapshot)
+    protection = approvals.guarded(None, effect)
+    if protection is None:
+        savepoint.commit()
+        return current, plan, None, result
+    savepoint.rollback()
+    return current, plan, protection, None
 
 
 def execute(
@@ -60,16 +109,9 @@ def execute(
         )
 
     def work(session: Session) -> Result | str:
-        current = caller_as_of(session, db, caller)
-        plan = plan_change(session, current, change, now)
-        protection = approvals.protection_for(current.snapshot, change, plan)
+        current, plan, protection, result = _decide(session, db, caller, change, now)
         if protection is None:
-            if plan.policy_type is not None:
-                # An object an active request names is locked for every write of its kind,
-                # protected or not (the request's completion would refuse anyway).
-                approvals.check_unlocked(session, current.tenant_id, plan.entity_keys, now)
-            result = apply_change(session, current, change, plan, now)
-            approvals.check_no_lockout(session, current.tenant_id, current.id, change)
+            assert result is not None
             return result
         if headers.approval_code:
             row = approvals.get_request(
