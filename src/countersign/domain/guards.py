@@ -165,7 +165,15 @@ def access_change(before: DirectorySnapshot, after: DirectorySnapshot) -> Access
     gains: list[Gain] = []
     subjects: set[str] = set()
     credentials: set[str] = set()
-    for principal_id in sorted(set(before.credentials) | set(after.credentials)):
+    principals = sorted(set(before.credentials) | set(after.credentials))
+    if _same_structure(before, after):
+        # Only credentials can differ (a rename, a password): no standing to recompute.
+        principals = [
+            principal_id
+            for principal_id in principals
+            if before.credentials.get(principal_id) != after.credentials.get(principal_id)
+        ]
+    for principal_id in principals:
         old, new = standing(before, principal_id), standing(after, principal_id)
         if old == new:
             continue
@@ -193,6 +201,18 @@ def access_change(before: DirectorySnapshot, after: DirectorySnapshot) -> Access
         ):
             credentials.add(principal_id)
     return AccessChange(tuple(gains), frozenset(subjects), frozenset(credentials))
+
+
+def _same_structure(before: DirectorySnapshot, after: DirectorySnapshot) -> bool:
+    """Whether two snapshots agree on everything a standing is computed from but credentials."""
+    return (
+        before.members == after.members
+        and before.assignments == after.assignments
+        and before.role_permissions == after.role_permissions
+        and before.policies == after.policies
+        and before.enabled_users == after.enabled_users
+        and before.enabled_service_principals == after.enabled_service_principals
+    )
 
 
 # -- the lockout guard (SPEC §9) -------------------------------------------------------------
