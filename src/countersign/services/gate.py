@@ -6,6 +6,9 @@ policies whether a change needs approval, and runs the approval handshake (SPEC 
    ApprovalRequired (403) carrying its id for `x-msft-approval-code`;
 3. the identical replay with `x-msft-approval-code` after approval -> applied, request completed.
 
+`execute` says what happened as a value (`Applied` or `Submitted`); the interfaces turn it into
+their own answer (the API's 403 ApprovalRequired, the admin center's request page).
+
 Unprotected writes apply at once. The active policies come from the directory snapshot cached
 per tenant version, so deciding costs no query beyond reading that version number.
 """
@@ -21,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from countersign.domain.actors import Caller
-from countersign.domain.errors import ApprovalRequired, Conflict, ValidationFailed
+from countersign.domain.errors import Conflict, ValidationFailed
 from countersign.services import approvals, audit, directory
 from countersign.services.changes import (
     Change,
@@ -35,6 +38,32 @@ from countersign.services.identity import caller_as_of
 from countersign.store.db import Database
 
 log = logging.getLogger("countersign.gate")
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The change took effect (unprotected, or the approved replay of a request)."""
+
+    result: Result
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The change became an approval request in needsApproval; nothing was applied."""
+
+    request_id: str
+
+    @property
+    def message(self) -> str:
+        # Public scripts read the id out of this text with a regular expression.
+        return (
+            "This operation is protected by multi admin approval. An approval request was "
+            f"created with id {self.request_id}; after it is approved, complete it or replay "
+            f"the same operation with the header x-msft-approval-code: {self.request_id}"
+        )
+
+
+Outcome = Applied | Submitted
 
 
 @dataclass(frozen=True)
@@ -101,31 +130,33 @@ def _decide(
 
 def execute(
     db: Database, caller: Caller, change: Change, headers: ApprovalHeaders, now: datetime
-) -> Result:
+) -> Outcome:
+    """Run one write through the gate: applied at once, submitted as a request, or (with an
+    approval code) the approved request completed."""
     if change.collection == "users" and directory.carries_password_hash(change.body):
         # Only a frozen approval request carries a hash; callers send passwords.
         raise ValidationFailed(
             "Property 'passwordProfile.passwordHash' does not exist on this type."
         )
 
-    def work(session: Session) -> Result | str:
+    def work(session: Session) -> Outcome:
         current, plan, protection, result = _decide(session, db, caller, change, now)
         if protection is None:
             assert result is not None
-            return result
+            return Applied(result)
         if headers.approval_code:
             row = approvals.get_request(
                 session, current.tenant_id, headers.approval_code.strip(), for_update=True
             )
-            return approvals.complete_locked(session, db, current, row, now, replay=change)
+            return Applied(approvals.complete_locked(session, db, current, row, now, replay=change))
         justification = approvals.decode_justification(headers.justification)
         request = approvals.create_request(
             session, current, change, plan, protection, justification, now
         )
-        return request.id
+        return Submitted(request.id)
 
     try:
-        outcome = approvals.run_transition(db, work)
+        return approvals.run_transition(db, work)
     except IntegrityError:
         log.warning("a write lost a race on a database constraint", exc_info=True)
         # A uniqueness the database enforces (a sign-in name, a lock, an id) was taken by a
@@ -135,11 +166,3 @@ def execute(
             "applied. Try again.",
             reason="concurrentChange",
         ) from None
-    if isinstance(outcome, str):  # committed: the request exists; tell the caller where it is
-        raise ApprovalRequired(
-            outcome,
-            "This operation is protected by multi admin approval. An approval request was "
-            f"created with id {outcome}; after it is approved, complete it or replay the "
-            "same operation with the header x-msft-approval-code.",
-        )
-    return outcome
