@@ -5,6 +5,7 @@ token: `countersign requests list|show|approve|reject|cancel|complete` and
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import typer
@@ -117,17 +118,30 @@ def request_id_of(prefix: str) -> str:
     return resolve_id(prefix, "request", ids)
 
 
+# What people call the types a request changes (else the type's name in words).
+TYPE_WORDS = {
+    "operationApprovalPolicy": "access policy",
+    "mobileApp": "app",
+    "managedDevice": "device",
+    "deviceManagementScript": "script",
+    "deviceHealthScript": "remediation script",
+    "deviceShellScript": "shell script",
+}
+
+
+def _type_words(entity_type: str) -> str:
+    return TYPE_WORDS.get(entity_type) or re.sub(r"(?<!^)(?=[A-Z])", " ", entity_type).lower()
+
+
 def _change_text(r: dict[str, Any]) -> str:
     """What a request changes, as a person reads it: the server's summary title when it gives
-    one, else the operation, type and object name."""
+    one, else the operation (or action), the type in words and the object's name."""
     summary = (r.get("displayPayload") or {}).get("summary") or {}
     if isinstance(summary, dict) and summary.get("title"):
         return str(summary["title"])
-    return " ".join(
-        part
-        for part in (r.get("payloadOperation"), r.get("payloadType"), r.get("payloadName"))
-        if part
-    )
+    operation = r.get("actionName") or r.get("payloadOperation") or ""
+    parts = (operation.capitalize(), _type_words(r.get("payloadType") or ""), r.get("payloadName"))
+    return " ".join(part for part in parts if part)
 
 
 def _minute(value: str | None) -> str:

@@ -167,7 +167,14 @@ def render(
     for i in shown:
         if columns[i].is_id and not wide:
             prefixes.update(short_ids([row[i] for row in rows]))
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        title_justify="left",
+    )
     for i in shown:
         column = columns[i]
         table.add_column(

@@ -38,8 +38,8 @@ def worker_command(
     from countersign.worker import Worker
 
     settings = Settings()
+    db = open_database(settings)  # before logging is set up: a refusal is one plain line
     configure_logging(settings.log_level, settings.log_format)
-    db = open_database(settings)
     try:
         runner = Worker(db, settings)
         if once:
