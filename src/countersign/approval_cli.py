@@ -151,7 +151,7 @@ def _minute(value: str | None) -> str:
 @requests_app.command("list")
 def list_requests(
     status: str | None = typer.Option(None, help=f"Only this status: {', '.join(STATUSES)}."),
-    mine: bool = typer.Option(False, help="Only requests I made."),
+    mine: bool = typer.Option(False, "--mine", help="Only requests I made."),
     top: int = typer.Option(50, min=1, max=999, help="How many, newest first."),
     json_output: bool = JSON,
     output_format: Format = OUTPUT,
@@ -406,7 +406,7 @@ def create_policy(
     platform: str = typer.Option("all", help="all, windows or non-windows."),
     description: str | None = typer.Option(None, help="What the policy is for."),
     approvals_required: int = typer.Option(1, help="Distinct approvers needed (quorum)."),
-    auto_complete: bool = typer.Option(False, help="Apply changes at approval."),
+    auto_complete: bool = typer.Option(False, "--auto-complete", help="Apply changes at approval."),
     json_output: bool = JSON,
 ) -> None:
     """Submit a new access policy for approval (a policy is itself protected)."""

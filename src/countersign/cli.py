@@ -238,11 +238,16 @@ def cli_path() -> str:
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Apply every pending migration."""
+def db_upgrade(json_output: bool = JSON) -> None:
+    """Create the database if needed and apply every pending migration."""
     settings = Settings()
     _upgrade(settings)
-    out.print(f"database {_redact(settings.database_url)} is at the latest schema")
+    if json_output:
+        out.print_json(data={"database": _redact(settings.database_url), "current": True})
+    else:
+        out.print(
+            f"database {_redact(settings.database_url)} is at the latest schema", highlight=False
+        )
 
 
 @tenant_app.command("create")

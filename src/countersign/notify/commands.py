@@ -26,10 +26,11 @@ ID_HELP = "The channel's id, or a unique prefix of it as `channels list` prints 
 
 
 def worker_command(
-    once: bool = typer.Option(False, help="Run one cycle and exit."),
+    once: bool = typer.Option(False, "--once", help="Run one cycle and exit."),
     metrics_port: int = typer.Option(
         0, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: off)."
     ),
+    json_output: bool = JSON,
 ) -> None:
     """Expire due requests, send reminders and deliver notifications, until SIGTERM/SIGINT."""
     from countersign.cli import open_database, out
@@ -44,6 +45,17 @@ def worker_command(
         runner = Worker(db, settings)
         if once:
             result = runner.run_once()
+            if json_output:
+                print_json(
+                    {
+                        "expired": result.expired,
+                        "reminded": result.reminded,
+                        "delivered": result.dispatch.delivered,
+                        "retrying": result.dispatch.retried,
+                        "dead": result.dispatch.dead,
+                    }
+                )
+                return
             out.print(
                 f"expired {result.expired}, reminded {result.reminded}, delivered "
                 f"{result.dispatch.delivered}, retrying {result.dispatch.retried}, "
