@@ -22,6 +22,7 @@ from countersign.cli_output import (
     print_json,
     render,
     resolve_id,
+    starting_with,
 )
 
 REQUESTS = "/beta/deviceManagement/operationApprovalRequests"
@@ -109,10 +110,10 @@ def request_id_of(prefix: str) -> str:
     """A request's whole id from a prefix: among all requests, or your own when you may not
     list all of them."""
 
-    def ids() -> list[str]:
-        items = _all(REQUESTS)
+    def ids(start: str) -> list[str]:
+        items = _all(REQUESTS, starting_with(start))
         if items is None:
-            items = _all(f"{REQUESTS}/retrieveMyRequests()") or []
+            items = _all(f"{REQUESTS}/retrieveMyRequests()", starting_with(start)) or []
         return [r["id"] for r in items]
 
     return resolve_id(prefix, "request", ids)
@@ -289,7 +290,11 @@ def complete(request_id: str = typer.Argument(..., help=ID_HELP), json_output: b
 
 
 def policy_id_of(prefix: str) -> str:
-    return resolve_id(prefix, "access policy", lambda: [p["id"] for p in _all(POLICIES) or []])
+    return resolve_id(
+        prefix,
+        "access policy",
+        lambda start: [p["id"] for p in _all(POLICIES, starting_with(start)) or []],
+    )
 
 
 def _group_names(group_ids: list[str]) -> dict[str, str]:
@@ -318,7 +323,7 @@ def _group_id_of(value: str) -> str:
         return named[0]
     if len(named) > 1:
         fail(f"{len(named)} groups are named '{value}': {', '.join(named)}; give an id", BAD_INPUT)
-    return resolve_id(value, "group", lambda: [g["id"] for g in groups])
+    return resolve_id(value, "group", lambda start: [g["id"] for g in groups])
 
 
 def _platform_text(flags: str) -> str:

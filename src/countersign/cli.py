@@ -364,8 +364,18 @@ def audit_export(
                     .order_by(t.AuditEvent.sequence)
                     .execution_options(yield_per=1000)
                 )
-                for row in session.scalars(query):
-                    stream.write(json.dumps(event_json(row), sort_keys=True) + "\n")
+                written = 0
+                try:
+                    for row in session.scalars(query):
+                        stream.write(json.dumps(event_json(row), sort_keys=True) + "\n")
+                        written = row.sequence
+                except ValueError as exc:  # a stored value that does not parse
+                    detail = " ".join(str(exc).split())[:200]
+                    fail(
+                        f"an audit entry after entry {written} cannot be read ({detail}); "
+                        f"'countersign audit verify --tenant {tenant}' names it",
+                        CHECK_FAILED,
+                    )
             finally:
                 if stream is not sys.stdout:
                     stream.close()

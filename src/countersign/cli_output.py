@@ -191,18 +191,26 @@ def render(
 # -- ids ---------------------------------------------------------------------------------------
 
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+PREFIX = re.compile(r"[0-9a-f][0-9a-f-]*")
 
 
-def resolve_id(prefix: str, noun: str, list_ids: Callable[[], list[str]]) -> str:
+def starting_with(prefix: str) -> dict[str, str]:
+    """The OData query of the ids starting with `prefix` (PREFIX-checked: nothing to quote)."""
+    return {"$filter": f"startswith(id,'{prefix}')"}
+
+
+def resolve_id(prefix: str, noun: str, ids_starting: Callable[[str], list[str]]) -> str:
     """A whole id from what a table printed: an id, or a prefix unique among the ids the server
-    lists. No match exits 4; several exit 2 naming them."""
-    prefix = prefix.strip()
-    if GUID.fullmatch(prefix) or not prefix:
+    lists (`ids_starting(prefix)`). No match exits 4; several exit 2 naming them."""
+    prefix = prefix.strip().lower()
+    if GUID.fullmatch(prefix):
         return prefix
-    matches = [i for i in list_ids() if i.lower().startswith(prefix.lower())]
+    if not PREFIX.fullmatch(prefix):
+        fail(f"'{prefix}' is not an id or the start of one", BAD_INPUT)
+    matches = sorted({i for i in ids_starting(prefix) if i.lower().startswith(prefix)})
     if not matches:
         fail(f"no {noun} has an id starting with '{prefix}'", NOT_FOUND)
     if len(matches) > 1:
-        shown = ", ".join(sorted(matches)[:10]) + (", ..." if len(matches) > 10 else "")
+        shown = ", ".join(matches[:10]) + (", ..." if len(matches) > 10 else "")
         fail(f"'{prefix}' names {len(matches)} {noun}s: {shown}; give more characters", BAD_INPUT)
     return matches[0]

@@ -152,6 +152,8 @@ def test_exit_4_not_found(maa: Seed) -> None:
     assert code == 4 and graph_error(stdout)["code"] == "ResourceNotFound"
     code, _, stderr = run("requests", "show", "ffffffff-ff")  # a prefix nothing starts with
     assert code == 4 and "no request has an id starting with 'ffffffff-ff'" in stderr
+    code, _, stderr = run("requests", "show", "x' or 1 eq 1")
+    assert code == 2 and "not an id" in stderr
 
 
 def test_exit_5_conflict_or_wrong_state(maa: Seed) -> None:
@@ -180,6 +182,8 @@ def test_ids_must_be_whole_or_a_unique_prefix(maa: Seed, monkeypatch: pytest.Mon
 
     ids = ["4f2a1c00-0000-0000-0000-000000000001", "4f2a1c99-0000-0000-0000-000000000002"]
     monkeypatch.setattr(approval_cli, "_all", lambda path, params=None: [{"id": i} for i in ids])
+    code, _, stderr = run("requests", "show", "4f2a1c99")
+    assert code != 2  # unique: resolved (the server then answers for that id)
     code, _, stderr = run("requests", "show", "4f2a1c")
     assert code == 2 and ids[0] in stderr and ids[1] in stderr  # ambiguous: both named
 

@@ -115,7 +115,13 @@ def corrupted(db: Database) -> Iterator[Any]:
     [("activity_date_time", "the 3rd of never"), ("after", '{"displayName": "bro')],
 )
 def test_audit_verify_names_the_entry_it_cannot_read(
-    tenants: TenantFactory, db: Database, cli: Any, corrupted: Any, column: str, raw: str
+    tenants: TenantFactory,
+    db: Database,
+    cli: Any,
+    corrupted: Any,
+    column: str,
+    raw: str,
+    tmp_path: Path,
 ) -> None:
     tenant = tenants()
     tenant.user()  # a few more entries
@@ -141,6 +147,9 @@ def test_audit_verify_names_the_entry_it_cannot_read(
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert report["intact"] is False and report["brokenLinks"][0]["sequence"] == sequence
+    exported = cli("audit", "export", "--tenant", tenant.id, "-o", str(tmp_path / "a.jsonl"))
+    assert exported.exit_code == 1 and "Traceback" not in exported.output
+    assert len(exported.stderr.strip().splitlines()) == 1 and "cannot be read" in exported.stderr
 
 
 # -- devices import ---------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def channel_id_of(prefix: str) -> str:
     return resolve_id(
         prefix,
         "channel",
-        lambda: [c["id"] for c in api_call("GET", CHANNELS_PATH).json()["value"]],
+        lambda start: [c["id"] for c in api_call("GET", CHANNELS_PATH).json()["value"]],
     )
 
 
