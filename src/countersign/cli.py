@@ -126,7 +126,11 @@ def open_database(settings: Settings | None = None) -> Database:
     except Exception as exc:  # reported as one line: the operator fixes the URL or the server
         db.dispose()
         detail = (str(exc).strip().splitlines() or [""])[0]
-        fail(f"cannot open {_redact(url)}: {type(exc).__name__}: {detail}", UNREACHABLE)
+        missing = "does not exist" in detail  # the server is there, the database is not
+        fail(
+            f"cannot open {_redact(url)}: {type(exc).__name__}: {detail}",
+            BAD_INPUT if missing else UNREACHABLE,
+        )
     if not current:
         db.dispose()
         fail(

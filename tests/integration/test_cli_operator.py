@@ -228,3 +228,22 @@ def test_a_serial_number_twice_in_one_file_is_one_device(
     assert result.exit_code == 0, result.output
     assert "1 created, 1 updated" in result.stdout
     assert [d["deviceName"] for d in tenant.ok("GET", DEVICES)["value"]] == ["NEW-NAME"]
+
+
+def test_an_unreachable_database_server_is_one_line_exit_6(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COUNTERSIGN_DATABASE_URL", "postgresql://ops:secret@127.0.0.1:1/nothing")
+    result = CliRunner().invoke(command, ["audit", "verify"])
+    assert result.exit_code == 6
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot open" in lines[0] and "secret" not in lines[0]
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="needs a PostgreSQL server")
+def test_a_missing_postgresql_database_is_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = os.environ["COUNTERSIGN_TEST_DATABASE_URL"]
+    monkeypatch.setenv("COUNTERSIGN_DATABASE_URL", server.rsplit("/", 1)[0] + "/cs_not_there")
+    result = CliRunner().invoke(command, ["audit", "verify"])
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and "does not exist" in result.stderr
