@@ -243,3 +243,27 @@ def test_policies_list_names_the_approver_groups(maa: Seed) -> None:
     policy_id = first.split(",")[0]
     code, stdout, _ = run("policies", "show", policy_id[:8])
     assert code == 0 and f"Intune Change Approvers ({maa.approvers})" in stdout
+
+
+def test_a_requester_without_the_approval_permission_uses_a_prefix_of_their_request(
+    maa: Seed, live_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    packager = maa.tenant.user(roles=("Application Manager",))
+    request_id = maa.submit(
+        "POST",
+        APPS,
+        who=packager,
+        json={
+            "@odata.type": "#microsoft.graph.win32LobApp",
+            "displayName": "Packager's app",
+            "fileName": "p.intunewin",
+            "installCommandLine": "setup.exe /quiet",
+            "uninstallCommandLine": "setup.exe /uninstall",
+        },
+    )
+    as_user(monkeypatch, tmp_path, live_server, packager)
+    code, stdout, stderr = run("requests", "show", request_id[:8])
+    assert code == 0, stderr
+    assert f"id:             {request_id}" in stdout
+    code, stdout, _ = run("requests", "cancel", request_id[:8], "--json")
+    assert code == 0 and json.loads(stdout) == {"id": request_id, "status": "cancelled"}
