@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +45,37 @@ def graph_error(stdout: str) -> dict[str, Any]:
     return error
 
 
+@dataclass
+class People:
+    """Users made before any policy is active (afterwards, granting roles needs approval)."""
+
+    outsider: Principal  # an Intune Administrator outside the approver group
+    reader: Principal  # Read Only Operator
+    packager: Principal  # Application Manager: submits app changes, approves nothing
+
+
+PEOPLE: dict[str, People] = {}
+
+
 @pytest.fixture()
 def maa(
     tenants: TenantFactory, live_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Seed:
     """The two-administrator tenant, signed in as the first administrator, with an app
-    policy active and one request (the second app's creation) waiting for approval."""
+    policy active; `people(s)` are its other users."""
     s = seed(tenants)
+    PEOPLE[s.tenant.id] = People(
+        outsider=s.tenant.user(roles=("Intune Administrator",)),
+        reader=s.tenant.user(roles=("Read Only Operator",)),
+        packager=s.tenant.user(roles=("Application Manager",)),
+    )
     s.activate_policy("app", "windows10AndLater,windows81AndLater,windows10X")
     as_user(monkeypatch, tmp_path, live_server, s.admin1)
     return s
+
+
+def people(s: Seed) -> People:
+    return PEOPLE[s.tenant.id]
 
 
 def pending_request(s: Seed) -> str:
@@ -135,13 +157,13 @@ def test_exit_3_refused_self_approval_and_not_an_approver(
     assert code == 3 and error["innerError"]["reason"] == "approverIsRequester"
     assert "proper permissions to approve" in error["message"]
 
-    outsider = maa.tenant.user(roles=("Intune Administrator",))  # not in the approver group
+    outsider = people(maa).outsider  # not in the approver group
     as_user(monkeypatch, tmp_path, live_server, outsider)
     code, stdout, _ = run("requests", "approve", request_id, "--json")
     assert code == 3, stdout
     assert graph_error(stdout)["innerError"]["reason"] == "notInApproverGroup"
 
-    reader = maa.tenant.user(roles=("Read Only Operator",))
+    reader = people(maa).reader
     as_user(monkeypatch, tmp_path, live_server, reader)
     code, _, stderr = run("policies", "delete", NO_SUCH_ID, "--justification", "x")
     assert code == 3 and "403" in stderr  # a 403
@@ -248,7 +270,7 @@ def test_policies_list_names_the_approver_groups(maa: Seed) -> None:
 def test_a_requester_without_the_approval_permission_uses_a_prefix_of_their_request(
     maa: Seed, live_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    packager = maa.tenant.user(roles=("Application Manager",))
+    packager = people(maa).packager
     request_id = maa.submit(
         "POST",
         APPS,
