@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     outbox_lease_seconds: float = 300.0  # a claim older than this is taken over
     outbox_retention_days: int = 14  # delivered messages are deleted after this
     delivery_timeout_seconds: float = 10.0
+    # Channel targets (webhook URLs, SMTP hosts) on loopback, link-local, private or multicast
+    # addresses are refused unless this is set (notify/targets.py).
+    allow_private_channel_targets: bool = False
     reminder_hours_before_expiry: float = 24.0
     log_format: str = "json"  # "json" (one object per line) or "text"
     log_level: str = "INFO"

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from countersign.config import Settings
 from countersign.logs import request_id_var
+from countersign.notify import targets
 from countersign.notify.dispatcher import Deliver, Dispatcher, DispatchResult
 from countersign.services.expire_requests import expire_due_requests
 from countersign.services.remind_requests import ApproverLookup, engine_approvers, send_reminders
@@ -55,6 +56,7 @@ class Worker:
     ):
         self.db = db
         self.settings = settings
+        targets.configure(settings.allow_private_channel_targets)
         self.clock = clock
         self.approvers = approvers
         self.stop = threading.Event()

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
 from countersign.domain.errors import NotFound, ValidationFailed
+from countersign.notify import targets
 from countersign.notify.channels import (
     ChannelConfig,
     DeliveryFailed,
@@ -95,17 +96,32 @@ def _check(body: ChannelBody) -> None:
             raise ValidationFailed(
                 "'smtpUsername' needs the password in 'secret'.", target="secret"
             )
+        _check_target(body.smtp_host, body.smtp_port or 25, "smtpHost")
         return
     if not body.url or not body.url.startswith(("https://", "http://")):
         raise ValidationFailed(
             f"A {body.channel_type} channel needs 'url' (http:// or https://).", target="url"
         )
+    try:
+        host, port = targets.url_host(body.url)
+    except targets.TargetRefused as exc:
+        raise ValidationFailed(str(exc), target="url") from None
+    _check_target(host, port, "url")
     if body.channel_type == "webhook" and (not body.secret or len(body.secret) < 16):
         raise ValidationFailed(
             "A webhook channel needs 'secret' (at least 16 characters): the key of the "
             "X-Countersign-Signature HMAC.",
             target="secret",
         )
+
+
+def _check_target(host: str, port: int, field: str) -> None:
+    """Outbound requests are safe by default (notify/targets.py): checked here at save, and
+    again at connect time."""
+    try:
+        targets.check_at_save(host, port)
+    except targets.TargetRefused as exc:
+        raise ValidationFailed(str(exc), target=field) from None
 
 
 def _check_ca_certificate(pem: str) -> None:
