@@ -384,6 +384,26 @@ class RequestLock(Base):
     )
 
 
+class SubmissionKey(Base):
+    """An idempotency key of a submission that became a request (services/submissions.py):
+    the same caller's retry with the same key answers with the same request. The unique index
+    makes a key name one request per caller."""
+
+    __tablename__ = "submission_keys"
+    __table_args__ = (Index(None, "tenant_id", "caller_id", "key", unique=True),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"))
+    caller_id: Mapped[str] = mapped_column(String(36))
+    # As sent in Idempotency-Key, or else client-request-id.
+    key: Mapped[str] = mapped_column(String(128))
+    # SHA-256 of the operation's canonical form (method, path, body): same key, other body: 409.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("approval_requests.id", ondelete="CASCADE"), index=True
+    )
+    created_date_time: Mapped[datetime]
+
+
 class NotificationChannel(Base):
     """Where a tenant's notifications go (SPEC §9): e-mail over SMTP, a signed webhook, Slack or
     Teams. `secret` (SMTP password or webhook HMAC key) is write-only in the API; it is kept in

@@ -771,6 +771,41 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "submission_keys",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("caller_id", sa.String(length=36), nullable=False),
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("request_id", sa.String(length=36), nullable=False),
+        sa.Column(
+            "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["approval_requests.id"],
+            name=op.f("fk_submission_keys_request_id_approval_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_submission_keys_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_submission_keys")),
+    )
+    with op.batch_alter_table("submission_keys", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_submission_keys_request_id"), ["request_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_submission_keys_tenant_id_caller_id_key"),
+            ["tenant_id", "caller_id", "key"],
+            unique=True,
+        )
+
+    op.create_table(
         "web_sessions",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
@@ -811,6 +846,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_web_sessions_tenant_id"))
 
     op.drop_table("web_sessions")
+    with op.batch_alter_table("submission_keys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_submission_keys_tenant_id_caller_id_key"))
+        batch_op.drop_index(batch_op.f("ix_submission_keys_request_id"))
+
+    op.drop_table("submission_keys")
     with op.batch_alter_table("service_principal_secrets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_service_principal_secrets_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_service_principal_secrets_service_principal_id"))
