@@ -54,7 +54,9 @@ def _cheap_password_hashing() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _private_channel_targets_allowed() -> Iterator[None]:
+def _private_channel_targets_allowed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
     """The suite's receivers listen on 127.0.0.1, which channels may only point at when the
     operator allows private targets. Tests of the refusal turn it off
     (`private_targets_refused`)."""
@@ -62,6 +64,10 @@ def _private_channel_targets_allowed() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("COUNTERSIGN_ALLOW_PRIVATE_CHANNEL_TARGETS", "true")
+        # Every Settings() of the run keeps its checkpoint key and log out of the working tree.
+        anchors = tmp_path_factory.mktemp("anchors")
+        patch.setenv("COUNTERSIGN_AUDIT_CHECKPOINT_KEY_FILE", str(anchors / "audit-key.pem"))
+        patch.setenv("COUNTERSIGN_AUDIT_CHECKPOINT_LOG", str(anchors / "checkpoints.jsonl"))
         targets.configure(True)
         yield
     targets.configure(False)

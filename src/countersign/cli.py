@@ -291,18 +291,30 @@ def tenant_create(
 def audit_verify(
     tenant: str | None = typer.Option(None, help="One tenant's id; every tenant by default."),
     json_output: bool = JSON,
+    checkpoints: Path | None = typer.Option(
+        None,
+        "--checkpoints",
+        help="A checkpoint log (JSON lines): the chains must hold every signed checkpoint.",
+    ),
+    public_key: Path | None = typer.Option(
+        None,
+        "--public-key",
+        help="The checkpoints' key (PEM, public or private); default: the configured key file.",
+    ),
 ) -> None:
-    """Check the tenants' hash chains: exit 0 when intact, 1 at the first broken link."""
+    """Check the tenants' hash chains: exit 0 when intact, 1 at the first broken link (or a
+    checkpoint the chains no longer hold, or a checkpoint refused)."""
     db = open_database()
     try:
         checked, broken = verify_audit(db, tenant)
+        anchors = _verify_anchors(db, checkpoints, public_key, tenant)
     finally:
         db.dispose()
     if json_output:
         out.print_json(
             data={
                 "tenants": checked,
-                "intact": not broken,
+                "intact": not broken and (anchors is None or not anchors.problems),
                 "brokenLinks": [
                     {
                         "tenantId": link.tenant_id,
@@ -312,6 +324,7 @@ def audit_verify(
                     }
                     for link in broken
                 ],
+                **({"checkpoints": _anchors_json(anchors)} if anchors is not None else {}),
             }
         )
     else:
@@ -322,9 +335,11 @@ def audit_verify(
                 highlight=False,
                 markup=False,
             )
-        if not broken:
+        if anchors is not None:
+            _print_anchors(anchors)
+        if not broken and (anchors is None or not anchors.problems):
             out.print(f"audit log intact for {checked} tenant(s)")
-    if broken:
+    if broken or (anchors is not None and anchors.problems):
         raise typer.Exit(CHECK_FAILED)
 
 
@@ -342,6 +357,63 @@ def verify_audit(db: Database, tenant: str | None) -> tuple[int, list[Any]]:
         tenant_ids = [tenant] if tenant else list(session.scalars(select(t.Tenant.id)))
         broken = [b for b in (verify_chain(session, tid) for tid in tenant_ids) if b]
     return len(tenant_ids), broken
+
+
+def _verify_anchors(
+    db: Database, path: Path | None, public_key: Path | None, tenant: str | None
+) -> Any:
+    """`--checkpoints FILE`: every signed checkpoint in the file against the chains
+    (services/audit_checkpoints.py). None when there is nothing to check."""
+    from countersign.services import audit_checkpoints as ac
+
+    if path is None:
+        return None
+    try:
+        key = ac.load_key(public_key or Path(Settings().audit_checkpoint_key_file))
+        lines = ac.read_checkpoint_file(path)
+    except (ac.CheckpointKeyError, OSError) as exc:
+        fail(str(exc), 2)
+    with db.read() as session:
+        return ac.verify_checkpoints(session, lines, key, {tenant} if tenant else None)
+
+
+def _anchors_json(report: Any) -> dict[str, Any]:
+    last = report.last_verified
+    return {
+        "verified": report.verified,
+        "lastVerified": last.document() if last is not None else None,
+        "problems": [
+            {"tenantId": p.tenant_id, "sequence": p.sequence, "problem": p.problem}
+            for p in report.problems
+        ],
+    }
+
+
+def _print_anchors(report: Any) -> None:
+    for problem in report.problems:
+        err.print(f"tenant {problem.tenant_id}: {problem.problem}", highlight=False, markup=False)
+    last = report.last_verified
+    if last is not None:
+        out.print(
+            f"{report.verified} checkpoint(s) verified; last verified checkpoint: "
+            f"{last.document()['time']} (tenant {last.tenant_id}, entry {last.sequence})",
+            highlight=False,
+        )
+    elif not report.problems:
+        out.print("no checkpoints to verify", highlight=False)
+
+
+@audit_app.command("keygen")
+def audit_keygen() -> None:
+    """Create the Ed25519 key that signs audit checkpoints (0600; never overwritten)."""
+    from countersign.services import audit_checkpoints as ac
+
+    path = Path(Settings().audit_checkpoint_key_file)
+    if path.exists():
+        fail(f"{path} exists; a new key would stop older checkpoints from verifying", 1)
+    key = ac.generate_key_file(path)
+    out.print(f"key {key.key_id} written to {path} (public key: {path}.pub)", highlight=False)
+    out.print(key.public_pem().strip(), highlight=False)
 
 
 @audit_app.command("export")

@@ -22,6 +22,7 @@ from countersign.config import Settings
 from countersign.logs import request_id_var
 from countersign.notify import targets
 from countersign.notify.dispatcher import Deliver, Dispatcher, DispatchResult
+from countersign.services.audit_checkpoints import write_due_checkpoints
 from countersign.services.expire_requests import expire_due_requests
 from countersign.services.remind_requests import ApproverLookup, engine_approvers, send_reminders
 from countersign.store.db import Database
@@ -78,6 +79,7 @@ class Worker:
         dispatch = self._step(
             "delivery", lambda: self.dispatcher.run_once(moment), DispatchResult()
         )
+        self._step("checkpoints", lambda: write_due_checkpoints(self.db, self.settings, moment), 0)
         if self._last_purge is None or moment - self._last_purge > timedelta(hours=1):
             self._step("purge", lambda: self.dispatcher.purge_delivered(moment), 0)
             self._step("statistics", self.db.refresh_statistics, None)

@@ -181,6 +181,30 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "audit_checkpoints",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("sequence", sa.BigInteger(), nullable=False),
+        sa.Column("head_hash", sa.String(length=64), nullable=False),
+        sa.Column(
+            "checkpoint_date_time",
+            countersign.store.tables.UTCDateTime(timezone=True),
+            nullable=False,
+        ),
+        sa.Column("key_id", sa.String(length=64), nullable=False),
+        sa.Column("signature", sa.String(length=128), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_audit_checkpoints_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_checkpoints")),
+        sa.UniqueConstraint(
+            "tenant_id", "sequence", name=op.f("uq_audit_checkpoints_tenant_id_sequence")
+        ),
+    )
+    op.create_table(
         "audit_events",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
@@ -920,6 +944,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_audit_events_tenant_id_activity_date_time"))
 
     op.drop_table("audit_events")
+    op.drop_table("audit_checkpoints")
     with op.batch_alter_table("approval_requests", schema=None) as batch_op:
         batch_op.drop_index(
             batch_op.f("ix_approval_requests_tenant_id_status_request_date_time_id")
