@@ -3,8 +3,13 @@ collection: `/beta/deviceManagement/notificationChannels`.
 
 Permissions: reading needs `Microsoft.Intune_Organization_Read`, changing (and sending a test
 message) `Microsoft.Intune_Organization_Update`, Intune's permissions for tenant-wide settings;
-no new resource action is invented. Channel changes are not subject to approval (no
-operationApprovalPolicyType covers them) but are audited like every change.
+no new resource action is invented. Channels are tenant configuration: creating, editing,
+disabling and deleting one is a `tenantConfiguration` operation, so a tenant with an access
+policy of that type needs approval to silence (or redirect) its own alerts. Audited like every
+change.
+
+Targets are checked at save and again at connect time (notify/targets.py): no loopback,
+link-local, private or multicast addresses unless the operator allows them.
 
 `secret` (the webhook's HMAC key, or the SMTP password) is write-only: never returned, never
 written to the audit log (`hasSecret` says whether one is set).
@@ -49,6 +54,7 @@ from countersign.store import tables as t
 from countersign.store.db import bump_directory_version
 
 ODATA_TYPE = "#microsoft.graph.countersignNotificationChannel"
+POLICY_TYPE = "tenantConfiguration"  # the operationApprovalPolicyType that protects channels
 Kind = Literal["email", "webhook", "slack", "teams"]
 Security = Literal["none", "starttls", "tls"]
 
@@ -216,14 +222,18 @@ class NotificationChannels:
             body = parse_body(ChannelBody, change.body)
             _check(body)
             return Plan(
-                self.entity_type, body.display_name, None, after=_without_secret(change.body)
+                self.entity_type,
+                body.display_name,
+                POLICY_TYPE,
+                after=_without_secret(change.body),
             )
         channel = get_channel(session, caller.tenant_id, change.target_id or "")
         check_version(channel.version, change.expected_version)
         plan = Plan(
             self.entity_type,
             channel.display_name,
-            None,
+            POLICY_TYPE,
+            entity_keys=(f"{self.collection}:{channel.id}",),
             versions={channel.id: channel.version},
             before=channel_json(channel),
         )
