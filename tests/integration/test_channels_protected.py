@@ -4,12 +4,18 @@ access policy, silencing or redirecting a tenant's alerts needs a second adminis
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 
+from countersign.config import Settings
 from countersign.store import tables as t
 from countersign.store.db import Database
+from countersign.worker import Worker
 from tests.factories import TenantFactory
+from tests.integration.receivers import http_receiver
 from tests.maa import b64, seed
 
 CHANNELS = "/beta/deviceManagement/notificationChannels"
@@ -71,3 +77,57 @@ def test_a_protected_channel_create_keeps_its_secret_out_of_sight(
             select(t.AuditEvent).where(t.AuditEvent.tenant_id == s.tenant.id)
         ).all()
     assert SECRET not in json.dumps([[e.before, e.after] for e in audit], default=str)
+
+
+def _hook(tenant: Any, url: str, name: str = "Alerts") -> dict[str, Any]:
+    body = {"displayName": name, "channelType": "webhook", "url": url, "secret": SECRET}
+    created: dict[str, Any] = tenant.ok("POST", CHANNELS, json=body)
+    return created
+
+
+def _deliver_due(db: Database, settings: Settings) -> None:
+    Worker(db, settings).run_once(datetime.now(UTC) + timedelta(seconds=1))
+
+
+@pytest.mark.parametrize("silence", ["disable", "delete"])
+def test_the_last_enabled_channel_says_goodbye_to_every_approver_before_it_goes(
+    tenants: TenantFactory, db: Database, settings: Settings, silence: str
+) -> None:
+    s = seed(tenants)
+    s.activate_policy("app", platform="windows10AndLater,windows81AndLater,windows10X")
+    with http_receiver() as receiver:
+        hook = _hook(s.tenant, receiver.url + "/last")
+        path = f"{CHANNELS}/{hook['id']}"
+        if silence == "disable":
+            s.tenant.ok("PATCH", path, s.admin2, json={"enabled": False})
+        else:
+            s.tenant.ok("DELETE", path, s.admin2)
+        _deliver_due(db, settings)
+        farewells = [r for r in receiver.at("/last") if r.json()["event"] == "channelRemoved"]
+    (farewell,) = farewells
+    recipients = {r["id"] for r in farewell.json()["recipients"]}
+    assert recipients == {s.admin1.id, s.admin2.id}  # both hold the approval permission
+    assert "last enabled notification channel" in farewell.json()["text"]
+    with db.read() as session:
+        activities = session.scalars(
+            select(t.AuditEvent.activity).where(t.AuditEvent.tenant_id == s.tenant.id)
+        ).all()
+    expected = "disabled" if silence == "disable" else "deleted"
+    assert f"Notify approvers: last notification channel {expected}" in activities
+
+
+def test_no_goodbye_while_another_channel_stays_or_without_policies(
+    tenants: TenantFactory, db: Database, settings: Settings
+) -> None:
+    quiet = tenants()  # no access policy: nothing to warn about
+    s = seed(tenants)
+    s.activate_policy("app", platform="windows10AndLater,windows81AndLater,windows10X")
+    with http_receiver() as receiver:
+        lone = _hook(quiet, receiver.url + "/quiet")
+        quiet.ok("DELETE", f"{CHANNELS}/{lone['id']}")
+        first = _hook(s.tenant, receiver.url + "/first", "First")
+        _hook(s.tenant, receiver.url + "/second", "Second")
+        s.tenant.ok("DELETE", f"{CHANNELS}/{first['id']}")
+        _deliver_due(db, settings)
+        sent = [r.json()["event"] for r in receiver.received]
+    assert "channelRemoved" not in sent

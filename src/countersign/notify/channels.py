@@ -30,6 +30,8 @@ import httpx
 from countersign.notify import targets
 
 KINDS = ("email", "webhook", "slack", "teams")
+# The farewell of a tenant's last enabled channel (services/notification_channels.py).
+CHANNEL_REMOVED_EVENT = "channelRemoved"
 SMTP_SECURITY = ("none", "starttls", "tls")
 # Submission ports by security when the channel names none (RFC 8314: 465 implicit TLS, 587
 # STARTTLS submission).
@@ -120,6 +122,22 @@ def render(message: Outgoing, public_url: str) -> Rendered:
             headline=_HEADLINES["test"],
             facts=[("Channel", str(message.content.get("channelName", "")))],
             next_step="This channel works: approval notifications will arrive here.",
+            link=public_url.rstrip("/") + "/admin",
+        )
+    if message.event == CHANNEL_REMOVED_EVENT:
+        return Rendered(
+            subject="[Countersign] Notifications are being turned off",
+            headline="Notifications are being turned off",
+            facts=[
+                ("Channel", str(message.content.get("channelName", ""))),
+                ("Change", str(message.content.get("change", ""))),
+                ("By", str(message.content.get("by", ""))),
+            ],
+            next_step=(
+                "This was the tenant's last enabled notification channel: approval requests "
+                "will no longer be announced anywhere. If you did not expect this, review the "
+                "audit log."
+            ),
             link=public_url.rstrip("/") + "/admin",
         )
     request: dict[str, Any] = message.content.get("request") or {}

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from countersign.domain import permissions as p
@@ -30,13 +31,15 @@ from countersign.domain.actors import Caller
 from countersign.domain.errors import NotFound, ValidationFailed
 from countersign.notify import targets
 from countersign.notify.channels import (
+    CHANNEL_REMOVED_EVENT,
     ChannelConfig,
     DeliveryFailed,
     Outgoing,
     deliver,
     tls_context,
 )
-from countersign.notify.outbox import EVENTS, TEST_EVENT, resolve_recipients
+from countersign.notify.outbox import EVENTS, PENDING, TEST_EVENT, resolve_recipients
+from countersign.services import audit
 from countersign.services.changes import (
     CREATE,
     DELETE,
@@ -278,9 +281,12 @@ class NotificationChannels:
             return Result(201, channel_json(channel), channel.id)
         channel = get_channel(session, caller.tenant_id, change.target_id or "")
         if change.operation == DELETE:
+            _farewell_if_last(session, caller, channel, "deleted", now)
             session.delete(channel)
             return Result(204, None, channel.id)
         body = self._merged(channel, change.body)
+        if channel.enabled and not body.enabled:
+            _farewell_if_last(session, caller, channel, "disabled", now)
         channel.display_name = body.display_name
         channel.enabled = body.enabled
         channel.events = body.events
@@ -289,6 +295,82 @@ class NotificationChannels:
         channel.last_modified_date_time = now
         channel.version += 1
         return Result(204, channel_json(channel), channel.id)
+
+
+def _farewell_if_last(
+    session: Session, caller: Caller, channel: t.NotificationChannel, change: str, now: datetime
+) -> None:
+    """Disabling or deleting the tenant's last enabled channel while access policies are active
+    silences every approval notification. So, before it goes, the channel carries one last
+    message to every holder of the approval permission, and the audit records it.
+
+    The message keeps its own copy of the channel (`target`): the dispatcher delivers it
+    although the channel is disabled or gone by then. Counting the other enabled channels comes
+    after apply() moved the tenant's directory version (an UPDATE of the tenant row, held until
+    commit), so two administrators disabling the last two channels at once take turns and the
+    second sees the first's change."""
+    if not channel.enabled or not caller.snapshot.policies:
+        return
+    others = session.scalar(
+        select(func.count())
+        .select_from(t.NotificationChannel)
+        .where(
+            t.NotificationChannel.tenant_id == caller.tenant_id,
+            t.NotificationChannel.enabled.is_(True),
+            t.NotificationChannel.id != channel.id,
+        )
+    )
+    if others:
+        return
+    snapshot = caller.snapshot
+    holders = sorted(
+        user_id
+        for user_id in snapshot.enabled_users
+        if snapshot.access_for(user_id).has(p.APPROVAL_FOR_MAA)
+    )
+    recipients = resolve_recipients(session, caller.tenant_id, holders)
+    session.add(
+        t.OutboxMessage(
+            id=str(uuid.uuid4()),
+            tenant_id=caller.tenant_id,
+            # A deleted channel's messages go with it; this one stands on its own target.
+            channel_id=None if change == "deleted" else channel.id,
+            target={
+                "id": channel.id,
+                "kind": channel.kind,
+                "settings": dict(channel.settings),
+                "secret": channel.secret,
+            },
+            event=CHANNEL_REMOVED_EVENT,
+            approval_request_id=None,
+            recipients=recipients,
+            content={
+                "channelName": channel.display_name,
+                "change": change,
+                "by": caller.display_name,
+            },
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_date_time=now,
+        )
+    )
+    audit.record(
+        session,
+        tenant_id=caller.tenant_id,
+        actor=caller,
+        activity="Notify approvers: last notification channel " + change,
+        activity_type="Notify notificationChannel",
+        category="Organization",
+        target_type="notificationChannel",
+        target_id=channel.id,
+        target_name=channel.display_name,
+        after={
+            "change": change,
+            "recipients": [r.get("displayName") or r["id"] for r in recipients],
+        },
+        now=now,
+    )
 
 
 def send_test_message(

@@ -450,9 +450,13 @@ class OutboxMessage(Base):
     __table_args__ = (Index(None, "status", "next_attempt_at"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = tenant_fk()
-    channel_id: Mapped[str] = mapped_column(
+    channel_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("notification_channels.id", ondelete="CASCADE"), index=True
     )
+    # The channel as it was ({id, kind, settings, secret}) for a message that must go out
+    # through a channel being disabled or deleted (the last channel's farewell,
+    # services/notification_channels.py): delivered from here, whatever the channel is now.
+    target: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     event: Mapped[str] = mapped_column(String(32))
     approval_request_id: Mapped[str | None] = mapped_column(String(36), index=True)
     # [{id, displayName, address}]: address is the e-mail address (mail or UPN) or None.

@@ -619,7 +619,12 @@ def upgrade() -> None:
         "outbox_messages",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
-        sa.Column("channel_id", sa.String(length=36), nullable=False),
+        sa.Column("channel_id", sa.String(length=36), nullable=True),
+        sa.Column(
+            "target",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("event", sa.String(length=32), nullable=False),
         sa.Column("approval_request_id", sa.String(length=36), nullable=True),
         sa.Column(
