@@ -50,5 +50,7 @@ class Settings(BaseSettings):
     audit_checkpoint_minutes: float = 5.0
     audit_checkpoint_key_file: str = "countersign-audit-key.pem"
     audit_checkpoint_log: str = "countersign-checkpoints.jsonl"
+    # Also send each checkpoint to the tenant's enabled webhook channels (through the outbox).
+    audit_checkpoint_webhooks: bool = False
     log_format: str = "json"  # "json" (one object per line) or "text"
     log_level: str = "INFO"

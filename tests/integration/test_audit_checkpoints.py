@@ -262,3 +262,32 @@ def test_keygen_makes_a_private_key_file_and_never_overwrites_it(
     again = cli("audit", "keygen")
     assert again.exit_code == 1 and path.read_bytes() == before
     assert ac.load_key(Path(f"{path}.pub")).key_id == ac.load_key(path).key_id
+
+
+def test_checkpoints_can_also_go_to_the_tenants_webhooks(
+    tenants: TenantFactory, db: Database, anchor: Settings
+) -> None:
+    from tests.integration.receivers import http_receiver
+
+    tenant = tenants()
+    publishing = anchor.model_copy(update={"audit_checkpoint_webhooks": True})
+    with http_receiver() as receiver:
+        tenant.ok(
+            "POST",
+            "/beta/deviceManagement/notificationChannels",
+            json={
+                "displayName": "Evidence",
+                "channelType": "webhook",
+                "url": receiver.url + "/anchors",
+                "secret": "a-webhook-secret-of-some-length",
+            },
+        )
+        worker = Worker(db, publishing)
+        worker.run_once(datetime.now(UTC))
+        worker.run_once(datetime.now(UTC) + timedelta(seconds=1))  # deliver
+        (sent,) = [r.json() for r in receiver.at("/anchors")]
+    assert sent["event"] == "auditCheckpoint"
+    checkpoint = ac.Checkpoint.from_line(json.dumps(sent["checkpoint"]))
+    assert checkpoint.tenant_id == tenant.id
+    key = ac.load_key(Path(anchor.audit_checkpoint_key_file))
+    assert key.verifies(checkpoint.payload(), checkpoint.signature)

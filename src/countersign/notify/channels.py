@@ -32,6 +32,8 @@ from countersign.notify import targets
 KINDS = ("email", "webhook", "slack", "teams")
 # The farewell of a tenant's last enabled channel (services/notification_channels.py).
 CHANNEL_REMOVED_EVENT = "channelRemoved"
+# A signed audit checkpoint (services/audit_checkpoints.py), for webhooks that keep them.
+CHECKPOINT_EVENT = "auditCheckpoint"
 SMTP_SECURITY = ("none", "starttls", "tls")
 # Submission ports by security when the channel names none (RFC 8314: 465 implicit TLS, 587
 # STARTTLS submission).
@@ -124,6 +126,20 @@ def render(message: Outgoing, public_url: str) -> Rendered:
             next_step="This channel works: approval notifications will arrive here.",
             link=public_url.rstrip("/") + "/admin",
         )
+    if message.event == CHECKPOINT_EVENT:
+        checkpoint = message.content.get("checkpoint") or {}
+        return Rendered(
+            subject="[Countersign] Audit checkpoint",
+            headline="Audit checkpoint",
+            facts=[
+                ("Entry", str(checkpoint.get("sequence", ""))),
+                ("Head hash", str(checkpoint.get("headHash", ""))),
+                ("Time", str(checkpoint.get("time", ""))),
+            ],
+            next_step="Keep this signed checkpoint: `countersign audit verify --checkpoints` "
+            "checks the audit log against it.",
+            link=None,
+        )
     if message.event == CHANNEL_REMOVED_EVENT:
         return Rendered(
             subject="[Countersign] Notifications are being turned off",
@@ -179,6 +195,9 @@ def webhook_body(message: Outgoing, rendered: Rendered) -> dict[str, Any]:
         "request": message.content.get("request"),
         "diff": message.content.get("diff"),
         "recipients": message.recipients,
+        **(
+            {"checkpoint": message.content["checkpoint"]} if "checkpoint" in message.content else {}
+        ),
     }
 
 

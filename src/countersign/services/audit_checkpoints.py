@@ -49,6 +49,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from countersign.config import Settings
+from countersign.notify.channels import CHECKPOINT_EVENT
+from countersign.notify.outbox import PENDING
 from countersign.services.audit import GENESIS_HASH, entry_hash
 from countersign.store import tables as t
 from countersign.store.db import Database
@@ -298,10 +300,38 @@ def _checkpoint(
                 )
             )
             session.flush()  # a second worker's same checkpoint stops here
+            if settings.audit_checkpoint_webhooks:
+                _publish_to_webhooks(session, checkpoint, now)
             _append(Path(settings.audit_checkpoint_log), checkpoint)
     except IntegrityError:
         return 0
     return 1
+
+
+def _publish_to_webhooks(session: Session, checkpoint: Checkpoint, now: datetime) -> None:
+    """One outbox message per enabled webhook channel of the tenant, in this transaction."""
+    hooks = session.scalars(
+        select(t.NotificationChannel.id).where(
+            t.NotificationChannel.tenant_id == checkpoint.tenant_id,
+            t.NotificationChannel.kind == "webhook",
+            t.NotificationChannel.enabled.is_(True),
+        )
+    ).all()
+    for channel_id in hooks:
+        session.add(
+            t.OutboxMessage(
+                id=str(uuid.uuid4()),
+                tenant_id=checkpoint.tenant_id,
+                channel_id=channel_id,
+                event=CHECKPOINT_EVENT,
+                recipients=[],
+                content={"checkpoint": json.loads(checkpoint.line())},
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_date_time=now,
+            )
+        )
 
 
 # -- verification ----------------------------------------------------------------------------
