@@ -94,6 +94,7 @@ def test_a_reused_key_with_another_body_is_a_conflict_naming_the_first_request(
     )
     assert other.status_code == 409, other.text
     assert request_id in other.json()["error"]["message"]
+    assert "already used" in other.json()["error"]["message"]
     # Another caller's key is its own; without a key every submit is a request of its own.
     mine = s.tenant.call("POST", APPS, s.admin2, json=APP, headers=headers)
     assert mine.status_code == 403 and mine.headers["x-msft-approval-code"] != request_id
@@ -123,3 +124,28 @@ def test_the_key_is_free_again_after_a_day(tenants: TenantFactory, db: Database)
     later = s.tenant.call("POST", APPS, s.admin1, json=APP, headers=headers)
     assert later.status_code == 403
     assert later.headers["x-msft-approval-code"] != request_id
+
+
+def test_a_retried_password_reset_matches_by_its_password_without_storing_it_fast(
+    tenants: TenantFactory, db: Database
+) -> None:
+    s = seed(tenants)
+    s.activate_policy("app", platform="windows10AndLater,windows81AndLater,windows10X")
+    path = f"/beta/users/{s.admin2.id}"
+    headers = {"x-msft-approval-justification": b64("Locked out"), "client-request-id": "pw-1"}
+
+    def reset(password: str) -> Any:
+        body = {"passwordProfile": {"password": password}}
+        return s.tenant.call("PATCH", path, s.admin1, json=body, headers=headers)
+
+    first = reset("Correct-Horse-Battery-9")
+    assert first.status_code == 403, first.text
+    retried = reset("Correct-Horse-Battery-9")
+    assert retried.headers["x-msft-approval-code"] == first.headers["x-msft-approval-code"]
+    other = reset("Another-Password-1234")
+    assert other.status_code == 409 and "already used" in other.json()["error"]["message"]
+    with db.read() as session:
+        stored = session.scalars(
+            select(t.SubmissionKey.fingerprint).where(t.SubmissionKey.key == "pw-1")
+        ).all()
+    assert len(stored) == 1

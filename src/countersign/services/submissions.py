@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, ValidationFailed
+from countersign.services.approvals import same_change
 from countersign.services.changes import Change, canonical_json
 from countersign.store import tables as t
 from countersign.store.db import lock_tenant
@@ -38,8 +39,24 @@ MAX_KEY_LENGTH = 128
 
 def fingerprint(change: Change) -> str:
     """What "the same operation" means: method and path (collection, operation, target, action,
-    If-Match) and the body as canonical JSON."""
-    return hashlib.sha256(canonical_json(change.canonical()).encode()).hexdigest()
+    If-Match) and the body as canonical JSON -- without a new password, which is never stored
+    in a fast hash (the request keeps it as an Argon2id hash; `_same_as_request` checks it)."""
+    canonical = change.canonical()
+    body = canonical["body"]
+    profile = body.get("passwordProfile") if isinstance(body, dict) else None
+    if isinstance(profile, dict) and "password" in profile:
+        unsecret = {k: v for k, v in profile.items() if k != "password"}
+        canonical = {**canonical, "body": {**body, "passwordProfile": unsecret}}
+    return hashlib.sha256(canonical_json(canonical).encode()).hexdigest()
+
+
+def _same_as_request(session: Session, request_id: str, change: Change) -> bool:
+    """The change is the one the request froze, secrets included (a password against its
+    frozen hash)."""
+    row = session.get(t.ApprovalRequest, request_id)
+    if row is None:
+        return False
+    return same_change(Change.from_canonical(row.payload["change"]), change)
 
 
 def submit_once(
@@ -66,7 +83,9 @@ def submit_once(
     mine = (k.tenant_id == caller.tenant_id, k.caller_id == caller.id, k.key == key)
     earlier = session.execute(select(k).where(*mine)).scalar_one_or_none()
     if earlier is not None and earlier.created_date_time > now - KEY_LIFETIME:
-        if earlier.fingerprint != fingerprint(change):
+        if earlier.fingerprint != fingerprint(change) or not _same_as_request(
+            session, earlier.request_id, change
+        ):
             raise Conflict(
                 f"The key '{key}' was already used for another operation, which made request "
                 f"{earlier.request_id}; send a new key for a different change.",
