@@ -363,11 +363,13 @@ def _verify_anchors(
     db: Database, path: Path | None, public_key: Path | None, tenant: str | None
 ) -> Any:
     """`--checkpoints FILE`: every signed checkpoint in the file against the chains
-    (services/audit_checkpoints.py). None when there is nothing to check."""
+    (services/audit_checkpoints.py). Without a file, where the checkpoint key is at hand, the
+    checkpoints the database stores (signed with that key) -- weaker, since the database's
+    keeper can delete those rows. None when there is nothing to check."""
     from countersign.services import audit_checkpoints as ac
 
     if path is None:
-        return None
+        return _verify_stored_checkpoints(db, tenant)
     try:
         key = ac.load_key(public_key or Path(Settings().audit_checkpoint_key_file))
         lines = ac.read_checkpoint_file(path)
@@ -401,6 +403,21 @@ def _print_anchors(report: Any) -> None:
         )
     elif not report.problems:
         out.print("no checkpoints to verify", highlight=False)
+
+
+def _verify_stored_checkpoints(db: Database, tenant: str | None) -> Any:
+    from countersign.services import audit_checkpoints as ac
+
+    path = Path(Settings().audit_checkpoint_key_file)
+    if not path.exists():
+        return None
+    try:
+        key = ac.load_key(path)
+    except ac.CheckpointKeyError as exc:
+        fail(str(exc), 2)
+    with db.read() as session:
+        report = ac.verify_checkpoints(session, ac.stored_checkpoints(session, key, tenant), key)
+    return report if report.verified or report.problems else None
 
 
 @audit_app.command("keygen")

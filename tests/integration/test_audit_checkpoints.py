@@ -39,12 +39,16 @@ def anchor(settings: Settings, tmp_path: Path) -> Settings:
 
 @contextmanager
 def restored_afterwards(db: Database, tenant_id: str) -> Iterator[None]:
-    """Tamper inside; the tenant's log and head are put back after."""
-    table = t.AuditEvent.__table__
+    """Tamper inside; the tenant's log, head and stored checkpoints are put back after."""
+    table, anchors = t.AuditEvent.__table__, t.AuditCheckpoint.__table__
     with db.read() as session:
         rows = [
             dict(r._mapping)
             for r in session.execute(select(table).where(table.c.tenant_id == tenant_id))
+        ]
+        stored = [
+            dict(r._mapping)
+            for r in session.execute(select(anchors).where(anchors.c.tenant_id == tenant_id))
         ]
         tenant = session.get(t.Tenant, tenant_id)
         assert tenant is not None
@@ -56,9 +60,14 @@ def restored_afterwards(db: Database, tenant_id: str) -> Iterator[None]:
             session.execute(delete(table).where(table.c.tenant_id == tenant_id))
             session.execute(insert(table), rows)
             session.execute(update(t.Tenant).where(t.Tenant.id == tenant_id).values(**head))
+            session.execute(delete(anchors).where(anchors.c.tenant_id == tenant_id))
+            if stored:
+                session.execute(insert(anchors), stored)
 
 
 def _set_head(session: Any, tenant_id: str, sequence: int, head: str) -> None:
+    """Move the head, and (the keeper covering tracks) drop the checkpoints the database keeps."""
+    session.execute(delete(t.AuditCheckpoint).where(t.AuditCheckpoint.tenant_id == tenant_id))
     session.execute(
         update(t.Tenant)
         .where(t.Tenant.id == tenant_id)
@@ -291,3 +300,27 @@ def test_checkpoints_can_also_go_to_the_tenants_webhooks(
     assert checkpoint.tenant_id == tenant.id
     key = ac.load_key(Path(anchor.audit_checkpoint_key_file))
     assert key.verifies(checkpoint.payload(), checkpoint.signature)
+
+
+def test_plain_verify_checks_the_stored_checkpoints_when_the_key_is_at_hand(
+    tenants: TenantFactory,
+    db: Database,
+    cli: Any,
+    anchor: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant_id = checkpointed_tenant(tenants, db, anchor)
+    monkeypatch.setenv("COUNTERSIGN_AUDIT_CHECKPOINT_KEY_FILE", anchor.audit_checkpoint_key_file)
+    intact = cli("audit", "verify", "--tenant", tenant_id)
+    assert intact.exit_code == 0 and "last verified checkpoint:" in intact.output
+    with restored_afterwards(db, tenant_id):
+        with db.write() as session:  # wiped, but the checkpoint rows were overlooked
+            session.execute(delete(t.AuditEvent).where(t.AuditEvent.tenant_id == tenant_id))
+            session.execute(
+                update(t.Tenant)
+                .where(t.Tenant.id == tenant_id)
+                .values(audit_sequence=0, audit_head_hash=GENESIS_HASH)
+            )
+        wiped = cli("audit", "verify", "--tenant", tenant_id)
+        assert wiped.exit_code == 1
+        assert "the log was cut or wiped" in " ".join(wiped.output.split())

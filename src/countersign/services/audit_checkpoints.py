@@ -364,6 +364,31 @@ def read_checkpoint_file(path: Path) -> list[tuple[int, Checkpoint | None]]:
     return found
 
 
+def stored_checkpoints(
+    session: Session, key: CheckpointKey, tenant_id: str | None = None
+) -> list[tuple[int, Checkpoint | None]]:
+    """The checkpoints the database keeps that `key` signed (others, of an earlier key, are
+    left out), as verify_checkpoints takes them."""
+    c = t.AuditCheckpoint
+    query = select(c).where(c.key_id == key.key_id).order_by(c.tenant_id, c.sequence)
+    if tenant_id is not None:
+        query = query.where(c.tenant_id == tenant_id)
+    return [
+        (
+            number,
+            Checkpoint(
+                row.tenant_id,
+                row.sequence,
+                row.head_hash,
+                row.checkpoint_date_time,
+                row.key_id,
+                row.signature,
+            ),
+        )
+        for number, row in enumerate(session.scalars(query), start=1)
+    ]
+
+
 def verify_checkpoints(
     session: Session,
     lines: Iterable[tuple[int, Checkpoint | None]],
