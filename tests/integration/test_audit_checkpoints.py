@@ -324,3 +324,12 @@ def test_plain_verify_checks_the_stored_checkpoints_when_the_key_is_at_hand(
         wiped = cli("audit", "verify", "--tenant", tenant_id)
         assert wiped.exit_code == 1
         assert "the log was cut or wiped" in " ".join(wiped.output.split())
+
+
+def test_the_worker_makes_its_key_on_first_start(db: Database, anchor: Settings) -> None:
+    worker = Worker(db, anchor)
+    worker.stop.set()  # start, then stop before the first cycle
+    worker.run_forever()
+    key_file = Path(anchor.audit_checkpoint_key_file)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert ac.load_key(key_file).private is not None
