@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from countersign.config import Settings
@@ -131,3 +132,31 @@ def test_no_goodbye_while_another_channel_stays_or_without_policies(
         _deliver_due(db, settings)
         sent = [r.json()["event"] for r in receiver.received]
     assert "channelRemoved" not in sent
+
+
+def test_the_admin_center_asks_for_a_justification_and_submits_channel_changes(
+    tenants: TenantFactory, app: FastAPI, db: Database
+) -> None:
+    from tests.integration.test_admin_center import signed_in
+
+    s = seed(tenants)
+    hook = _hook(s.tenant, "https://hooks.example/web")
+    s.activate_policy("tenantConfiguration")
+    page = "/admin/tenant/notifications"
+    web = signed_in(app, s.admin1.upn)
+    form = web.get(f"{page}/new?kind=webhook")
+    assert 'name="justification"' in form.text and "Submit for approval" in form.text
+
+    asked = web.post(f"{page}/{hook['id']}/enabled", {"enabled": "false"})
+    assert asked.status_code == 200 and 'name="justification"' in asked.text
+    submitted = web.post(
+        f"{page}/{hook['id']}/enabled",
+        {"enabled": "false", "version": str(hook["version"]), "justification": "Too noisy"},
+    )
+    assert submitted.status_code == 303
+    request_id = submitted.headers["location"].split("/admin/requests/")[1].split("?")[0]
+    assert s.request(request_id)["status"] == "needsApproval"
+    assert s.tenant.ok("GET", f"{CHANNELS}/{hook['id']}")["enabled"] is True
+
+    confirm = web.get(f"{page}/{hook['id']}/delete")
+    assert 'name="justification"' in confirm.text
