@@ -22,6 +22,7 @@ until then the environment variable decides.
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -116,12 +117,24 @@ def _check_all(host: str, addresses: list[IPAddress]) -> None:
             )
 
 
+# Saving runs inside the change's database transaction: a slow resolver must not hold it.
+SAVE_RESOLVE_SECONDS = 2.0
+_resolver = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
+
+
 def check_at_save(host: str, port: int) -> None:
     """Refuse a target that is, or resolves now to, a refused address. A name that does not
-    resolve at all is accepted (it may exist later): it is checked again at connect time."""
+    resolve at all, or not within SAVE_RESOLVE_SECONDS, is accepted (it may exist later): it
+    is checked again at connect time, where nothing is sent without the check."""
+    if private_targets_allowed():
+        return
+    literal = literal_address(host)
+    if literal is not None:
+        _check_all(host, [literal])
+        return
     try:
-        addresses = _resolve(host, port)
-    except (OSError, UnicodeError):
+        addresses = _resolver.submit(_resolve, host, port).result(SAVE_RESOLVE_SECONDS)
+    except (OSError, UnicodeError, concurrent.futures.TimeoutError):
         return
     _check_all(host, addresses)
 
