@@ -6,7 +6,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test test-sqlite test-postgres lint browser migration
+.PHONY: install demo test test-sqlite test-postgres lint browser bench-tools migration
 
 $(BIN)/countersign: pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,6 +26,10 @@ lint: install
 # Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+# Optional: wrk (Debian's package) for bench/lifecycle_wrk.py; nothing else needs it.
+bench-tools:
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 
 test-sqlite: install browser
 	$(BIN)/pytest -q

@@ -63,6 +63,15 @@ def countersign(database_url: str, *args: str) -> str:
 @contextmanager
 def server(database_url: str, workers: int) -> Iterator[str]:
     """`countersign serve --workers N` in a subprocess, until the block ends."""
+    with server_process(database_url, workers) as (url, _process):
+        yield url
+
+
+@contextmanager
+def server_process(
+    database_url: str, workers: int
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like `server`, also handing out the process (its CPU time is a benchmark figure)."""
     port = free_port()
     env = {
         **os.environ,
@@ -82,8 +91,17 @@ def server(database_url: str, workers: int) -> Iterator[str]:
         "--workers",
         str(workers),
     ]
+    with running(command, env, port, log_path) as started:
+        yield started
+
+
+@contextmanager
+def running(
+    command: list[str], env: dict[str, str], port: int, log_path: Path, cwd: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run a server command until the block ends, once its /readyz answers 200."""
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
         url = f"http://127.0.0.1:{port}"
         try:
             for _ in range(300):
@@ -92,10 +110,12 @@ def server(database_url: str, workers: int) -> Iterator[str]:
                         break
                 except httpx.HTTPError:
                     pass
+                if process.poll() is not None:
+                    raise RuntimeError(f"the server exited; see {log_path}")
                 time.sleep(0.1)
             else:
                 raise RuntimeError("the server did not become ready")
-            yield url
+            yield url, process
         finally:
             process.terminate()
             process.wait(timeout=30)

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -148,6 +149,39 @@ def test_expired_token(client: TestClient, app: FastAPI, tenants: TenantFactory)
     )
     assert_401(client, {"Authorization": f"Bearer {token}"}, app)
     assert "expired" in client.get("/beta/me", headers={"Authorization": f"Bearer {token}"}).text
+
+
+def test_token_verified_before_is_refused_once_expired(
+    client: TestClient, app: FastAPI, tenants: TenantFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process keeps tokens it verified (auth/tokens.py); their expiry still counts."""
+    tenant = tenants()
+    ctx: Context = app.state.ctx
+    token, lifetime = ctx.tokens.issue(
+        tenant_id=tenant.id, principal_id=tenant.admin.id, principal_type="user", name="admin"
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/beta/me", headers=headers).status_code == 200
+    assert client.get("/beta/me", headers=headers).status_code == 200  # from the cache
+    later = time.time() + lifetime + 3600
+    monkeypatch.setattr("countersign.auth.tokens.time.time", lambda: later)
+    monkeypatch.setattr("jwt.api_jwt.datetime", _FrozenDatetime(later))
+    response = client.get("/beta/me", headers=headers)
+    assert response.status_code == 401, response.text
+    assert "expired" in response.text
+
+
+class _FrozenDatetime:
+    """Stands in for the datetime class PyJWT reads the time from."""
+
+    def __init__(self, timestamp: float):
+        self._now = datetime.fromtimestamp(timestamp, UTC)
+
+    def now(self, tz: Any = None) -> datetime:
+        return self._now
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(datetime, name)
 
 
 def test_untrusted_issuer(client: TestClient, app: FastAPI, tenants: TenantFactory) -> None:

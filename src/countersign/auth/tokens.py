@@ -23,6 +23,8 @@ from countersign.store.db import Database
 
 JWKS_MAX_AGE = 300.0  # seconds a trusted issuer's keys are used before they are refetched
 JWKS_MIN_AGE = 60.0  # seconds before an unknown kid may trigger another fetch
+LEEWAY_SECONDS = 30  # clock skew allowed on exp/nbf/iat
+VERIFIED_CACHE_SIZE = 4096  # own tokens kept verified per process
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class TokenService:
         self._signing: tuple[str, Any] | None = None
         self._lock = threading.Lock()
         self._external_jwks: dict[str, tuple[float, dict[str, Any]]] = {}
+        # Our own tokens already verified in this process: token -> (claims, exp). A signature
+        # verifies the same way every time, so only the expiry is checked again; what may change
+        # (the account disabled, its tokens revoked) is checked by resolve_caller on every call.
+        self._verified: dict[str, tuple[TokenClaims, int]] = {}
 
     # -- keys ---------------------------------------------------------------------------
     def _load_keys(self) -> None:
@@ -123,6 +129,11 @@ class TokenService:
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid}), lifetime
 
     def verify(self, token: str) -> TokenClaims:
+        cached = self._verified.get(token)
+        if cached is not None:
+            if time.time() < cached[1] + LEEWAY_SECONDS:
+                return cached[0]
+            self._verified.pop(token, None)
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -150,12 +161,17 @@ class TokenService:
         for claim in ("tid", "sub", "idtyp"):
             if not isinstance(claims.get(claim), str):
                 raise Unauthorized(f"Access token lacks the '{claim}' claim.")
-        return TokenClaims(
+        verified = TokenClaims(
             tenant_id=claims["tid"],
             principal_id=claims["sub"],
             principal_type="servicePrincipal" if claims["idtyp"] == "app" else "user",
             issued_at=_issued_at(claims),
         )
+        if isinstance(claims.get("exp"), int):
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.clear()  # bounded; the tokens in use come back at once
+            self._verified[token] = (verified, claims["exp"])
+        return verified
 
     def _key_created_elsewhere(self, kid: str) -> Any:
         """A key another process added after this one loaded its keys: processes that start at
@@ -217,7 +233,7 @@ class TokenService:
                 audience=audience,
                 issuer=issuer,
                 options={"require": ["exp", "iat"]},
-                leeway=30,
+                leeway=LEEWAY_SECONDS,
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("Access token has expired.") from exc

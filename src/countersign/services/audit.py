@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.util import identity_key
 
@@ -108,12 +108,12 @@ def record(
         "result": result,
     }
     entry = _hash(fields, head.hash)
-    session.execute(insert(t.AuditEvent).values(**fields, previous_hash=head.hash, hash=entry))
+    # Core statements built once (their compiled form is cached): an ORM-enabled insert with
+    # its values inline costs more to build and key than to run.
+    session.execute(_INSERT_ENTRY, {**fields, "previous_hash": head.hash, "hash": entry})
     session.execute(
-        update(t.Tenant)
-        .where(t.Tenant.id == tenant_id)
-        .values(audit_sequence=fields["sequence"], audit_head_hash=entry)
-        .execution_options(synchronize_session=False)
+        _ADVANCE_HEAD,
+        {"head_tenant_id": tenant_id, "head_sequence": fields["sequence"], "head_hash": entry},
     )
     head.sequence, head.hash = fields["sequence"], entry
     # A tenant object loaded earlier in the session reloads these on its next access.
@@ -127,6 +127,20 @@ def lock_chain(session: Session, tenant_id: str) -> None:
     """Take the tenant's lock now (every write takes it for its audit entry anyway): until this
     transaction ends, no other one changes the tenant's directory or chain."""
     _locked_head(session, tenant_id)
+
+
+_INSERT_ENTRY = insert(t.Base.metadata.tables["audit_events"])
+_TENANTS = t.Base.metadata.tables["tenants"]
+_ADVANCE_HEAD = (
+    update(_TENANTS)
+    .where(_TENANTS.c.id == bindparam("head_tenant_id"))
+    .values(audit_sequence=bindparam("head_sequence"), audit_head_hash=bindparam("head_hash"))
+)
+_READ_HEAD = (
+    select(t.Tenant.audit_sequence, t.Tenant.audit_head_hash, t.Tenant.directory_version)
+    .where(t.Tenant.id == bindparam("head_tenant_id"))
+    .with_for_update(key_share=True)
+)
 
 
 @dataclass
@@ -144,9 +158,7 @@ def _locked_head(session: Session, tenant_id: str) -> _Head:
     head = heads.get(tenant_id)
     if head is None:
         sequence, head_hash, directory_version = session.execute(
-            select(t.Tenant.audit_sequence, t.Tenant.audit_head_hash, t.Tenant.directory_version)
-            .where(t.Tenant.id == tenant_id)
-            .with_for_update(key_share=True)
+            _READ_HEAD, {"head_tenant_id": tenant_id}
         ).one()
         head = heads[tenant_id] = _Head(sequence, head_hash)
         # Read under the lock every directory or channel change also takes (they write audit

@@ -105,13 +105,10 @@ def _decide(
     current = caller_as_of(session, db, caller)
     plan = plan_change(session, current, change, now)
     protection = approvals.protection_for(current.snapshot, change, plan)
-    if protection is None and plan.policy_type is not None:
-        # An object an active request names is locked for every write of its kind, protected
-        # or not (the request's completion would refuse anyway).
-        approvals.check_unlocked(session, current.tenant_id, plan.entity_keys, now)
     judged = protection is None or handler_for(change.collection).changes_access
     if not current.snapshot.policies or not judged:
         if protection is None:
+            _check_unlocked(session, current, plan, now)
             return current, plan, None, apply_change(session, current, change, plan, now)
         return current, plan, protection, None
     audit.lock_chain(session, current.tenant_id)
@@ -127,10 +124,19 @@ def _decide(
     effect = approvals.directory_effect(session, current.tenant_id, current.id, current.snapshot)
     protection = approvals.guarded(None, effect)
     if protection is None:
+        _check_unlocked(session, current, plan, now)
         savepoint.commit()
         return current, plan, None, result
     savepoint.rollback()
     return current, plan, protection, None
+
+
+def _check_unlocked(session: Session, caller: Caller, plan: Plan, now: datetime) -> None:
+    """An object an active request names is locked for every write of its kind, protected or
+    not (the request's completion would refuse anyway). Checked once the write is known to
+    apply at once: a retried submission of a request's own change answers as the first did."""
+    if plan.policy_type is not None:
+        approvals.check_unlocked(session, caller.tenant_id, plan.entity_keys, now)
 
 
 def execute(

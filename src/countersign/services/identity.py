@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from countersign.auth.passwords import hash_secret, verify_secret
@@ -17,6 +17,27 @@ from countersign.store import tables as t
 from countersign.store.db import Database, bump_directory_version, current_snapshot
 
 INVALID_GRANT = "The user name or password is incorrect."
+
+
+# Only the columns needed (not the whole user entity), as Core statements built once (their
+# compiled form is cached): this runs on every request.
+_USERS = t.Base.metadata.tables["users"]
+_TENANTS = t.Base.metadata.tables["tenants"]
+_USER_COLUMNS = select(
+    _USERS.c.id,
+    _USERS.c.display_name,
+    _USERS.c.user_principal_name,
+    _USERS.c.account_enabled,
+    _USERS.c.tokens_valid_after,
+    _TENANTS.c.directory_version,
+).join(_TENANTS, _TENANTS.c.id == _USERS.c.tenant_id)
+_USER_BY_ID = _USER_COLUMNS.where(
+    _USERS.c.tenant_id == bindparam("caller_tenant_id"), _USERS.c.id == bindparam("caller_id")
+)
+_USER_BY_UPN = _USER_COLUMNS.where(
+    _USERS.c.tenant_id == bindparam("caller_tenant_id"),
+    _USERS.c.user_principal_name == bindparam("caller_upn"),
+)
 
 
 def resolve_caller(
@@ -39,33 +60,17 @@ def resolve_caller(
         principal_id, name, upn, version = sp[0].id, sp[0].display_name, None, sp[1]
         principal_type = SERVICE_PRINCIPAL
     else:
-        # Only the columns needed (not the whole user entity): this runs on every request.
-        user_columns = (
-            t.User.id,
-            t.User.display_name,
-            t.User.user_principal_name,
-            t.User.account_enabled,
-            t.User.tokens_valid_after,
-            t.Tenant.directory_version,
-        )
-        query = (
-            select(*user_columns)
-            .join(t.Tenant, t.Tenant.id == t.User.tenant_id)
-            .where(t.User.tenant_id == claims.tenant_id)
-        )
         if claims.principal_id is not None:
-            query = query.where(t.User.id == claims.principal_id)
-        else:
-            query = query.where(t.User.user_principal_name == (claims.upn or "").lower())
-        found = session.execute(query).first()
-        if found is None and claims.principal_id is not None and claims.upn:
             found = session.execute(
-                select(*user_columns)
-                .join(t.Tenant, t.Tenant.id == t.User.tenant_id)
-                .where(
-                    t.User.tenant_id == claims.tenant_id,
-                    t.User.user_principal_name == claims.upn.lower(),
-                )
+                _USER_BY_ID,
+                {"caller_tenant_id": claims.tenant_id, "caller_id": claims.principal_id},
+            ).first()
+        else:
+            found = None
+        if found is None and (claims.principal_id is None or claims.upn):
+            found = session.execute(
+                _USER_BY_UPN,
+                {"caller_tenant_id": claims.tenant_id, "caller_upn": (claims.upn or "").lower()},
             ).first()
         if found is None or not found.account_enabled:
             raise Unauthorized("The user of the token no longer exists or is disabled.")
