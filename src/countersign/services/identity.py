@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, func, select
@@ -187,8 +188,10 @@ def password_sign_in(
     now: datetime,
     max_attempts: int = 5,
     lockout: timedelta = timedelta(minutes=15),
+    then: Callable[[Session, t.User], None] | None = None,
 ) -> t.User:
-    """Run `sign_in_with_password` in a write transaction that commits the failure count."""
+    """Run `sign_in_with_password` in a write transaction that commits the failure count;
+    `then` runs in the same transaction once the password is proved."""
     deferred: Exception | None = None
     with db.write() as session:
         try:
@@ -197,6 +200,9 @@ def password_sign_in(
             )
         except _Deferred as wrapped:
             deferred = wrapped.error
+        else:
+            if then is not None:
+                then(session, user)
     if deferred is not None:
         raise deferred
     return user
@@ -232,43 +238,41 @@ def change_own_password(
         raise ValidationFailed(
             "The new password must differ from the current one.", target="newPassword"
         )
-    deferred: Exception | None = None
-    with db.write() as session:
-        try:
-            user = sign_in_with_password(
-                session,
-                caller.upn,
-                current_password,
-                now=now,
-                max_attempts=max_attempts,
-                lockout=lockout,
-            )
-        except _Deferred as wrapped:
-            deferred = wrapped.error
-        else:
-            user.password_hash = hash_secret(new_password)
-            user.tokens_valid_after = now
-            user.version += 1
-            user.last_modified_date_time = now
-            session.execute(delete(t.WebSession).where(t.WebSession.user_id == user.id))
-            bump_directory_version(session, user.tenant_id)
-            audit.record(
-                session,
-                tenant_id=user.tenant_id,
-                actor=caller,
-                activity="Change own password",
-                activity_type="Change own password",
-                category="Directory",
-                target_type="user",
-                target_id=user.id,
-                target_name=user.user_principal_name,
-                now=now,
-            )
-            return user
-    if isinstance(deferred, Unauthorized):
-        raise ValidationFailed("The current password is incorrect.", target="currentPassword")
-    assert deferred is not None
-    raise deferred
+
+    def set_new_password(session: Session, user: t.User) -> None:
+        user.password_hash = hash_secret(new_password)
+        user.tokens_valid_after = now
+        user.version += 1
+        user.last_modified_date_time = now
+        session.execute(delete(t.WebSession).where(t.WebSession.user_id == user.id))
+        bump_directory_version(session, user.tenant_id)
+        audit.record(
+            session,
+            tenant_id=user.tenant_id,
+            actor=caller,
+            activity="Change own password",
+            activity_type="Change own password",
+            category="Directory",
+            target_type="user",
+            target_id=user.id,
+            target_name=user.user_principal_name,
+            now=now,
+        )
+
+    try:
+        return password_sign_in(
+            db,
+            caller.upn,
+            current_password,
+            now=now,
+            max_attempts=max_attempts,
+            lockout=lockout,
+            then=set_new_password,
+        )
+    except Unauthorized:
+        raise ValidationFailed(
+            "The current password is incorrect.", target="currentPassword"
+        ) from None
 
 
 def client_credentials_sign_in(

@@ -69,6 +69,18 @@ def _sign_in_page(
     return response
 
 
+def _set_session_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        sessions.SESSION_COOKIE,
+        token,
+        max_age=int(sessions.SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/",
+    )
+
+
 @public_router.get("/sign-in")
 def sign_in_form(request: Request) -> Response:
     if load_session(request) is not None:
@@ -109,15 +121,7 @@ def sign_in(request: Request) -> Response:
     with ctx.db.write() as session:
         token = sessions.create_session(session, user, now)
     response = redirect(_safe_next(form.get("next")))
-    response.set_cookie(
-        sessions.SESSION_COOKIE,
-        token,
-        max_age=int(sessions.SESSION_LIFETIME.total_seconds()),
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-        path="/",
-    )
+    _set_session_cookie(request, response, token)
     response.delete_cookie(sessions.SIGN_IN_CSRF_COOKIE, path=SIGN_IN_PATH)
     return response
 
@@ -168,13 +172,5 @@ def change_password(request: Request, web: WebSession = Depends(signed_in)) -> R
     with ctx.db.write() as session:
         token = sessions.create_session(session, user, web.now)
     response = redirect("/admin/password?changed=1")
-    response.set_cookie(
-        sessions.SESSION_COOKIE,
-        token,
-        max_age=int(sessions.SESSION_LIFETIME.total_seconds()),
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-        path="/",
-    )
+    _set_session_cookie(request, response, token)
     return response
