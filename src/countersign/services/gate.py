@@ -151,15 +151,17 @@ def execute(
         )
 
     def work(session: Session) -> Outcome:
+        if headers.approval_code:
+            # The replay of an approved request: completion compares it with the frozen change
+            # and plans that once; nothing else is decided here.
+            row = approvals.get_request(
+                session, caller.tenant_id, headers.approval_code.strip(), for_update=True
+            )
+            return Applied(approvals.complete_locked(session, db, caller, row, now, replay=change))
         current, plan, protection, result = _decide(session, db, caller, change, now)
         if protection is None:
             assert result is not None
             return Applied(result)
-        if headers.approval_code:
-            row = approvals.get_request(
-                session, current.tenant_id, headers.approval_code.strip(), for_update=True
-            )
-            return Applied(approvals.complete_locked(session, db, current, row, now, replay=change))
         justification = approvals.decode_justification(headers.justification)
         request_id = submissions.submit_once(
             session,
