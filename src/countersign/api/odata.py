@@ -354,6 +354,7 @@ def list_page(
     base_url: str,
     context: str,
     default_order: Sequence[tuple[str, bool]] = (),
+    expand: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """One page of a collection in Graph's shape, with @odata.nextLink when more remain."""
     unknown = [k for k in params if k.startswith("$") and k not in KNOWN_OPTIONS]
@@ -387,8 +388,13 @@ def list_page(
     more = len(rows) > top
     rows = rows[:top]
     items = [serialize(row[0] if len(row) == 1 else row) for row in rows]
+    if "assignments" in expand:
+        items = [
+            {**item, "assignments": list(row[0].assignments)}
+            for item, row in zip(items, rows, strict=True)
+        ]
     if select_fields:
-        keep = set(select_fields) | {"id", "@odata.type", "@odata.etag"}
+        keep = set(select_fields) | {"id", "@odata.type", "@odata.etag"} | set(expand)
         items = [{k: v for k, v in item.items() if k in keep} for item in items]
     body: dict[str, Any] = {"@odata.context": context}
     if total is not None:
@@ -401,6 +407,25 @@ def list_page(
         next_params["$skiptoken"] = _encode_token(last_values)
         body["@odata.nextLink"] = f"{base_url}?{urlencode(next_params)}"
     return body
+
+
+def apply_select(item: dict[str, Any], raw: str | None) -> dict[str, Any]:
+    """$select on one entity: the named properties (with its id and type annotations)."""
+    names = {s.strip() for s in (raw or "").split(",") if s.strip()}
+    if not names:
+        return item
+    keep = names | {"id", "@odata.type", "@odata.etag", "@odata.context"}
+    return {k: v for k, v in item.items() if k in keep}
+
+
+def count_rows(
+    session: Session, query: Select[Any], params: dict[str, str], fields: dict[str, Field]
+) -> int:
+    """The /$count segment: how many rows match $filter (Graph answers a bare number)."""
+    if "$filter" in params:
+        query = query.where(parse_filter(params["$filter"], fields))
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    return int(total or 0)
 
 
 def _row_value(row: Any, column: Any) -> Any:

@@ -114,6 +114,8 @@ def properties(type_name: str) -> dict[str, Property]:
         chain.append(types[name])
         name = types[name].get("base", "")
     found: dict[str, Property] = {}
+    if chain and chain[-1]["kind"] == "entity":
+        found["id"] = Property("id", "string")
     for entry in reversed(chain):
         for prop, text in entry["properties"].items():
             found[prop] = _parse(prop, text)
@@ -284,8 +286,8 @@ def check_body(
     props = properties(type_name)
     result: dict[str, Any] = {}
     for key, value in body.items():
-        if key in skip or key.startswith("@odata.") or "@odata." in key:
-            continue
+        if key in skip or key == "id" or key.startswith("@odata.") or "@odata." in key:
+            continue  # an id is the server's to give (Graph ignores one in a create body)
         prop = props.get(key)
         if prop is None:
             raise ValidationFailed(
@@ -336,6 +338,8 @@ def serve(
     Countersign has no value), then Countersign's own extension properties."""
     props = properties(type_name)
     body: dict[str, Any] = {k: values[k] for k in values if k.startswith("@odata.")}
+    if "id" in values:
+        body["id"] = values["id"]
     for name, prop in props.items():
         if prop.navigation:
             if name in values:

@@ -23,6 +23,7 @@ from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, NotFound, ValidationFailed
 from countersign.domain.rbac import DEFAULT_SCOPE_TAG
+from countersign.graph import schema
 from countersign.services.changes import (
     ASSIGN,
     CREATE,
@@ -257,7 +258,7 @@ KINDS: dict[str, Kind] = {
                 "winGetApp": ("packageIdentifier",),
                 "iosStoreApp": ("appStoreUrl",),
                 "androidStoreApp": ("appStoreUrl",),
-                "androidManagedStoreApp": ("packageId",),
+                "androidManagedStoreApp": ("appIdentifier",),  # Graph: packageId is read-only
                 "webApp": ("appUrl",),
             },
             assignment_type="mobileAppAssignment",
@@ -362,7 +363,11 @@ KINDS: dict[str, Kind] = {
 
 
 def resource_json(row: t.Resource) -> dict[str, Any]:
+    """The object as Graph serves it: every property its type defines (null where Countersign
+    has no value), then Countersign's extensions (`platform`, `version`)."""
     kind = KINDS[row.collection]
+    type_name = row.odata_type.removeprefix(GRAPH)
+    version_prop = schema.properties(type_name).get("version")
     body: dict[str, Any] = {
         "@odata.type": row.odata_type,
         "@odata.etag": etag(row.version),
@@ -375,11 +380,14 @@ def resource_json(row: t.Resource) -> dict[str, Any]:
         "createdDateTime": iso(row.created_date_time),
         "lastModifiedDateTime": iso(row.last_modified_date_time),
         "platform": row.platform,  # Countersign extension: the platform access policies match
-        "version": row.version,
+        # Graph types a script's version as a string (deviceHealthScript.version).
+        "version": str(row.version)
+        if version_prop is not None and version_prop.type == "string"
+        else row.version,
     }
     if kind.assignment_type is not None:
         body["assignments"] = list(row.assignments)
-    return body
+    return schema.serve(type_name, body, include_unknown=True)
 
 
 def _request_shape(row: t.Resource) -> dict[str, Any]:
@@ -430,10 +438,29 @@ class Draft:
     tags: list[str]
 
 
+def _model_names(model: type[ResourceBody]) -> frozenset[str]:
+    return frozenset(f.alias or name for name, f in model.model_fields.items())
+
+
 def draft(kind: Kind, body: dict[str, Any]) -> Draft:
+    """Graph's schema says which properties the type has, their types, and which are
+    read-only (ignored, as Graph ignores them); the body model adds Countersign's own rules
+    (required names, lengths, base64) for the properties it names."""
     type_name = kind.normalise_type(body.get("@odata.type"))
-    model = parse_body(kind.body, body)
-    properties = model.model_dump(by_alias=True, exclude=set(COMMON), mode="json")
+    graph_props = schema.properties(type_name)
+    model_names = _model_names(kind.body)
+    for name in body:
+        if name in model_names and name not in graph_props and name != "@odata.type":
+            raise ValidationFailed(f"Property '{name}' does not exist on {type_name}.", target=name)
+    extras = schema.check_body(type_name, body, skip=model_names)
+    modelled = {
+        k: v
+        for k, v in body.items()
+        if k in model_names and not (k in graph_props and graph_props[k].read_only)
+    }
+    model = parse_body(kind.body, modelled)
+    dumped = model.model_dump(by_alias=True, exclude=set(COMMON), mode="json")
+    properties = {k: v for k, v in dumped.items() if k in graph_props} | extras
     for name in kind.required.get(type_name, ()):
         if properties.get(name) in (None, ""):
             raise ValidationFailed(f"Property '{name}' is required for {type_name}.", target=name)
