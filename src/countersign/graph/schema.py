@@ -251,7 +251,8 @@ def _object_type(declared: str, value: Mapping[str, Any], where: str) -> str:
         return declared
     if not isinstance(raw, str) or not known(raw) or not is_a(raw, declared):
         raise ValidationFailed(
-            f"'{raw}' is not {declared} or a type derived from it.", target=f"{where}.@odata.type"
+            f"Property '{where}.@odata.type': '{raw}' is not {declared} or a type derived from it.",
+            target=f"{where}.@odata.type",
         )
     return _name(raw)
 
@@ -277,12 +278,17 @@ def check_object(declared: str, value: Mapping[str, Any], where: str) -> dict[st
 
 
 def check_body(
-    type_name: str, body: Mapping[str, Any], *, skip: frozenset[str] = frozenset()
+    type_name: str,
+    body: Mapping[str, Any],
+    *,
+    skip: frozenset[str] = frozenset(),
+    include_read_only: bool = False,
 ) -> dict[str, Any]:
     """A top-level write body: every property Graph lets a client write for the type, typed.
 
-    Read-only properties are ignored as Graph ignores them; navigation properties and unknown
-    names are a 400 naming the property. Names in `skip` are left to the caller's own checks."""
+    Read-only properties are ignored as Graph ignores them (kept with `include_read_only`, for
+    an inventory feed); navigation properties and unknown names are a 400 naming the property.
+    Names in `skip` are left to the caller's own checks."""
     props = properties(type_name)
     result: dict[str, Any] = {}
     for key, value in body.items():
@@ -293,7 +299,7 @@ def check_body(
             raise ValidationFailed(
                 f"Property '{key}' does not exist on {_name(type_name)}.", target=key
             )
-        if prop.read_only:
+        if prop.read_only and not include_read_only:
             continue
         if prop.navigation:
             raise ValidationFailed(

@@ -243,6 +243,8 @@ class ManagedDevice(Base):
     last_sync_date_time: Mapped[datetime | None]
     role_scope_tag_ids: Mapped[list[Any]]
     device_action_results: Mapped[list[Any]]
+    # Graph's other managedDevice properties (inventory and PATCH-able ones), by Graph name.
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_date_time: Mapped[datetime]
     last_modified_date_time: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -288,6 +288,11 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column(
+            "properties",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
             "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column(

@@ -1,0 +1,250 @@
+"""Graph fidelity (issue 12): bodies as Microsoft's metadata defines them, evolvable enums,
+OData details, the directory navigations and JSON batching, each as Graph answers."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from countersign.graph import schema
+from tests.factories import Tenant, TenantFactory, unique
+from tests.maa import REQUESTS, seed
+
+APPS = "/beta/deviceAppManagement/mobileApps"
+DEVICES = "/beta/deviceManagement/managedDevices"
+COMPLIANCE = "/beta/deviceManagement/deviceCompliancePolicies"
+HEALTH = "/beta/deviceManagement/deviceHealthScripts"
+SCRIPTS = "/beta/deviceManagement/deviceManagementScripts"
+PREFER = {"Prefer": "include-unknown-enum-members"}
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+WIN32 = {
+    "@odata.type": "#microsoft.graph.win32LobApp",
+    "publisher": "Contoso",
+    "fileName": "setup.intunewin",
+    "setupFilePath": "setup.exe",
+    "installCommandLine": "setup.exe /quiet",
+    "uninstallCommandLine": "setup.exe /uninstall",
+    "displayVersion": "1.2.3",
+    "applicableArchitectures": "x64,arm64",
+    "minimumSupportedOperatingSystem": {"v10_1903": True},
+    "installExperience": {
+        "runAsAccount": "system",
+        "deviceRestartBehavior": "suppress",
+        "maxRunTimeInMinutes": 60,
+    },
+    "returnCodes": [
+        {"returnCode": 0, "type": "success"},
+        {"returnCode": 3010, "type": "softReboot"},
+    ],
+    "detectionRules": [
+        {
+            "@odata.type": "#microsoft.graph.win32LobAppFileSystemDetection",
+            "path": "C:\\Program Files\\Contoso",
+            "fileOrFolderName": "app.exe",
+            "check32BitOn64System": False,
+            "detectionType": "exists",
+        }
+    ],
+    "rules": [
+        {
+            "@odata.type": "#microsoft.graph.win32LobAppRegistryRule",
+            "ruleType": "detection",
+            "keyPath": "HKEY_LOCAL_MACHINE\\Software\\Contoso",
+            "valueName": "Version",
+            "check32BitOn64System": False,
+            "operationType": "exists",
+        }
+    ],
+    "msiInformation": {
+        "productCode": "{85F4CBCB-9BBC-4B50-A7D8-E1106771498D}",
+        "packageType": "perMachine",
+    },
+    "largeIcon": {"type": "image/png", "value": b64("png")},
+}
+
+
+def device(tenant: Tenant, **fields: Any) -> dict[str, Any]:
+    body = {"deviceName": unique("PC"), "operatingSystem": "Windows", **fields}
+    made: dict[str, Any] = tenant.ok("POST", DEVICES, json=body)
+    return made
+
+
+# -- bodies from the schema -----------------------------------------------------------------
+
+
+def test_a_win32_app_keeps_every_standard_property(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    made = tenant.call("POST", APPS, json={"displayName": unique("app"), **WIN32})
+    assert made.status_code == 201, made.text
+    assert made.headers["Location"].endswith(f"/mobileApps('{made.json()['id']}')")
+    got = tenant.ok("GET", f"{APPS}/{made.json()['id']}")
+    for name, value in WIN32.items():
+        assert got[name] == value, name
+    # Every structural property of the type is served, null where there is no value.
+    for name, prop in schema.properties("win32LobApp").items():
+        if not prop.navigation:
+            assert name in got, name
+    assert got["size"] is None and got["minimumFreeDiskSpaceInMB"] is None
+    assert got["@odata.context"].endswith("$metadata#deviceAppManagement/mobileApps/$entity")
+
+
+def test_unknown_and_mistyped_properties_are_refused_by_name(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    for body, fragment in (
+        ({**WIN32, "colour": "red"}, "colour"),
+        ({**WIN32, "bundleId": "com.contoso"}, "bundleId"),  # an iOS property
+        ({**WIN32, "returnCodes": [{"returnCode": "zero"}]}, "returnCodes[0].returnCode"),
+        ({**WIN32, "applicableArchitectures": "x128"}, "applicableArchitectures"),
+        ({**WIN32, "rules": [{"@odata.type": "#microsoft.graph.user"}]}, "rules[0]"),
+    ):
+        refused = tenant.call("POST", APPS, json={"displayName": "x", **body})
+        assert refused.status_code == 400, (fragment, refused.text)
+        assert fragment in refused.json()["error"]["message"], refused.text
+
+
+def test_read_only_properties_are_ignored_on_write(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    body = {"displayName": unique("app"), **WIN32, "size": 99, "isAssigned": True, "id": "x"}
+    made = tenant.ok("POST", APPS, json=body)
+    assert made["size"] is None and made["isAssigned"] is None and made["id"] != "x"
+
+
+def test_ios_app_windows_compliance_and_health_script_properties(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    ios = tenant.ok(
+        "POST",
+        APPS,
+        json={
+            "@odata.type": "#microsoft.graph.iosStoreApp",
+            "displayName": unique("ios"),
+            "appStoreUrl": "https://apps.apple.com/app/id1",
+            "bundleId": "com.contoso.app",
+            "applicableDeviceType": {"iPad": True, "iPhoneAndIPod": True},
+        },
+    )
+    assert ios["applicableDeviceType"] == {"iPad": True, "iPhoneAndIPod": True}
+    policy = tenant.ok(
+        "POST",
+        COMPLIANCE,
+        json={
+            "@odata.type": "#microsoft.graph.windows10CompliancePolicy",
+            "displayName": unique("win"),
+            "bitLockerEnabled": True,
+            "secureBootEnabled": True,
+            "tpmRequired": True,
+        },
+    )
+    assert (policy["bitLockerEnabled"], policy["secureBootEnabled"], policy["tpmRequired"]) == (
+        True,
+        True,
+        True,
+    )
+    script = tenant.ok(
+        "POST",
+        HEALTH,
+        json={"displayName": unique("h"), "detectionScriptContent": b64("exit 0")},
+    )
+    assert script["version"] == "1"  # Graph types it as a string
+
+
+# -- managed devices ---------------------------------------------------------------------
+
+
+def test_a_device_serves_every_property_and_takes_an_unprotected_edit(
+    tenants: TenantFactory,
+) -> None:
+    s = seed(tenants)
+    tenant = s.tenant
+    made = device(tenant, manufacturer="Contoso", model="Laptop 7", azureADDeviceId="aad-1")
+    names = [n for n, p in schema.properties("managedDevice").items() if not p.navigation]
+    assert len(names) > 60 and all(n in made for n in names)
+    assert (made["manufacturer"], made["model"], made["imei"]) == ("Contoso", "Laptop 7", None)
+    s.activate_policy("deviceWipe")
+    url = f"{DEVICES}/{made['id']}"
+    edited = tenant.call(
+        "PATCH", url, json={"notes": "desk 4", "managedDeviceOwnerType": "company"}
+    )
+    assert edited.status_code == 204, edited.text
+    got = tenant.ok("GET", url)
+    assert (got["notes"], got["managedDeviceOwnerType"], got["version"]) == ("desk 4", "company", 2)
+    ignored = tenant.call("PATCH", url, json={"manufacturer": "Other"})  # read-only in Graph
+    assert ignored.status_code == 204 and tenant.ok("GET", url)["manufacturer"] == "Contoso"
+    for body in ({"managementState": "wiped"}, {"colour": "red"}, {"notes": 4}):
+        assert tenant.call("PATCH", url, json=body).status_code == 400, body
+
+
+def test_execute_action_takes_the_sdk_body_and_deprovision(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    one, two = device(tenant), device(tenant)
+    result = tenant.ok(
+        "POST",
+        f"{DEVICES}/executeAction",
+        json={
+            "actionName": "retire",
+            "deviceIds": [one["id"]],
+            "keepEnrollmentData": False,
+            "keepUserData": False,
+            "persistEsimDataPlan": False,
+        },
+    )
+    assert result["successfulDeviceIds"] == [one["id"]]
+    url = f"{DEVICES}/{two['id']}"
+    assert (
+        tenant.call("POST", f"{url}/deprovision", json={"deprovisionReason": "gone"}).status_code
+        == 204
+    )
+    [action] = tenant.ok("GET", url)["deviceActionResults"]
+    assert (action["actionName"], action["actionState"]) == ("deprovision", "pending")
+
+
+def test_deprovision_is_a_policy_type(tenants: TenantFactory) -> None:
+    s = seed(tenants)
+    s.activate_policy("deviceDeprovision")
+    made = device(s.tenant)
+    request_id = s.submit("POST", f"{DEVICES}/{made['id']}/deprovision", json={})
+    got = s.request(request_id)
+    assert got["status"] == "needsApproval"
+
+
+def test_evolvable_enums_need_the_prefer_header(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    url = f"{DEVICES}/{device(tenant)['id']}"
+    tenant.ok("POST", f"{url}/retire")
+    tenant.ok("POST", f"{url}/syncDevice")
+    assert tenant.ok("GET", url)["managementState"] == "unknownFutureValue"
+    assert tenant.ok("GET", url, headers=PREFER)["managementState"] == "retired"
+    listed = tenant.ok("GET", DEVICES, headers=PREFER)
+    assert "retired" in [d["managementState"] for d in listed["value"]]
+
+
+def test_approval_source_email_is_accepted(tenants: TenantFactory) -> None:
+    s = seed(tenants)
+    s.activate_policy("app")
+    request_id = s.submit("POST", APPS, json={"displayName": unique("a"), **WIN32})
+    approved = s.tenant.call(
+        "POST",
+        f"{REQUESTS}/{request_id}/approve",
+        s.admin2,
+        json={"justification": "ok", "approvalSource": "email"},
+    )
+    assert approved.status_code == 200, approved.text
+
+
+# -- OData ------------------------------------------------------------------------------------
+
+
+def test_count_segment_select_on_an_entity_and_expand(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    made = tenant.ok("POST", APPS, json={"displayName": unique("app"), **WIN32})
+    count = tenant.call("GET", f"{APPS}/$count")
+    assert count.status_code == 200 and count.text == "1"
+    one = tenant.ok("GET", f"{APPS}/{made['id']}", params={"$select": "displayName"})
+    assert set(one) == {"@odata.context", "@odata.type", "@odata.etag", "id", "displayName"}
+    expanded = tenant.ok("GET", APPS, params={"$expand": "assignments"})
+    assert expanded["value"][0]["assignments"] == []
+    assert tenant.call("GET", APPS, params={"$expand": "categories"}).status_code == 400
