@@ -154,6 +154,7 @@ class ExecuteAction(GraphBody):
 
     def action_body(self) -> dict[str, Any]:
         """The per-device action's body (a wipe's options, a deprovision's reason)."""
+        names: tuple[str, ...]
         if self.action_name == "wipe":
             names = ("keep_enrollment_data", "keep_user_data", "persist_esim_data_plan")
         elif self.action_name == "deprovision":
