@@ -248,3 +248,82 @@ def test_count_segment_select_on_an_entity_and_expand(tenants: TenantFactory) ->
     expanded = tenant.ok("GET", APPS, params={"$expand": "assignments"})
     assert expanded["value"][0]["assignments"] == []
     assert tenant.call("GET", APPS, params={"$expand": "categories"}).status_code == 400
+
+
+def test_assign_with_the_sdk_body_keys(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    group = tenant.group("Pilot")
+    app = tenant.ok("POST", APPS, json={"displayName": unique("app"), **WIN32})
+    settings = {
+        "@odata.type": "#microsoft.graph.win32LobAppAssignmentSettings",
+        "notifications": "showAll",
+        "deliveryOptimizationPriority": "foreground",
+    }
+    assigned = tenant.call(
+        "POST",
+        f"{APPS}/{app['id']}/assign",
+        json={
+            "mobileAppAssignments": [
+                {
+                    "@odata.type": "#microsoft.graph.mobileAppAssignment",
+                    "intent": "required",
+                    "target": {
+                        "@odata.type": "#microsoft.graph.groupAssignmentTarget",
+                        "groupId": group,
+                    },
+                    "settings": settings,
+                }
+            ]
+        },
+    )
+    assert assigned.status_code == 204, assigned.text
+    [got] = tenant.ok("GET", f"{APPS}/{app['id']}/assignments")["value"]
+    assert got["settings"] == settings and got["intent"] == "required"
+
+    health = tenant.ok(
+        "POST", HEALTH, json={"displayName": unique("h"), "detectionScriptContent": b64("exit 0")}
+    )
+    schedule = {
+        "@odata.type": "#microsoft.graph.deviceHealthScriptDailySchedule",
+        "interval": 1,
+        "time": "09:00:00",
+        "useUtc": False,
+    }
+    assigned = tenant.call(
+        "POST",
+        f"{HEALTH}/{health['id']}/assign",
+        json={
+            "deviceHealthScriptAssignments": [
+                {
+                    "target": {"@odata.type": "#microsoft.graph.allDevicesAssignmentTarget"},
+                    "runRemediationScript": True,
+                    "runSchedule": schedule,
+                }
+            ]
+        },
+    )
+    assert assigned.status_code == 204, assigned.text
+    [got] = tenant.ok("GET", f"{HEALTH}/{health['id']}/assignments")["value"]
+    assert got["runRemediationScript"] is True and got["runSchedule"] == schedule
+
+    script = tenant.ok(
+        "POST",
+        SCRIPTS,
+        json={"displayName": unique("s"), "scriptContent": b64("x"), "fileName": "a.ps1"},
+    )
+    assigned = tenant.call(
+        "POST",
+        f"{SCRIPTS}/{script['id']}/assign",
+        json={
+            "deviceManagementScriptGroupAssignments": [
+                {
+                    "@odata.type": "#microsoft.graph.deviceManagementScriptGroupAssignment",
+                    "targetGroupId": group,
+                }
+            ],
+            "deviceManagementScriptAssignments": [],
+        },
+    )
+    assert assigned.status_code == 204, assigned.text
+    [got] = tenant.ok("GET", f"{SCRIPTS}/{script['id']}/assignments")["value"]
+    assert got["target"]["groupId"] == group
