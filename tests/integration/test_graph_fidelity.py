@@ -327,3 +327,40 @@ def test_assign_with_the_sdk_body_keys(tenants: TenantFactory) -> None:
     assert assigned.status_code == 204, assigned.text
     [got] = tenant.ok("GET", f"{SCRIPTS}/{script['id']}/assignments")["value"]
     assert got["target"]["groupId"] == group
+
+
+# -- directory ----------------------------------------------------------------------------
+
+
+def test_user_profile_and_service_principal_notes(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    upn = f"{unique('u')}@contoso.example"
+    made = tenant.ok(
+        "POST",
+        "/beta/users",
+        json={
+            "displayName": "Alex",
+            "userPrincipalName": upn,
+            "usageLocation": "NL",
+            "jobTitle": "Engineer",
+            "passwordProfile": {"password": "Correct-Horse-9"},
+        },
+    )
+    assert (made["usageLocation"], made["jobTitle"], made["department"]) == ("NL", "Engineer", None)
+    assert (
+        tenant.call("PATCH", f"/beta/users/{made['id']}", json={"usageLocation": "DE"}).status_code
+        == 204
+    )
+    assert tenant.ok("GET", f"/beta/users/{made['id']}")["usageLocation"] == "DE"
+    assert (
+        tenant.call("PATCH", f"/beta/users/{made['id']}", json={"usageLocation": "DEU"}).status_code
+        == 400
+    )
+    sp = tenant.ok("POST", "/beta/servicePrincipals", json={"displayName": unique("sp")})
+    assert (
+        tenant.call(
+            "PATCH", f"/beta/servicePrincipals/{sp['id']}", json={"notes": "CI"}
+        ).status_code
+        == 204
+    )
+    assert tenant.ok("GET", f"/beta/servicePrincipals/{sp['id']}")["notes"] == "CI"
