@@ -364,3 +364,62 @@ def test_user_profile_and_service_principal_notes(tenants: TenantFactory) -> Non
         == 204
     )
     assert tenant.ok("GET", f"/beta/servicePrincipals/{sp['id']}")["notes"] == "CI"
+
+
+def test_isof_and_case_insensitive_filters(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    win32 = tenant.ok("POST", APPS, json={"displayName": unique("app"), **WIN32})
+    tenant.ok(
+        "POST",
+        APPS,
+        json={
+            "@odata.type": "#microsoft.graph.webApp",
+            "displayName": unique("web"),
+            "appUrl": "https://contoso.example",
+        },
+    )
+    found = tenant.ok("GET", APPS, params={"$filter": "isof('microsoft.graph.win32LobApp')"})
+    assert [a["id"] for a in found["value"]] == [win32["id"]]
+    lob = tenant.ok("GET", APPS, params={"$filter": "isof('microsoft.graph.mobileLobApp')"})
+    assert [a["id"] for a in lob["value"]] == [win32["id"]]
+    assert (
+        tenant.call("GET", APPS, params={"$filter": "isof('microsoft.graph.nope')"}).status_code
+        == 400
+    )
+    made = device(tenant)
+    listed = tenant.ok("GET", DEVICES, params={"$filter": "operatingSystem eq 'windows'"})
+    assert [d["id"] for d in listed["value"]] == [made["id"]]
+    listed = tenant.ok("GET", DEVICES, params={"$filter": "operatingSystem in ('WINDOWS', 'ios')"})
+    assert [d["id"] for d in listed["value"]] == [made["id"]]
+
+
+def test_case_insensitive_paths_and_key_syntax(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    made = device(tenant)
+    assert tenant.ok("GET", "/beta/devicemanagement/manageddevices")["value"][0]["id"] == made["id"]
+    for path in (
+        f"/beta/deviceManagement/managedDevices('{made['id']}')",
+        f"/beta/deviceManagement/managedDevices({made['id']})",
+        f"/beta/DeviceManagement/ManagedDevices('{made['id']}')",
+    ):
+        assert tenant.ok("GET", path)["id"] == made["id"], path
+    assert (
+        tenant.call(
+            "POST", f"/beta/deviceManagement/managedDevices('{made['id']}')/syncDevice"
+        ).status_code
+        == 204
+    )
+
+
+def test_approval_required_message_names_the_code(tenants: TenantFactory) -> None:
+    s = seed(tenants)
+    s.activate_policy("app")
+    response = s.tenant.call(
+        "POST",
+        APPS,
+        headers={"x-msft-approval-justification": b64("Need it")},
+        json={"displayName": unique("a"), **WIN32},
+    )
+    assert response.status_code == 403
+    code = response.headers["x-msft-approval-code"]
+    assert f"x-msft-approval-code: {code}" in response.json()["error"]["message"]

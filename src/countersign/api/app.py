@@ -64,5 +64,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from countersign import web
 
     web.install(app)
+    # Graph's case-insensitive paths and key syntax, rewritten before routing (api/paths.py).
+    from countersign.api.paths import GraphPathMiddleware
+
+    app.add_middleware(GraphPathMiddleware, routes=app.router.routes)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

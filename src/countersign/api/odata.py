@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from countersign.domain.errors import ValidationFailed
+from countersign.graph import schema
 
 MAX_TOP = 999
 DEFAULT_TOP = 100
@@ -135,6 +136,8 @@ class _FilterParser:
             raise ValidationFailed(f"Invalid $filter: a property name expected, not '{word}'.")
         if word in ("startswith", "contains", "endswith"):
             return self._function(word)
+        if word == "isof":
+            return self._isof()
         column = self._column(word)
         equals = self.fields[word].equals
         operator = self._next()[1].lower()
@@ -147,6 +150,8 @@ class _FilterParser:
             self._expect(")")
             if equals is not None:
                 return or_(*[equals(v) for v in values])
+            if _python_type(column) is str:  # Graph compares strings case-insensitively
+                return func.lower(column).in_([_lower(v) for v in values])
             return column.in_(values)  # type: ignore[no-any-return]
         if equals is not None and operator in ("eq", "ne"):
             match = equals(self._value(column))
@@ -156,6 +161,9 @@ class _FilterParser:
         value = self._value(column)
         if value is None and operator in ("eq", "ne"):
             return column.is_(None) if operator == "eq" else column.is_not(None)  # type: ignore[no-any-return]
+        if operator in ("eq", "ne") and isinstance(value, str) and _python_type(column) is str:
+            # Graph matches string equality case-insensitively (operatingSystem eq 'windows').
+            column, value = func.lower(column), value.lower()
         return {  # type: ignore[no-any-return]
             "eq": column.__eq__,
             "ne": column.__ne__,
@@ -164,6 +172,20 @@ class _FilterParser:
             "lt": column.__lt__,
             "le": column.__le__,
         }[operator](value)
+
+    def _isof(self) -> ColumnElement[bool]:
+        """isof('microsoft.graph.win32LobApp'): the type or any type derived from it."""
+        self._expect("(")
+        kind, raw = self._next()
+        if kind != "string":
+            raise ValidationFailed("Invalid $filter: isof() takes a type name in quotes.")
+        self._expect(")")
+        field = self.fields.get("@odata.type")
+        name = raw[1:-1].removeprefix("#")
+        if field is None or not name.startswith("microsoft.graph.") or not schema.known(name):
+            raise ValidationFailed(f"Invalid $filter: isof('{name}') is not supported here.")
+        names = [f"#microsoft.graph.{n}" for n in schema.derived_types(name)]
+        return field.column.in_(names)  # type: ignore[no-any-return]
 
     def _function(self, name: str) -> ColumnElement[bool]:
         self._expect("(")
@@ -193,6 +215,10 @@ class _FilterParser:
     def _value(self, column: Any) -> Any:
         kind, raw = self._next()
         return _convert(kind, raw, column)
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _python_type(column: Any) -> Any:

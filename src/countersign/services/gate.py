@@ -97,7 +97,7 @@ def execute(
         raise ApprovalRequired(
             outcome,
             "This operation is protected by multi admin approval. An approval request was "
-            f"created with id {outcome}; after it is approved, complete it or replay the "
-            "same operation with the header x-msft-approval-code.",
+            f"created; after it is approved, complete it or replay the same operation with "
+            f"the header x-msft-approval-code: {outcome}",
         )
     return outcome
