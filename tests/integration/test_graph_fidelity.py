@@ -423,3 +423,43 @@ def test_approval_required_message_names_the_code(tenants: TenantFactory) -> Non
     assert response.status_code == 403
     code = response.headers["x-msft-approval-code"]
     assert f"x-msft-approval-code: {code}" in response.json()["error"]["message"]
+
+
+def test_directory_navigations(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    inner, outer = tenant.group("Inner"), tenant.group("Outer")
+    alex = tenant.user("alex")
+    tenant.add_member(inner, alex.id)
+    tenant.add_member(outer, inner)
+    upn = tenant.ok("GET", f"/beta/users/{alex.id}")["userPrincipalName"]
+    assert tenant.ok("GET", f"/beta/users/{upn}")["id"] == alex.id
+    assert tenant.ok("GET", f"/beta/users('{upn}')")["id"] == alex.id
+    assert [g["id"] for g in tenant.ok("GET", f"/beta/users/{alex.id}/memberOf")["value"]] == [
+        inner
+    ]
+    assert [g["id"] for g in tenant.ok("GET", f"/beta/groups/{inner}/memberOf")["value"]] == [outer]
+    members = {
+        m["id"] for m in tenant.ok("GET", f"/beta/groups/{outer}/transitiveMembers")["value"]
+    }
+    assert members == {inner, alex.id}
+    refs = tenant.ok("GET", f"/beta/groups/{inner}/members/$ref")["value"]
+    assert [r["@odata.id"].rsplit("/", 1)[-1] for r in refs] == [alex.id]
+
+
+def test_role_assignment_navigations_and_scope_members(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    group = tenant.group("Helpdesk")
+    roles = tenant.ok("GET", "/beta/deviceManagement/roleDefinitions")["value"]
+    role = next(r for r in roles if r["displayName"] == "Help Desk Operator")
+    made = tenant.ok(
+        "POST",
+        "/beta/deviceManagement/roleAssignments",
+        json={
+            "displayName": unique("ra"),
+            "members": [group],
+            "scopeMembers": [group],
+            "roleDefinition@odata.bind": f"https://graph.microsoft.com/beta/deviceManagement/roleDefinitions('{role['id']}')",
+        },
+    )
+    got = tenant.ok("GET", f"/beta/deviceManagement/roleAssignments/{made['id']}/roleDefinition")
+    assert got["id"] == role["id"]
