@@ -463,3 +463,60 @@ def test_role_assignment_navigations_and_scope_members(tenants: TenantFactory) -
     )
     got = tenant.ok("GET", f"/beta/deviceManagement/roleAssignments/{made['id']}/roleDefinition")
     assert got["id"] == role["id"]
+
+
+# -- $batch -----------------------------------------------------------------------------------
+
+
+def test_batch_runs_each_request_through_the_same_gate(tenants: TenantFactory) -> None:
+    s = seed(tenants)
+    tenant = s.tenant
+    s.activate_policy("app")
+    made = device(tenant)
+    requests = [
+        {"id": "1", "method": "GET", "url": f"/deviceManagement/managedDevices/{made['id']}"},
+        {
+            "id": "2",
+            "method": "PATCH",
+            "url": f"/deviceManagement/managedDevices('{made['id']}')",
+            "headers": {"Content-Type": "application/json"},
+            "body": {"notes": "batched"},
+            "dependsOn": ["1"],
+        },
+        {
+            "id": "3",
+            "method": "POST",
+            "url": "/deviceAppManagement/mobileApps",
+            "headers": {"x-msft-approval-justification": b64("Batch")},
+            "body": {"displayName": unique("app"), **WIN32},
+        },
+        {"id": "4", "method": "GET", "url": "/deviceManagement/nothingHere", "dependsOn": []},
+        {"id": "5", "method": "GET", "url": "/me", "dependsOn": ["4"]},
+        {"id": "6", "method": "GET", "url": "/deviceAppManagement/mobileApps/$count"},
+    ]
+    answer = tenant.ok("POST", "/beta/$batch", json={"requests": requests})
+    by_id = {r["id"]: r for r in answer["responses"]}
+    assert by_id["1"]["status"] == 200 and by_id["1"]["body"]["id"] == made["id"]
+    assert by_id["2"]["status"] == 204
+    assert tenant.ok("GET", f"{DEVICES}/{made['id']}")["notes"] == "batched"
+    protected = by_id["3"]
+    assert protected["status"] == 403 and protected["body"]["error"]["code"] == "ApprovalRequired"
+    code = protected["headers"]["x-msft-approval-code"]
+    assert s.request(code)["status"] == "needsApproval"
+    assert by_id["4"]["status"] == 404 and by_id["5"]["status"] == 424
+    assert by_id["6"]["status"] == 200 and by_id["6"]["body"] == "0"
+
+
+def test_batch_limits(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    many = [{"id": str(i), "method": "GET", "url": "/me"} for i in range(21)]
+    assert tenant.call("POST", "/beta/$batch", json={"requests": many}).status_code == 400
+    later = [
+        {"id": "1", "method": "GET", "url": "/me", "dependsOn": ["2"]},
+        {"id": "2", "method": "GET", "url": "/me"},
+    ]
+    assert tenant.call("POST", "/beta/$batch", json={"requests": later}).status_code == 400
+    nested = [{"id": "1", "method": "POST", "url": "/$batch", "body": {"requests": []}}]
+    [item] = tenant.ok("POST", "/beta/$batch", json={"requests": nested})["responses"]
+    assert item["status"] == 400
+    assert tenant.call("POST", "/beta/$batch", json={"requests": []}).status_code == 400
