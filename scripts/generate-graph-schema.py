@@ -69,6 +69,30 @@ ROOTS = (
     "operationApprovalRequestEntityStatus",
     "auditEvent",
     "bulkManagedDeviceActionResult",
+    # The two singletons the collections hang from: their navigation properties name every
+    # Intune collection, served or not (an unserved one answers 501, not 404).
+    "deviceManagement",
+    "deviceAppManagement",
+)
+# The served collections' request builders in the SDK: the segments Graph offers under each
+# (actions, functions, navigations), so a segment Countersign lacks answers 501 NotImplemented.
+SERVED_PATHS = (
+    "deviceAppManagement/mobileApps",
+    "deviceManagement/deviceManagementScripts",
+    "deviceManagement/deviceHealthScripts",
+    "deviceManagement/deviceShellScripts",
+    "deviceManagement/deviceCompliancePolicies",
+    "deviceManagement/configurationPolicies",
+    "deviceManagement/deviceCategories",
+    "deviceManagement/managedDevices",
+    "deviceManagement/roleDefinitions",
+    "deviceManagement/roleAssignments",
+    "deviceManagement/roleScopeTags",
+    "deviceManagement/operationApprovalPolicies",
+    "deviceManagement/operationApprovalRequests",
+    "users",
+    "groups",
+    "servicePrincipals",
 )
 # Navigation properties Countersign takes inline on create (followed like complex types).
 INLINE_NAVIGATION = {("deviceManagementConfigurationPolicy", "settings")}
@@ -85,6 +109,8 @@ def load_class(type_name: str) -> type[Any] | None:
     candidates = [module_name(type_name)]
     # Names like 'iOSVppApp' or 'macOSDmgApp' split differently from their module names.
     candidates.append(re.sub(r"_+", "_", module_name(type_name.replace("OS", "Os"))))
+    # deviceManagement is also a namespace: its entity type lives inside the package.
+    candidates.append(f"{module_name(type_name)}.{module_name(type_name)}")
     for candidate in candidates:
         try:
             module = importlib.import_module(f"{MODELS}.{candidate}")
@@ -94,6 +120,8 @@ def load_class(type_name: str) -> type[Any] | None:
             if (
                 inspect.isclass(value)
                 and value.__module__ == module.__name__
+                and value.__name__[0].lower() + value.__name__[1:]
+                in (type_name, type_name.replace("OS", "Os"))
                 and hasattr(value, "get_field_deserializers")
             ):
                 return value
@@ -319,6 +347,29 @@ def compact(spec: dict[str, Any]) -> str:
     return " ".join([text, *marks])
 
 
+def builder_segments(path: str) -> dict[str, list[str]]:
+    """The SDK's request-builder folders under a collection and under its item, as segment
+    keys (lower case, no underscores: 'remote_lock' -> 'remotelock'); type casts left out."""
+    package = importlib.import_module("msgraph_beta")
+    assert package.__file__ is not None
+    root = Path(package.__file__).parent.joinpath(
+        "generated", *(module_name(p) for p in path.split("/"))
+    )
+
+    def names(folder: Path) -> list[str]:
+        found = []
+        for child in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if (
+                child.is_dir()
+                and child.name not in ("item", "__pycache__")
+                and not child.name.startswith("graph_")
+            ):
+                found.append(child.name.split("_with_")[0].replace("_", ""))
+        return found
+
+    return {"collection": names(root), "item": names(root / "item")}
+
+
 def main() -> None:
     builder = Builder()
     for root in ROOTS:
@@ -339,6 +390,7 @@ def main() -> None:
         "sdk": importlib.metadata.version("msgraph-beta-sdk"),
         "types": types,
         "enums": dict(sorted(builder.enums.items())),
+        "paths": {path: builder_segments(path) for path in SERVED_PATHS},
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(document, separators=(",", ":"), sort_keys=False) + "\n")

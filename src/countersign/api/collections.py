@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from countersign.api.odata import Field, apply_select, count_rows, list_page
 from countersign.api.writes import graph_json, if_match_version, json_body, run_change
 from countersign.domain.actors import Caller
 from countersign.domain.errors import NotFound, ValidationFailed
+from countersign.graph import schema
 from countersign.services.changes import CREATE, DELETE, UPDATE, Change
 from countersign.store.scope import reachable
 
@@ -38,6 +39,8 @@ class CollectionSpec:
     default_order: tuple[tuple[str, bool], ...] = (("displayName", False),)
     tags_of: Callable[[Any], list[str]] = lambda row: list(row.role_scope_tag_ids)
     base_filter: Callable[[Any], Any] | None = None
+    # Graph's entity types of the rows (for $expand of navigations Countersign lacks: 501).
+    graph_types: tuple[str, ...] = ()
 
     @property
     def context_name(self) -> str:
@@ -79,6 +82,16 @@ def expand_of(request: Request, spec: CollectionSpec) -> set[str]:
     names = {part.strip().split("(", 1)[0] for part in raw.split(",") if part.strip()}
     offered = {"assignments"} if hasattr(spec.table, "assignments") else set()
     unknown = sorted(names - offered)
+    navigations = {
+        name
+        for type_name in spec.graph_types
+        for name, prop in schema.properties(type_name).items()
+        if prop.navigation
+    }
+    if set(unknown) & navigations:
+        raise HTTPException(
+            501, f"Countersign does not implement $expand of '{unknown[0]}' on {spec.context_name}."
+        )
     if unknown:
         raise ValidationFailed(
             f"$expand of '{unknown[0]}' is not supported on {spec.context_name}."

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from fastapi import HTTPException
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
@@ -386,6 +387,8 @@ def list_page(
     unknown = [k for k in params if k.startswith("$") and k not in KNOWN_OPTIONS]
     if unknown:
         raise ValidationFailed(f"Query option '{unknown[0]}' is not supported.")
+    if "$search" in params:
+        raise HTTPException(501, "Countersign does not implement $search; use $filter.")
     if "$filter" in params:
         query = query.where(parse_filter(params["$filter"], fields))
     order = parse_orderby(params.get("$orderby"), fields) or list(default_order)

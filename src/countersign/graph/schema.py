@@ -80,6 +80,13 @@ def _document() -> dict[str, Any]:
     return data
 
 
+def served_paths() -> dict[str, dict[str, list[str]]]:
+    """Per served collection path, the segments Graph offers under the collection and under
+    an item (lower case, no separators), from the SDK's request builders."""
+    paths: dict[str, dict[str, list[str]]] = _document().get("paths", {})
+    return paths
+
+
 def sdk_version() -> str:
     return str(_document()["sdk"])
 

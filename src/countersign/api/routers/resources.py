@@ -59,6 +59,7 @@ def resource_spec(kind: r.Kind) -> CollectionSpec:
             "lastModifiedDateTime": Field(t.Resource.last_modified_date_time),
         },
         default_order=((kind.name_property, False),),
+        graph_types=(kind.entity_type,),
     )
 
 
