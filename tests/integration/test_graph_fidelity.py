@@ -543,3 +543,20 @@ def test_graph_features_countersign_lacks_answer_501(tenants: TenantFactory) -> 
         assert error["code"] == "NotImplemented" and error["innerError"]["request-id"]
     assert tenant.call("GET", "/beta/deviceManagement/noSuchThing").status_code == 404
     assert tenant.call("GET", f"{DEVICES}/{made['id']}/noSuchThing").status_code == 404
+
+
+def test_policy_types_after_unknown_future_value_need_the_prefer_header(
+    tenants: TenantFactory,
+) -> None:
+    s = seed(tenants)
+    policy_id = s.activate_policy("compliancePolicy", "windows10AndLater")
+    url = f"/beta/deviceManagement/operationApprovalPolicies/{policy_id}"
+    plain = s.tenant.ok("GET", url)
+    assert plain["policyType"] == "unknownFutureValue"
+    assert plain["policySet"]["policyType"] == "unknownFutureValue"
+    preferred = s.tenant.ok("GET", url, headers=PREFER)
+    assert preferred["policyType"] == preferred["policySet"]["policyType"] == "compliancePolicy"
+    app_policy = s.tenant.ok(
+        "GET", f"/beta/deviceManagement/operationApprovalPolicies/{s.activate_policy('app')}"
+    )
+    assert app_policy["policyType"] == "app"  # a member before unknownFutureValue
