@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import datetime as dt
 import enum
 import importlib
@@ -73,7 +74,10 @@ def run(live_server: str, who: Principal, work: Callable[[GraphServiceClient], A
             if inner is not None:
                 await inner.aclose()
 
-    return asyncio.run(main())
+    # Its own thread and event loop: other tests (Playwright's sync API) may leave one running
+    # in this thread.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(main())).result()
 
 
 def b64(text: str) -> bytes:
