@@ -605,7 +605,7 @@ def test_the_approval_handshake_through_the_sdk(tenants: TenantFactory, live_ser
 
     run(live_server, s.admin2, approve)
 
-    async def replay(graph: GraphServiceClient) -> None:
+    async def replay(graph: GraphServiceClient) -> str:
         apps = graph.device_app_management.mobile_apps
         made = await apps.post(sent, config(**{"x-msft-approval-code": code}))
         assert isinstance(made, m.Win32LobApp)
@@ -633,5 +633,37 @@ def test_the_approval_handshake_through_the_sdk(tenants: TenantFactory, live_ser
             status(entity_id=made.id, entity_type="mobileApp")
         )
         assert answer is not None
+        return str(made.id)
 
-    run(live_server, s.admin1, replay)
+    app_id = run(live_server, s.admin1, replay)
+
+    async def submit_delete(graph: GraphServiceClient) -> str:
+        item = graph.device_app_management.mobile_apps.by_mobile_app_id(app_id)
+        with pytest.raises(APIError) as pending:
+            await item.delete(config(**{"x-msft-approval-justification": justification}))
+        assert pending.value.response_status_code == 403
+        headers = {k.lower(): v for k, v in (pending.value.response_headers or {}).items()}
+        return headers["x-msft-approval-code"]
+
+    def decide(action: str, code: str) -> Callable[[GraphServiceClient], Awaitable[Any]]:
+        async def work(graph: GraphServiceClient) -> Any:
+            requests = graph.device_management.operation_approval_requests
+            item = requests.by_operation_approval_request_id(code)
+            snake = re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()
+            body = request_body(
+                f"device_management.operation_approval_requests.item.{snake}."
+                f"{snake}_post_request_body"
+            )
+            answer = await getattr(item, snake).post(body(justification=f"{action} it"))
+            assert answer.value
+            return (await item.get()).status
+
+        return work
+
+    rejected = run(live_server, s.admin1, submit_delete)
+    status = run(live_server, s.admin2, decide("reject", rejected))
+    assert status == m.OperationApprovalRequestStatus.Rejected
+    withdrawn = run(live_server, s.admin1, submit_delete)
+    run(live_server, s.admin2, decide("approve", withdrawn))
+    status = run(live_server, s.admin2, decide("cancelApproval", withdrawn))
+    assert status == m.OperationApprovalRequestStatus.Cancelled
