@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -76,7 +76,7 @@ class DeviceBody(GraphBody):
     user_principal_name: str | None = Field(None, max_length=256)
     compliance_state: ComplianceState = "unknown"
     management_state: ManagementState = "managed"
-    last_sync_date_time: datetime | None = None
+    last_sync_date_time: AwareDatetime | None = None  # a time without a zone is ambiguous
     role_scope_tag_ids: list[str] = Field(
         default_factory=lambda: [DEFAULT_SCOPE_TAG], min_length=1, max_length=100
     )
@@ -84,7 +84,7 @@ class DeviceBody(GraphBody):
 
 DEVICE_BODY_NAMES = frozenset(f.alias or n for n, f in DeviceBody.model_fields.items())
 # Properties a PATCH may not set: they move only through the remote actions (and approval).
-ACTION_KEPT = frozenset({"managementState", "deviceActionResults"})
+ACTION_KEPT = frozenset({"deviceActionResults"})
 
 
 def inventory_properties(body: dict[str, Any]) -> dict[str, Any]:
@@ -93,14 +93,27 @@ def inventory_properties(body: dict[str, Any]) -> dict[str, Any]:
     return schema.check_body(ENTITY_TYPE, body, skip=DEVICE_BODY_NAMES, include_read_only=True)
 
 
-def patch_properties(body: dict[str, Any]) -> dict[str, Any]:
-    """A PATCH body: Graph's writable managedDevice properties (read-only ones ignored)."""
+def _update_of(
+    row: t.ManagedDevice, body: dict[str, Any]
+) -> tuple[DeviceBody | None, dict[str, Any]]:
+    """An UPDATE's two parts: the inventory's columns it names (laid over the device's
+    current ones, as the CSV import sends them; None when it names none) and Graph's other
+    writable managedDevice properties (a PATCH's notes...; read-only ones ignored)."""
     for name in ACTION_KEPT & set(body):
         raise ValidationFailed(
             f"Property '{name}' changes only through a remote action (wipe, retire...).",
             target=name,
         )
-    return schema.check_body(ENTITY_TYPE, body)
+    modelled = _modelled(body)
+    columns = None
+    if modelled:
+        current = {
+            k: v
+            for k, v in device_json(row).items()
+            if k in DEVICE_BODY_NAMES and v is not None and not k.startswith("@")
+        }
+        columns = parse_body(DeviceBody, {**current, **modelled})
+    return columns, schema.check_body(ENTITY_TYPE, body, skip=DEVICE_BODY_NAMES)
 
 
 class WipeBody(GraphBody):
@@ -285,6 +298,7 @@ class ManagedDevices:
     collection = COLLECTION
     entity_type = ENTITY_TYPE
     category = "Device"
+    changes_access = False
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
         if change.operation == CREATE:
@@ -295,7 +309,8 @@ class ManagedDevices:
             row = _new_device(body, extra, caller.tenant_id, "", now)
             return Plan(ENTITY_TYPE, body.device_name, None, after=device_json(row))
         if change.operation == UPDATE:
-            # An edit of inventory properties (notes, ownership...): not a protected operation.
+            # An edit of the inventory (CSV import) or of Graph's writable properties (PATCH
+            # notes, ownership...): not a protected operation.
             row = visible_or_404(
                 caller,
                 session.get(t.ManagedDevice, change.target_id or ""),
@@ -304,11 +319,14 @@ class ManagedDevices:
             )
             check_version(row.version, change.expected_version)
             caller.require(p.MANAGED_DEVICES_UPDATE, row.role_scope_tag_ids)
-            changed = patch_properties(change.body)
+            columns, changed = _update_of(row, change.body)
+            if columns is not None:
+                caller.require(p.MANAGED_DEVICES_UPDATE, columns.role_scope_tag_ids)
+                check_scope_tags(session, caller.tenant_id, columns.role_scope_tag_ids)
             before = device_json(row)
             return Plan(
                 ENTITY_TYPE,
-                row.device_name,
+                columns.device_name if columns is not None else row.device_name,
                 None,
                 entity_keys=(f"{COLLECTION}:{row.id}",),
                 versions={row.id: row.version},
@@ -365,18 +383,15 @@ class ManagedDevices:
         if change.operation == UPDATE:
             row = get_device(session, caller.tenant_id, change.target_id or "")
             if plan.versions.get(row.id) != row.version:
-                raise Conflict(f"'{row.device_name}' has changed since the edit was planned.")
-            changed = patch_properties(change.body)
-            if "complianceState" in changed:
-                row.compliance_state = changed.pop("complianceState") or "unknown"
-            if "roleScopeTagIds" in changed:
-                tags = list(dict.fromkeys(changed.pop("roleScopeTagIds") or [DEFAULT_SCOPE_TAG]))
-                caller.require(p.MANAGED_DEVICES_UPDATE, tags)
-                check_scope_tags(session, caller.tenant_id, tags)
-                set_scope_tags(session, row, tags)
+                raise Conflict(f"'{row.device_name}' has changed since the update was planned.")
+            columns, changed = _update_of(row, change.body)
+            if columns is not None:
+                check_scope_tags(session, caller.tenant_id, columns.role_scope_tag_ids)
+                _update_device(session, row, columns, now)
+            else:
+                row.last_modified_date_time = now
+                row.version += 1
             row.properties = {**(row.properties or {}), **changed}
-            row.version += 1
-            row.last_modified_date_time = now
             return Result(204, device_json(row), row.id)
         action = _action_of(change)
         ids = change.target_ids or (change.target_id or "",)
@@ -432,6 +447,21 @@ def _new_device(
     )
 
 
+def _update_device(session: Session, row: t.ManagedDevice, body: DeviceBody, now: datetime) -> None:
+    row.device_name = body.device_name
+    row.operating_system = body.operating_system
+    row.os_version = body.os_version
+    row.serial_number = body.serial_number
+    row.user_principal_name = body.user_principal_name
+    row.compliance_state = body.compliance_state
+    row.management_state = body.management_state
+    row.last_sync_date_time = body.last_sync_date_time
+    if list(row.role_scope_tag_ids) != list(body.role_scope_tag_ids):
+        set_scope_tags(session, row, body.role_scope_tag_ids)
+    row.last_modified_date_time = now
+    row.version += 1
+
+
 # -- CSV import ------------------------------------------------------------------------------
 
 CSV_COLUMNS = (
@@ -447,9 +477,19 @@ CSV_COLUMNS = (
 )
 
 
-def import_csv(db: Database, caller: Caller, text: str, now: datetime) -> int:
+@dataclass(frozen=True)
+class Imported:
+    """What an import did: devices created, and existing ones (same serial number) updated."""
+
+    created: int
+    updated: int
+
+
+def import_csv(db: Database, caller: Caller, text: str, now: datetime) -> Imported:
     """Import every row of a CSV file in one transaction: a bad row imports nothing and the
-    error names its line. Returns how many devices were imported."""
+    error names its line. Importing is idempotent by serial number: a row whose serialNumber
+    names a device the tenant already has updates that device (the cells the row gives replace
+    its values, the others stay), so the same file imported twice changes nothing."""
     reader = csv.DictReader(io.StringIO(text))
     unknown = [c for c in reader.fieldnames or () if c not in CSV_COLUMNS]
     if unknown or not reader.fieldnames:
@@ -459,7 +499,7 @@ def import_csv(db: Database, caller: Caller, text: str, now: datetime) -> int:
             else "The file has no header line.",
             target="line 1",
         )
-    count = 0
+    created = updated = 0
     with db.write() as session:
         for record in reader:
             if None in record:
@@ -468,13 +508,44 @@ def import_csv(db: Database, caller: Caller, text: str, now: datetime) -> int:
             if "roleScopeTagIds" in body:
                 body["roleScopeTagIds"] = [s.strip() for s in body["roleScopeTagIds"].split(";")]
             try:
-                run_unprotected(session, caller, Change(COLLECTION, CREATE, body=body), now)
+                existing = _by_serial(session, caller.tenant_id, body.get("serialNumber"))
+                if existing is None:
+                    change = Change(COLLECTION, CREATE, body=body)
+                else:
+                    current = {
+                        k: v
+                        for k, v in device_json(existing).items()
+                        if k in CSV_COLUMNS and v is not None
+                    }
+                    change = Change(
+                        COLLECTION,
+                        UPDATE,
+                        target_id=existing.id,
+                        body={**current, **body},
+                        expected_version=existing.version,
+                    )
+                run_unprotected(session, caller, change, now)
             except DomainError as exc:
                 raise ValidationFailed(
                     f"Line {reader.line_num}: {exc.message}", target=exc.target
                 ) from None
-            count += 1
-    return count
+            if existing is None:
+                created += 1
+            else:
+                updated += 1
+            session.flush()  # a later row of the same file finds this serial number
+    return Imported(created, updated)
+
+
+def _by_serial(session: Session, tenant_id: str, serial: str | None) -> t.ManagedDevice | None:
+    if not serial:
+        return None
+    return session.scalars(
+        select(t.ManagedDevice)
+        .where(t.ManagedDevice.tenant_id == tenant_id, t.ManagedDevice.serial_number == serial)
+        .order_by(t.ManagedDevice.created_date_time, t.ManagedDevice.id)
+        .limit(1)
+    ).first()
 
 
 def first_administrator(session: Session, tenant_id: str) -> str | None:
