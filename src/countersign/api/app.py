@@ -10,7 +10,15 @@ from countersign import __version__
 from countersign.api import errors
 from countersign.api.deps import Context
 from countersign.api.middleware import RequestContextMiddleware
-from countersign.api.routers import approvals, audit, directory, rbac, resources, system
+from countersign.api.routers import (
+    approvals,
+    audit,
+    batch,
+    directory,
+    rbac,
+    resources,
+    system,
+)
 from countersign.auth.tokens import TokenService
 from countersign.config import Settings
 from countersign.store.db import Database
@@ -49,7 +57,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         settings=settings, db=db, tokens=TokenService(db, settings), extras=extras
     )
     errors.install(app)
-    for module in (system, directory, rbac, resources, audit, approvals):
+    for module in (system, directory, rbac, resources, audit, approvals, batch):
         app.include_router(module.router)
     # Notification channels (issue 6), and operations: /metrics, HTTP latency, request ids in
     # the JSON logs. The observability middleware runs inside RequestContextMiddleware.
@@ -67,5 +75,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from countersign import web
 
     web.install(app)
+    # Graph's case-insensitive paths and key syntax, rewritten before routing (api/paths.py).
+    from countersign.api.paths import GraphPathMiddleware
+
+    app.add_middleware(GraphPathMiddleware, routes=app.router.routes)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

@@ -10,15 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from countersign.api.deps import base_url, context, current_caller
-from countersign.api.odata import Field, list_page
-from countersign.api.writes import if_match_version, json_body, run_change
+from countersign.api.odata import Field, apply_select, count_rows, list_page
+from countersign.api.writes import graph_json, if_match_version, json_body, run_change
 from countersign.domain.actors import Caller
-from countersign.domain.errors import NotFound
+from countersign.domain.errors import NotFound, ValidationFailed
+from countersign.graph import schema
 from countersign.services.changes import CREATE, DELETE, UPDATE, Change
 from countersign.store.scope import reachable
 
@@ -37,10 +39,17 @@ class CollectionSpec:
     default_order: tuple[tuple[str, bool], ...] = (("displayName", False),)
     tags_of: Callable[[Any], list[str]] = lambda row: list(row.role_scope_tag_ids)
     base_filter: Callable[[Any], Any] | None = None
+    # Graph's entity types of the rows (for $expand of navigations Countersign lacks: 501).
+    graph_types: tuple[str, ...] = ()
 
     @property
     def context_name(self) -> str:
         return str(self.path.rsplit("/", 1)[-1])
+
+    @property
+    def metadata_path(self) -> str:
+        """What follows `$metadata#` in @odata.context: 'deviceAppManagement/mobileApps'."""
+        return self.path.lstrip("/")
 
     def load_visible(self, session: Session, caller: Caller, object_id: str) -> Any:
         """The row, if it exists in the caller's tenant and within its reach (else 404)."""
@@ -65,6 +74,31 @@ class CollectionSpec:
 SPECS: dict[str, CollectionSpec] = {}
 
 
+def expand_of(request: Request, spec: CollectionSpec) -> set[str]:
+    """$expand names: `assignments` where the type has them (Graph's offer); others a 400."""
+    raw = request.query_params.get("$expand")
+    if not raw:
+        return set()
+    names = {part.strip().split("(", 1)[0] for part in raw.split(",") if part.strip()}
+    offered = {"assignments"} if hasattr(spec.table, "assignments") else set()
+    unknown = sorted(names - offered)
+    navigations = {
+        name
+        for type_name in spec.graph_types
+        for name, prop in schema.properties(type_name).items()
+        if prop.navigation
+    }
+    if set(unknown) & navigations:
+        raise HTTPException(
+            501, f"Countersign does not implement $expand of '{unknown[0]}' on {spec.context_name}."
+        )
+    if unknown:
+        raise ValidationFailed(
+            f"$expand of '{unknown[0]}' is not supported on {spec.context_name}."
+        )
+    return names
+
+
 def mount(router: APIRouter, spec: CollectionSpec) -> None:
     SPECS[spec.collection] = spec
 
@@ -72,26 +106,44 @@ def mount(router: APIRouter, spec: CollectionSpec) -> None:
         query = spec.visible_query(caller)
         url = base_url(request)
         with context(request).db.read() as session:
-            return list_page(
-                session,
-                query,
-                params=dict(request.query_params),
-                fields=spec.fields,
-                id_column=spec.table.id,
-                serialize=spec.serialize,
-                base_url=f"{url}{request.url.path}",
-                context=f"{url}/beta/$metadata#{spec.context_name}",
-                default_order=spec.default_order,
+            return graph_json(
+                request,
+                list_page(
+                    session,
+                    query,
+                    params=dict(request.query_params),
+                    fields=spec.fields,
+                    id_column=spec.table.id,
+                    serialize=spec.serialize,
+                    base_url=f"{url}{request.url.path}",
+                    context=f"{url}/beta/$metadata#{spec.metadata_path}",
+                    default_order=spec.default_order,
+                    expand=expand_of(request, spec),
+                ),
             )
+
+    def count_items(request: Request, caller: Caller = Depends(current_caller)) -> Response:
+        """GET {collection}/$count: the number as text/plain, as Graph answers it."""
+        query = spec.visible_query(caller)
+        with context(request).db.read() as session:
+            total = count_rows(session, query, dict(request.query_params), spec.fields)
+        return PlainTextResponse(str(total))
 
     def get_item(
         object_id: str, request: Request, caller: Caller = Depends(current_caller)
     ) -> dict[str, Any]:
+        params = dict(request.query_params)
         with context(request).db.read() as session:
             row = spec.load_visible(session, caller, object_id)
             body = spec.serialize(row)
+        body = apply_select(body, params.get("$select"))
+        if "assignments" in expand_of(request, spec) and hasattr(row, "assignments"):
+            body["assignments"] = list(row.assignments)
         url = base_url(request)
-        return {"@odata.context": f"{url}/beta/$metadata#{spec.context_name}/$entity", **body}
+        return graph_json(
+            request,
+            {"@odata.context": f"{url}/beta/$metadata#{spec.metadata_path}/$entity", **body},
+        )
 
     def create_item(request: Request, caller: Caller = Depends(current_caller)) -> Response:
         body = json_body(request)
@@ -120,6 +172,7 @@ def mount(router: APIRouter, spec: CollectionSpec) -> None:
 
     name = spec.context_name
     router.add_api_route(spec.path, list_items, methods=["GET"], name=f"list_{name}")
+    router.add_api_route(spec.path + "/$count", count_items, methods=["GET"], name=f"count_{name}")
     router.add_api_route(spec.path + "/{object_id}", get_item, methods=["GET"], name=f"get_{name}")
     if CREATE in spec.operations:
         router.add_api_route(

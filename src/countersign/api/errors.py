@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from countersign.api.unsupported import unsupported_feature
 from countersign.domain import errors as e
 
 log = logging.getLogger("countersign.api")
@@ -38,6 +39,7 @@ HTTP_CODES = {
     413: "RequestEntityTooLarge",
     415: "UnsupportedMediaType",
     500: "InternalServerError",
+    501: "NotImplemented",
 }
 
 
@@ -102,6 +104,14 @@ def install(app: FastAPI) -> None:
         code = HTTP_CODES.get(exc.status_code, "BadRequest")
         message = exc.detail if isinstance(exc.detail, str) else code
         if exc.status_code == 404 and message == "Not Found":
+            feature = unsupported_feature(request.url.path)
+            if feature is not None:  # Graph has it; Countersign does not (README)
+                return graph_error(
+                    request,
+                    501,
+                    "NotImplemented",
+                    f"Countersign does not implement '{feature}' of Microsoft Graph.",
+                )
             message = f"Resource not found for the segment '{request.url.path}'."
         return graph_error(request, exc.status_code, code, message)
 

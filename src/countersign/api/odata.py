@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from fastapi import HTTPException
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from countersign.domain.errors import ValidationFailed
+from countersign.graph import schema
 
 MAX_TOP = 999
 DEFAULT_TOP = 100
@@ -146,6 +148,8 @@ class _FilterParser:
             raise ValidationFailed(f"Invalid $filter: a property name expected, not '{word}'.")
         if word in ("startswith", "contains", "endswith"):
             return self._function(word)
+        if word == "isof":
+            return self._isof()
         column = self._column(word)
         equals = self.fields[word].equals
         operator = self._next()[1].lower()
@@ -158,6 +162,8 @@ class _FilterParser:
             self._expect(")")
             if equals is not None:
                 return or_(*[equals(v) for v in values])
+            if _python_type(column) is str:  # Graph compares strings case-insensitively
+                return func.lower(column).in_([_lower(v) for v in values])
             return column.in_(values)  # type: ignore[no-any-return]
         if equals is not None and operator in ("eq", "ne"):
             match = equals(self._value(column))
@@ -167,6 +173,9 @@ class _FilterParser:
         value = self._value(column)
         if value is None and operator in ("eq", "ne"):
             return column.is_(None) if operator == "eq" else column.is_not(None)  # type: ignore[no-any-return]
+        if operator in ("eq", "ne") and isinstance(value, str) and _python_type(column) is str:
+            # Graph matches string equality case-insensitively (operatingSystem eq 'windows').
+            column, value = func.lower(column), value.lower()
         return {  # type: ignore[no-any-return]
             "eq": column.__eq__,
             "ne": column.__ne__,
@@ -175,6 +184,20 @@ class _FilterParser:
             "lt": column.__lt__,
             "le": column.__le__,
         }[operator](value)
+
+    def _isof(self) -> ColumnElement[bool]:
+        """isof('microsoft.graph.win32LobApp'): the type or any type derived from it."""
+        self._expect("(")
+        kind, raw = self._next()
+        if kind != "string":
+            raise ValidationFailed("Invalid $filter: isof() takes a type name in quotes.")
+        self._expect(")")
+        field = self.fields.get("@odata.type")
+        name = raw[1:-1].removeprefix("#")
+        if field is None or not name.startswith("microsoft.graph.") or not schema.known(name):
+            raise ValidationFailed(f"Invalid $filter: isof('{name}') is not supported here.")
+        names = [f"#microsoft.graph.{n}" for n in schema.derived_types(name)]
+        return field.column.in_(names)  # type: ignore[no-any-return]
 
     def _function(self, name: str) -> ColumnElement[bool]:
         self._expect("(")
@@ -204,6 +227,10 @@ class _FilterParser:
     def _value(self, column: Any) -> Any:
         kind, raw = self._next()
         return _convert(kind, raw, column)
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _python_type(column: Any) -> Any:
@@ -365,11 +392,14 @@ def list_page(
     base_url: str,
     context: str,
     default_order: Sequence[tuple[str, bool]] = (),
+    expand: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """One page of a collection in Graph's shape, with @odata.nextLink when more remain."""
     unknown = [k for k in params if k.startswith("$") and k not in KNOWN_OPTIONS]
     if unknown:
         raise ValidationFailed(f"Query option '{unknown[0]}' is not supported.")
+    if "$search" in params:
+        raise HTTPException(501, "Countersign does not implement $search; use $filter.")
     if "$filter" in params:
         query = query.where(parse_filter(params["$filter"], fields))
     order = parse_orderby(params.get("$orderby"), fields) or list(default_order)
@@ -398,8 +428,13 @@ def list_page(
     more = len(rows) > top
     rows = rows[:top]
     items = [serialize(row[0] if len(row) == 1 else row) for row in rows]
+    if "assignments" in expand:
+        items = [
+            {**item, "assignments": list(row[0].assignments)}
+            for item, row in zip(items, rows, strict=True)
+        ]
     if select_fields:
-        keep = set(select_fields) | {"id", "@odata.type", "@odata.etag"}
+        keep = set(select_fields) | {"id", "@odata.type", "@odata.etag"} | set(expand)
         items = [{k: v for k, v in item.items() if k in keep} for item in items]
     body: dict[str, Any] = {"@odata.context": context}
     if total is not None:
@@ -412,6 +447,25 @@ def list_page(
         next_params["$skiptoken"] = _encode_token(last_values)
         body["@odata.nextLink"] = f"{base_url}?{urlencode(next_params)}"
     return body
+
+
+def apply_select(item: dict[str, Any], raw: str | None) -> dict[str, Any]:
+    """$select on one entity: the named properties (with its id and type annotations)."""
+    names = {s.strip() for s in (raw or "").split(",") if s.strip()}
+    if not names:
+        return item
+    keep = names | {"id", "@odata.type", "@odata.etag", "@odata.context"}
+    return {k: v for k, v in item.items() if k in keep}
+
+
+def count_rows(
+    session: Session, query: Select[Any], params: dict[str, str], fields: dict[str, Field]
+) -> int:
+    """The /$count segment: how many rows match $filter (Graph answers a bare number)."""
+    if "$filter" in params:
+        query = query.where(parse_filter(params["$filter"], fields))
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    return int(total or 0)
 
 
 def _row_value(row: Any, column: Any) -> Any:

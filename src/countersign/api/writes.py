@@ -10,9 +10,10 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from countersign.api.body import raw_body
-from countersign.api.deps import context
+from countersign.api.deps import base_url, context
 from countersign.domain.actors import Caller
 from countersign.domain.errors import ApprovalRequired, PreconditionFailed, ValidationFailed
+from countersign.graph import schema
 from countersign.services.changes import Change, etag
 from countersign.services.gate import ApprovalHeaders, Submitted, execute
 
@@ -78,6 +79,33 @@ def run_change(request: Request, caller: Caller, change: Change) -> Response:
         return Response(status_code=204)
     response_headers = {}
     version = result.body.get("version")
-    if isinstance(version, int):
+    if isinstance(result.body.get("@odata.etag"), str):
+        response_headers["ETag"] = result.body["@odata.etag"]
+    elif isinstance(version, int):
         response_headers["ETag"] = etag(version)
-    return JSONResponse(result.body, status_code=result.status, headers=response_headers)
+    if result.status == 201 and isinstance(result.body.get("id"), str):
+        # Graph names a created entity's URL (with its key) in Location.
+        path = request.url.path.rstrip("/")
+        response_headers["Location"] = f"{base_url(request)}{path}('{result.body['id']}')"
+    body = graph_json(request, result.body)
+    return JSONResponse(body, status_code=result.status, headers=response_headers)
+
+
+def graph_json(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """A response body with Graph's evolvable-enum rule applied: members after
+    unknownFutureValue only for clients that send `Prefer: include-unknown-enum-members`."""
+    if schema.prefers_unknown_members(request.headers.get("prefer")):
+        return body
+    return evolve_json(body)
+
+
+def evolve_json(body: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(body.get("value"), list) and "@odata.type" not in body:
+        return {
+            **body,
+            "value": [evolve_json(v) if isinstance(v, dict) else v for v in body["value"]],
+        }
+    type_name = body.get("@odata.type")
+    if isinstance(type_name, str) and schema.known(type_name):
+        return schema.evolve(type_name, body, include_unknown=False)
+    return body

@@ -52,6 +52,7 @@ POLICY_TYPES: dict[str, bool] = {
     "deviceWipe": False,
     "deviceRetire": False,
     "deviceDelete": False,
+    "deviceDeprovision": False,
     "compliancePolicy": True,
     "configurationPolicy": True,
     "tenantConfiguration": False,

@@ -18,6 +18,7 @@ from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from countersign.domain.rbac import DEFAULT_SCOPE_TAG
+from countersign.graph import schema
 from countersign.services.changes import (
     CREATE,
     DELETE,
@@ -81,6 +82,40 @@ class DeviceBody(GraphBody):
     )
 
 
+DEVICE_BODY_NAMES = frozenset(f.alias or n for n, f in DeviceBody.model_fields.items())
+# Properties a PATCH may not set: they move only through the remote actions (and approval).
+ACTION_KEPT = frozenset({"deviceActionResults"})
+
+
+def inventory_properties(body: dict[str, Any]) -> dict[str, Any]:
+    """Graph's other managedDevice properties in an import (the inventory feed may set the
+    ones Graph keeps read-only, such as manufacturer or azureADDeviceId)."""
+    return schema.check_body(ENTITY_TYPE, body, skip=DEVICE_BODY_NAMES, include_read_only=True)
+
+
+def _update_of(
+    row: t.ManagedDevice, body: dict[str, Any]
+) -> tuple[DeviceBody | None, dict[str, Any]]:
+    """An UPDATE's two parts: the inventory's columns it names (laid over the device's
+    current ones, as the CSV import sends them; None when it names none) and Graph's other
+    writable managedDevice properties (a PATCH's notes...; read-only ones ignored)."""
+    for name in ACTION_KEPT & set(body):
+        raise ValidationFailed(
+            f"Property '{name}' changes only through a remote action (wipe, retire...).",
+            target=name,
+        )
+    modelled = _modelled(body)
+    columns = None
+    if modelled:
+        current = {
+            k: v
+            for k, v in device_json(row).items()
+            if k in DEVICE_BODY_NAMES and v is not None and not k.startswith("@")
+        }
+        columns = parse_body(DeviceBody, {**current, **modelled})
+    return columns, schema.check_body(ENTITY_TYPE, body, skip=DEVICE_BODY_NAMES)
+
+
 class WipeBody(GraphBody):
     keep_enrollment_data: bool = False
     keep_user_data: bool = False
@@ -91,6 +126,10 @@ class WipeBody(GraphBody):
 
 class NoBody(GraphBody):
     pass
+
+
+class DeprovisionBody(GraphBody):
+    deprovision_reason: str | None = Field(None, max_length=1024)
 
 
 @dataclass(frozen=True)
@@ -111,16 +150,24 @@ ACTIONS = {
             "retire", "deviceRetire", p.REMOTE_TASKS_RETIRE, NoBody, "retirePending", "retired"
         ),
         DeviceAction("delete", "deviceDelete", p.MANAGED_DEVICES_DELETE),
+        # Graph's deprovision (co-managed devices): recorded as an action result, done at
+        # check-in; the device's managementState stays.
+        DeviceAction("deprovision", "deviceDeprovision", p.REMOTE_TASKS_RETIRE, DeprovisionBody),
         DeviceAction("syncDevice", None, p.REMOTE_TASKS_SYNC_DEVICE),
     )
 }
-BULK_ACTIONS = ("wipe", "retire", "delete")
+BULK_ACTIONS = ("wipe", "retire", "delete", "deprovision")
+# Actions that leave a pending deviceActionResult until the device checks in.
+RECORDED = frozenset({"wipe", "retire", "deprovision"})
 # A device on its way out takes no further wipe or retire.
 LEAVING = frozenset({"wipePending", "retirePending", "wiped", "retired"})
 
 
 def device_json(row: t.ManagedDevice) -> dict[str, Any]:
-    return {
+    """A device as Graph serves it: every managedDevice property (null where the inventory
+    has no value), then Countersign's extensions (createdDateTime, version...)."""
+    values = {
+        **(row.properties or {}),
         "@odata.type": "#microsoft.graph.managedDevice",
         "@odata.etag": etag(row.version),
         "id": row.id,
@@ -139,6 +186,7 @@ def device_json(row: t.ManagedDevice) -> dict[str, Any]:
         "lastModifiedDateTime": iso(row.last_modified_date_time),
         "version": row.version,
     }
+    return schema.serve(ENTITY_TYPE, values, include_unknown=True)
 
 
 def get_device(session: Session, tenant_id: str, device_id: str) -> t.ManagedDevice:
@@ -162,11 +210,11 @@ def _after(row: t.ManagedDevice, action: DeviceAction, now: datetime) -> dict[st
     if action.name == "delete":
         return None
     before = device_json(row)
-    if action.pending_state is None:
+    if action.name not in RECORDED:
         return before
     return {
         **before,
-        "managementState": action.pending_state,
+        "managementState": action.pending_state or row.management_state,
         "deviceActionResults": [*before["deviceActionResults"], _pending(action, now)],
     }
 
@@ -225,8 +273,8 @@ def _act(session: Session, row: t.ManagedDevice, action: DeviceAction, now: date
             return
         row.device_action_results = results
     else:
-        assert action.pending_state is not None
-        row.management_state = action.pending_state
+        assert action.name in RECORDED
+        row.management_state = action.pending_state or row.management_state
         row.device_action_results = [*row.device_action_results, _pending(action, now)]
     row.version += 1
     row.last_modified_date_time = now
@@ -254,12 +302,15 @@ class ManagedDevices:
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
         if change.operation == CREATE:
-            body = parse_body(DeviceBody, change.body)
+            body = parse_body(DeviceBody, _modelled(change.body))
+            extra = inventory_properties(change.body)
             caller.require(p.MANAGED_DEVICES_CREATE, body.role_scope_tag_ids)
             check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
-            row = _new_device(body, caller.tenant_id, "", now)
+            row = _new_device(body, extra, caller.tenant_id, "", now)
             return Plan(ENTITY_TYPE, body.device_name, None, after=device_json(row))
-        if change.operation == UPDATE:  # the inventory's fields (CSV import); unprotected
+        if change.operation == UPDATE:
+            # An edit of the inventory (CSV import) or of Graph's writable properties (PATCH
+            # notes, ownership...): not a protected operation.
             row = visible_or_404(
                 caller,
                 session.get(t.ManagedDevice, change.target_id or ""),
@@ -267,17 +318,20 @@ class ManagedDevices:
                 change.target_id or "",
             )
             check_version(row.version, change.expected_version)
-            body = parse_body(DeviceBody, change.body)
             caller.require(p.MANAGED_DEVICES_UPDATE, row.role_scope_tag_ids)
-            caller.require(p.MANAGED_DEVICES_UPDATE, body.role_scope_tag_ids)
-            check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
+            columns, changed = _update_of(row, change.body)
+            if columns is not None:
+                caller.require(p.MANAGED_DEVICES_UPDATE, columns.role_scope_tag_ids)
+                check_scope_tags(session, caller.tenant_id, columns.role_scope_tag_ids)
+            before = device_json(row)
             return Plan(
                 ENTITY_TYPE,
-                body.device_name,
+                columns.device_name if columns is not None else row.device_name,
                 None,
                 entity_keys=(f"{COLLECTION}:{row.id}",),
                 versions={row.id: row.version},
-                before=device_json(row),
+                before=before,
+                after={**before, **changed},
             )
         action = _action_of(change)
         if change.target_ids:
@@ -318,20 +372,27 @@ class ManagedDevices:
         self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
     ) -> Result:
         if change.operation == CREATE:
-            body = parse_body(DeviceBody, change.body)
+            body = parse_body(DeviceBody, _modelled(change.body))
+            extra = inventory_properties(change.body)
             check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
-            row = _new_device(body, caller.tenant_id, str(uuid.uuid4()), now)
+            row = _new_device(body, extra, caller.tenant_id, str(uuid.uuid4()), now)
             session.add(row)
             session.flush()
             set_scope_tags(session, row, body.role_scope_tag_ids)
             return Result(201, device_json(row), row.id)
         if change.operation == UPDATE:
-            body = parse_body(DeviceBody, change.body)
             row = get_device(session, caller.tenant_id, change.target_id or "")
             if plan.versions.get(row.id) != row.version:
                 raise Conflict(f"'{row.device_name}' has changed since the update was planned.")
-            _update_device(session, row, body, now)
-            return Result(200, device_json(row), row.id)
+            columns, changed = _update_of(row, change.body)
+            if columns is not None:
+                check_scope_tags(session, caller.tenant_id, columns.role_scope_tag_ids)
+                _update_device(session, row, columns, now)
+            else:
+                row.last_modified_date_time = now
+                row.version += 1
+            row.properties = {**(row.properties or {}), **changed}
+            return Result(204, device_json(row), row.id)
         action = _action_of(change)
         ids = change.target_ids or (change.target_id or "",)
         devices = _sort(session, caller, action, ids)
@@ -359,8 +420,15 @@ class ManagedDevices:
         )
 
 
-def _new_device(body: DeviceBody, tenant_id: str, device_id: str, now: datetime) -> t.ManagedDevice:
+def _modelled(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k in DEVICE_BODY_NAMES}
+
+
+def _new_device(
+    body: DeviceBody, extra: dict[str, Any], tenant_id: str, device_id: str, now: datetime
+) -> t.ManagedDevice:
     return t.ManagedDevice(
+        properties=extra,
         id=device_id,
         tenant_id=tenant_id,
         device_name=body.device_name,

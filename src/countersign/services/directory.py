@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -15,6 +16,7 @@ from countersign.auth.passwords import hash_secret, new_secret, verify_secret
 from countersign.domain import permissions as p
 from countersign.domain.actors import SERVICE_PRINCIPAL, USER, Caller
 from countersign.domain.errors import Conflict, NotFound, ValidationFailed
+from countersign.graph import schema
 from countersign.services.changes import (
     CREATE,
     DELETE,
@@ -40,7 +42,9 @@ GRAPH = "https://graph.microsoft.com/v1.0/directoryObjects/"
 
 
 def user_json(user: t.User) -> dict[str, Any]:
-    return {
+    """A user with the structural properties of Graph's user type (null where Countersign
+    keeps no value)."""
+    values = {
         "@odata.type": "#microsoft.graph.user",
         "id": user.id,
         "displayName": user.display_name,
@@ -48,10 +52,16 @@ def user_json(user: t.User) -> dict[str, Any]:
         "mail": user.mail,
         "accountEnabled": user.account_enabled,
         "createdDateTime": iso(user.created_date_time),
+        **{to_camel(name): getattr(user, name) for name in PROFILE_PROPERTIES},
     }
+    return schema.serve("user", values, include_unknown=True)
 
 
 def group_json(group: t.Group) -> dict[str, Any]:
+    return schema.serve("group", _group_values(group), include_unknown=True)
+
+
+def _group_values(group: t.Group) -> dict[str, Any]:
     return {
         "@odata.type": "#microsoft.graph.group",
         "id": group.id,
@@ -67,12 +77,17 @@ def group_json(group: t.Group) -> dict[str, Any]:
 def service_principal_json(
     sp: t.ServicePrincipal, secrets: list[t.ServicePrincipalSecret]
 ) -> dict[str, Any]:
+    return schema.serve("servicePrincipal", _sp_values(sp, secrets), include_unknown=True)
+
+
+def _sp_values(sp: t.ServicePrincipal, secrets: list[t.ServicePrincipalSecret]) -> dict[str, Any]:
     return {
         "@odata.type": "#microsoft.graph.servicePrincipal",
         "id": sp.id,
         "appId": sp.app_id,
         "displayName": sp.display_name,
         "accountEnabled": sp.account_enabled,
+        "notes": sp.notes,
         "createdDateTime": iso(sp.created_date_time),
         "passwordCredentials": [
             {
@@ -149,7 +164,25 @@ class PasswordProfile(GraphBody):
         return self.password_hash or hash_secret(self.password or "")
 
 
-class UserCreate(GraphBody):
+class UserProfile(GraphBody):
+    """Graph's profile properties of a user: plain text, no bearing on sign-in or approval."""
+
+    usage_location: str | None = Field(None, pattern=r"^[A-Za-z]{2}$")
+    given_name: str | None = Field(None, max_length=256)
+    surname: str | None = Field(None, max_length=256)
+    job_title: str | None = Field(None, max_length=256)
+    department: str | None = Field(None, max_length=256)
+    office_location: str | None = Field(None, max_length=256)
+    mobile_phone: str | None = Field(None, max_length=256)
+    company_name: str | None = Field(None, max_length=256)
+    employee_id: str | None = Field(None, max_length=256)
+    preferred_language: str | None = Field(None, max_length=16)
+
+
+PROFILE_PROPERTIES = tuple(UserProfile.model_fields)
+
+
+class UserCreate(UserProfile):
     display_name: str = Field(min_length=1, max_length=256)
     user_principal_name: str = Field(max_length=256)
     account_enabled: bool = True
@@ -165,7 +198,7 @@ class UserCreate(GraphBody):
         return value.lower()
 
 
-class UserUpdate(GraphBody):
+class UserUpdate(UserProfile):
     display_name: str | None = Field(None, min_length=1, max_length=256)
     user_principal_name: str | None = Field(None, max_length=256)
     account_enabled: bool | None = None
@@ -288,6 +321,7 @@ class Users:
                 mail=body.mail,
                 account_enabled=body.account_enabled,
                 password_hash=body.password_profile.hashed() if body.password_profile else None,
+                **{name: getattr(body, name) for name in PROFILE_PROPERTIES},
                 created_date_time=now,
                 last_modified_date_time=now,
             )
@@ -502,11 +536,13 @@ class ServicePrincipalCreate(GraphBody):
     display_name: str = Field(min_length=1, max_length=256)
     app_id: str | None = None
     account_enabled: bool = True
+    notes: str | None = Field(None, max_length=1024)
 
 
 class ServicePrincipalUpdate(GraphBody):
     display_name: str | None = Field(None, min_length=1, max_length=256)
     account_enabled: bool | None = None
+    notes: str | None = Field(None, max_length=1024)
 
     _required = field_validator("display_name", "account_enabled")(not_null)
 
@@ -608,6 +644,7 @@ class ServicePrincipals:
                 app_id=str(uuid.UUID(body.app_id)) if body.app_id else str(uuid.uuid4()),
                 display_name=body.display_name,
                 account_enabled=body.account_enabled,
+                notes=body.notes,
                 created_date_time=now,
             )
             session.add(sp)

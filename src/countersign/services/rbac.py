@@ -317,7 +317,9 @@ class RoleAssignmentBody(GraphBody):
     role_scope_tag_ids: list[str] = Field(default_factory=lambda: [DEFAULT_SCOPE_TAG])
     role_definition_bind: str | None = Field(None, alias="roleDefinition@odata.bind")
     role_definition_id: str | None = None
-    scope_members: list[str] = Field(default_factory=list, max_length=0)
+    # Graph's "groups in scope": accepted when they are groups of the tenant; Countersign's
+    # reach follows the assignment's scope tags (README, Graph fidelity).
+    scope_members: list[str] = Field(default_factory=list, max_length=100)
     scope_type: str | None = None
     resource_scopes: list[str] = Field(default_factory=list)
 
@@ -361,6 +363,7 @@ class RoleAssignments:
             role = get_visible_role_definition(session, caller, role_id)
             require_over_each_tag(caller, p.ROLES_ASSIGN, body.role_scope_tag_ids)
             _check_members(session, caller.tenant_id, body.members)
+            _check_members(session, caller.tenant_id, body.scope_members)
             check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
             return Plan(
                 self.entity_type,

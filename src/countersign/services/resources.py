@@ -16,13 +16,14 @@ from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, AliasChoices, Field
+from pydantic import AfterValidator, Field
 from sqlalchemy.orm import Session
 
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, NotFound, ValidationFailed
 from countersign.domain.rbac import DEFAULT_SCOPE_TAG
+from countersign.graph import schema
 from countersign.services.changes import (
     ASSIGN,
     CREATE,
@@ -257,7 +258,7 @@ KINDS: dict[str, Kind] = {
                 "winGetApp": ("packageIdentifier",),
                 "iosStoreApp": ("appStoreUrl",),
                 "androidStoreApp": ("appStoreUrl",),
-                "androidManagedStoreApp": ("packageId",),
+                "androidManagedStoreApp": ("appIdentifier",),  # Graph: packageId is read-only
                 "webApp": ("appUrl",),
             },
             assignment_type="mobileAppAssignment",
@@ -362,7 +363,11 @@ KINDS: dict[str, Kind] = {
 
 
 def resource_json(row: t.Resource) -> dict[str, Any]:
+    """The object as Graph serves it: every property its type defines (null where Countersign
+    has no value), then Countersign's extensions (`platform`, `version`)."""
     kind = KINDS[row.collection]
+    type_name = row.odata_type.removeprefix(GRAPH)
+    version_prop = schema.properties(type_name).get("version")
     body: dict[str, Any] = {
         "@odata.type": row.odata_type,
         "@odata.etag": etag(row.version),
@@ -375,11 +380,14 @@ def resource_json(row: t.Resource) -> dict[str, Any]:
         "createdDateTime": iso(row.created_date_time),
         "lastModifiedDateTime": iso(row.last_modified_date_time),
         "platform": row.platform,  # Countersign extension: the platform access policies match
-        "version": row.version,
+        # Graph types a script's version as a string (deviceHealthScript.version).
+        "version": str(row.version)
+        if version_prop is not None and version_prop.type == "string"
+        else row.version,
     }
     if kind.assignment_type is not None:
         body["assignments"] = list(row.assignments)
-    return body
+    return schema.serve(type_name, body, include_unknown=True)
 
 
 def _request_shape(row: t.Resource) -> dict[str, Any]:
@@ -430,10 +438,29 @@ class Draft:
     tags: list[str]
 
 
+def _model_names(model: type[ResourceBody]) -> frozenset[str]:
+    return frozenset(f.alias or name for name, f in model.model_fields.items())
+
+
 def draft(kind: Kind, body: dict[str, Any]) -> Draft:
+    """Graph's schema says which properties the type has, their types, and which are
+    read-only (ignored, as Graph ignores them); the body model adds Countersign's own rules
+    (required names, lengths, base64) for the properties it names."""
     type_name = kind.normalise_type(body.get("@odata.type"))
-    model = parse_body(kind.body, body)
-    properties = model.model_dump(by_alias=True, exclude=set(COMMON), mode="json")
+    graph_props = schema.properties(type_name)
+    model_names = _model_names(kind.body)
+    for name in body:
+        if name in model_names and name not in graph_props and name != "@odata.type":
+            raise ValidationFailed(f"Property '{name}' does not exist on {type_name}.", target=name)
+    extras = schema.check_body(type_name, body, skip=model_names)
+    modelled = {
+        k: v
+        for k, v in body.items()
+        if k in model_names and not (k in graph_props and graph_props[k].read_only)
+    }
+    model = parse_body(kind.body, modelled)
+    dumped = model.model_dump(by_alias=True, exclude=set(COMMON), mode="json")
+    properties = {k: v for k, v in dumped.items() if k in graph_props} | extras
     for name in kind.required.get(type_name, ()):
         if properties.get(name) in (None, ""):
             raise ValidationFailed(f"Property '{name}' is required for {type_name}.", target=name)
@@ -475,33 +502,86 @@ class AssignmentTarget(GraphBody):
 class Assignment(GraphBody):
     odata_type: str | None = Field(None, alias="@odata.type")
     id: str | None = None
-    target: AssignmentTarget
+    # One of the two: Graph's target, or a script group assignment's targetGroupId.
+    target: AssignmentTarget | None = None
+    target_group_id: str | None = Field(None, max_length=36)
     intent: str | None = None
     settings: dict[str, Any] | None = None
+    source: str | None = None
+    run_remediation_script: bool | None = None
+    run_schedule: dict[str, Any] | None = None
+
+
+# The body keys Graph's assign actions (and the SDK's request bodies) use for the list.
+ASSIGN_KEYS = (
+    "assignments",
+    "mobileAppAssignments",
+    "deviceManagementScriptAssignments",
+    "deviceManagementScriptGroupAssignments",
+    "deviceHealthScriptAssignments",
+    "deviceCompliancePolicyAssignments",
+)
 
 
 class AssignBody(GraphBody):
-    assignments: list[Assignment] = Field(
-        max_length=100,
-        validation_alias=AliasChoices(
-            "assignments", "deviceManagementScriptAssignments", "deviceHealthScriptAssignments"
-        ),
+    assignments: list[Assignment] = Field(max_length=100)
+
+
+def _assign_list(body: dict[str, Any]) -> dict[str, Any]:
+    """The assign body's lists under every key it uses, as one list (a script's assign takes
+    group assignments and assignments side by side)."""
+    unknown = sorted(set(body) - set(ASSIGN_KEYS))
+    if unknown:
+        raise ValidationFailed(
+            f"Property '{unknown[0]}' does not exist on this type.", target=unknown[0]
+        )
+    if not any(key in body for key in ASSIGN_KEYS):
+        raise ValidationFailed("Property 'assignments' is required.", target="assignments")
+    combined: list[Any] = []
+    for key in ASSIGN_KEYS:
+        value = body.get(key)
+        if value is not None and not isinstance(value, list):
+            raise ValidationFailed(f"Property '{key}' must be a collection.", target=key)
+        combined.extend(value or [])
+    return {"assignments": combined}
+
+
+# Properties of an assignment beyond its target, by Graph name; each must exist on the
+# kind's assignment type in Graph's schema.
+OPTIONAL_ASSIGNMENT_PROPERTIES = (
+    "intent",
+    "settings",
+    "source",
+    "runRemediationScript",
+    "runSchedule",
+)
+
+
+def _target_of(item: Assignment, where: str) -> tuple[str, str | None, AssignmentTarget | None]:
+    if item.target is not None and item.target_group_id is None:
+        name = item.target.odata_type.removeprefix("#").removeprefix("microsoft.graph.")
+        return name, item.target.group_id, item.target
+    if item.target is None and item.target_group_id is not None:
+        return "groupAssignmentTarget", item.target_group_id, None  # a script group assignment
+    raise ValidationFailed(
+        "An assignment names its target or its targetGroupId (one of the two).",
+        target=f"{where}.target",
     )
 
 
 def assignments_of(kind: Kind, object_id: str, body: dict[str, Any]) -> list[dict[str, Any]]:
     """Graph's assign body -> the object's new assignment list (replaces the old one)."""
     assert kind.assignment_type is not None
+    graph_props = schema.properties(kind.assignment_type)
     result, seen = [], set()
-    for index, item in enumerate(parse_body(AssignBody, body).assignments):
+    for index, item in enumerate(parse_body(AssignBody, _assign_list(body)).assignments):
         where = f"assignments[{index}]"
-        target_type = item.target.odata_type.removeprefix("#").removeprefix("microsoft.graph.")
+        target_type, group_id, target = _target_of(item, where)
         if target_type not in TARGETS:
             raise ValidationFailed(
-                f"'{item.target.odata_type}' is not a known assignment target.",
+                f"'{target_type}' is not a known assignment target.",
                 target=f"{where}.target.@odata.type",
             )
-        group_id = item.target.group_id
         needs_group = target_type in GROUP_TARGETS
         if needs_group != (group_id is not None):
             raise ValidationFailed(
@@ -519,26 +599,32 @@ def assignments_of(kind: Kind, object_id: str, body: dict[str, Any]) -> list[dic
                 "@odata.type": GRAPH + target_type,
                 "groupId": group_id,
                 "deviceAndAppManagementAssignmentFilterId": (
-                    item.target.device_and_app_management_assignment_filter_id
+                    target.device_and_app_management_assignment_filter_id if target else None
                 ),
                 "deviceAndAppManagementAssignmentFilterType": (
-                    item.target.device_and_app_management_assignment_filter_type
+                    target.device_and_app_management_assignment_filter_type if target else "none"
                 ),
             },
         }
+        given = item.model_dump(by_alias=True, exclude_unset=True)
+        for name in OPTIONAL_ASSIGNMENT_PROPERTIES:
+            if name not in given or given[name] is None:
+                continue
+            prop = graph_props.get(name)
+            if prop is None:
+                raise ValidationFailed(
+                    f"Property '{name}' does not exist on {kind.assignment_type}.",
+                    target=f"{where}.{name}",
+                )
+            if not prop.read_only:
+                assignment[name] = schema.check_value(prop, given[name], f"{where}.{name}")
         if kind.intents:
             if item.intent not in kind.intents:
                 raise ValidationFailed(
                     f"Property 'intent' must be one of {', '.join(kind.intents)}.",
                     target=f"{where}.intent",
                 )
-            assignment |= {"intent": item.intent, "settings": item.settings}
-        elif item.intent is not None or item.settings is not None:
-            name = "intent" if item.intent is not None else "settings"
-            raise ValidationFailed(
-                f"Property '{name}' does not exist on {kind.assignment_type}.",
-                target=f"{where}.{name}",
-            )
+            assignment.setdefault("settings", None)
         result.append(assignment)
     return result
 

@@ -101,6 +101,17 @@ class User(Base):
     # Tokens issued before this moment are refused: set when the password, sign-in name or
     # enabled state changes, so a taken-over or disabled account's old tokens stop working.
     tokens_valid_after: Mapped[datetime | None]
+    # Graph's profile properties of a user (Graph's names, in snake_case).
+    usage_location: Mapped[str | None] = mapped_column(String(2))
+    given_name: Mapped[str | None] = mapped_column(String(256))
+    surname: Mapped[str | None] = mapped_column(String(256))
+    job_title: Mapped[str | None] = mapped_column(String(256))
+    department: Mapped[str | None] = mapped_column(String(256))
+    office_location: Mapped[str | None] = mapped_column(String(256))
+    mobile_phone: Mapped[str | None] = mapped_column(String(256))
+    company_name: Mapped[str | None] = mapped_column(String(256))
+    employee_id: Mapped[str | None] = mapped_column(String(256))
+    preferred_language: Mapped[str | None] = mapped_column(String(16))
     created_date_time: Mapped[datetime]
     last_modified_date_time: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -113,6 +124,7 @@ class ServicePrincipal(Base):
     app_id: Mapped[str] = mapped_column(String(36), unique=True)
     display_name: Mapped[str] = mapped_column(String(256))
     account_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    notes: Mapped[str | None] = mapped_column(String(1024))
     created_date_time: Mapped[datetime]
 
 
@@ -243,6 +255,8 @@ class ManagedDevice(Base):
     last_sync_date_time: Mapped[datetime | None]
     role_scope_tag_ids: Mapped[list[Any]]
     device_action_results: Mapped[list[Any]]
+    # Graph's other managedDevice properties (inventory and PATCH-able ones), by Graph name.
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_date_time: Mapped[datetime]
     last_modified_date_time: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -44,6 +44,7 @@ POLICY_TYPE_LABELS = {
     "deviceWipe": "Device wipe",
     "deviceRetire": "Device retire",
     "deviceDelete": "Device delete",
+    "deviceDeprovision": "Device deprovision",
     "compliancePolicy": "Compliance policies",
     "configurationPolicy": "Configuration policies",
     "tenantConfiguration": "Tenant configuration",

@@ -35,7 +35,7 @@ POLICY_SETS = "Collection(microsoft.graph.operationApprovalPolicySet)"
 class DecisionBody(GraphBody):
     justification: str | None = PydanticField(None, max_length=4096)
     approval_source: str | None = PydanticField(
-        None, pattern="^(adminConsole|unknown|unknownFutureValue)$"
+        None, pattern="^(adminConsole|email|unknown|unknownFutureValue)$"
     )
 
 

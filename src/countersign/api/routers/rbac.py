@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
 
 from countersign.api.collections import CollectionSpec, mount
+from countersign.api.deps import base_url, context, current_caller
 from countersign.api.odata import Field
 from countersign.domain import permissions as p
+from countersign.domain.actors import Caller
 from countersign.services import rbac as r
 from countersign.store import tables as t
 
@@ -57,3 +61,17 @@ ROLE_SCOPE_TAGS = CollectionSpec(
 
 for spec in (ROLE_DEFINITIONS, ROLE_ASSIGNMENTS, ROLE_SCOPE_TAGS):
     mount(router, spec)
+
+
+@router.get("/roleAssignments/{assignment_id}/roleDefinition")
+def assignment_role_definition(
+    assignment_id: str, request: Request, caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    """The role an assignment grants (Graph's navigation property)."""
+    with context(request).db.read() as session:
+        assignment = ROLE_ASSIGNMENTS.load_visible(session, caller, assignment_id)
+        body = r.role_definition_json(
+            ROLE_DEFINITIONS.load_visible(session, caller, assignment.role_definition_id)
+        )
+    context_url = f"{base_url(request)}/beta/$metadata#deviceManagement/roleDefinitions/$entity"
+    return {"@odata.context": context_url, **body}

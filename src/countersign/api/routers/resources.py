@@ -21,6 +21,7 @@ from countersign.services.changes import (
     ASSIGN,
     CREATE,
     DELETE,
+    UPDATE,
     Change,
     GraphBody,
     parse_body,
@@ -58,6 +59,7 @@ def resource_spec(kind: r.Kind) -> CollectionSpec:
             "lastModifiedDateTime": Field(t.Resource.last_modified_date_time),
         },
         default_order=((kind.name_property, False),),
+        graph_types=(kind.entity_type,),
     )
 
 
@@ -118,7 +120,7 @@ MANAGED_DEVICES = CollectionSpec(
     read_permission=p.MANAGED_DEVICES_READ,
     get_row=d.get_device,
     scoped=True,
-    operations={CREATE, DELETE},
+    operations={CREATE, UPDATE, DELETE},
     fields={
         "id": Field(t.ManagedDevice.id),
         "deviceName": Field(t.ManagedDevice.device_name),
@@ -135,8 +137,32 @@ MANAGED_DEVICES = CollectionSpec(
 
 
 class ExecuteAction(GraphBody):
-    action_name: Literal["wipe", "retire", "delete"]
+    """Graph's executeAction body, as the SDK sends it (its defaults included)."""
+
+    action_name: Literal["wipe", "retire", "delete", "deprovision"]
     device_ids: list[str] = BodyField(min_length=1, max_length=1000)
+    keep_enrollment_data: bool | None = None
+    keep_user_data: bool | None = None
+    persist_esim_data_plan: bool | None = None
+    deprovision_reason: str | None = BodyField(None, max_length=1024)
+    # Other parameters of Graph's action, for actions Countersign does not carry out: only
+    # their absence is accepted.
+    carrier_url: None = None
+    device_name: None = None
+    notification_title: None = None
+    notification_body: None = None
+    organizational_unit_path: None = None
+
+    def action_body(self) -> dict[str, Any]:
+        """The per-device action's body (a wipe's options, a deprovision's reason)."""
+        names: tuple[str, ...]
+        if self.action_name == "wipe":
+            names = ("keep_enrollment_data", "keep_user_data", "persist_esim_data_plan")
+        elif self.action_name == "deprovision":
+            names = ("deprovision_reason",)
+        else:
+            names = ()
+        return self.model_dump(by_alias=True, include=set(names), exclude_none=True)
 
 
 @router.post("/deviceManagement/managedDevices/executeAction")
@@ -144,7 +170,11 @@ def execute_action(request: Request, caller: Caller = Depends(current_caller)) -
     """Bulk wipe, retire or delete: one Change naming every device, with per-device results."""
     body = parse_body(ExecuteAction, json_body(request))
     change = Change(
-        d.COLLECTION, ACTION, action_name=body.action_name, target_ids=tuple(body.device_ids)
+        d.COLLECTION,
+        ACTION,
+        body=body.action_body(),
+        action_name=body.action_name,
+        target_ids=tuple(body.device_ids),
     )
     return run_change(request, caller, change)
 
@@ -169,7 +199,7 @@ def _device_action(name: str) -> Any:
     return device_action
 
 
-for _action in ("wipe", "retire", "syncDevice"):
+for _action in ("wipe", "retire", "deprovision", "syncDevice"):
     router.add_api_route(
         f"/deviceManagement/managedDevices/{{object_id}}/{_action}",
         _device_action(_action),

@@ -312,6 +312,11 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column(
+            "properties",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
             "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column(
@@ -507,6 +512,7 @@ def upgrade() -> None:
         sa.Column("app_id", sa.String(length=36), nullable=False),
         sa.Column("display_name", sa.String(length=256), nullable=False),
         sa.Column("account_enabled", sa.Boolean(), nullable=False),
+        sa.Column("notes", sa.String(length=1024), nullable=True),
         sa.Column(
             "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
@@ -540,6 +546,16 @@ def upgrade() -> None:
         sa.Column(
             "tokens_valid_after", countersign.store.tables.UTCDateTime(timezone=True), nullable=True
         ),
+        sa.Column("usage_location", sa.String(length=2), nullable=True),
+        sa.Column("given_name", sa.String(length=256), nullable=True),
+        sa.Column("surname", sa.String(length=256), nullable=True),
+        sa.Column("job_title", sa.String(length=256), nullable=True),
+        sa.Column("department", sa.String(length=256), nullable=True),
+        sa.Column("office_location", sa.String(length=256), nullable=True),
+        sa.Column("mobile_phone", sa.String(length=256), nullable=True),
+        sa.Column("company_name", sa.String(length=256), nullable=True),
+        sa.Column("employee_id", sa.String(length=256), nullable=True),
+        sa.Column("preferred_language", sa.String(length=16), nullable=True),
         sa.Column(
             "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
         ),

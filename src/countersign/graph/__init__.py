@@ -1,0 +1,1 @@
+"""Graph metadata: the types, properties and enums Countersign serves (from Microsoft's SDK)."""
