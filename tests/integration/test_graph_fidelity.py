@@ -176,6 +176,16 @@ def test_a_device_serves_every_property_and_takes_an_unprotected_edit(
     assert ignored.status_code == 204 and tenant.ok("GET", url)["manufacturer"] == "Contoso"
     for body in ({"deviceActionResults": []}, {"colour": "red"}, {"notes": 4}):
         assert tenant.call("PATCH", url, json=body).status_code == 400, body
+    # A wipe's or retire's state comes only from the approved action, never from an edit.
+    for state in ("wipePending", "retirePending", "wiped", "retired"):
+        claimed = tenant.call(
+            "PATCH",
+            url,
+            json={"managementState": state},
+            headers={"Prefer": "include-unknown-enum-members"},
+        )
+        assert claimed.status_code == 400, (state, claimed.text)
+    assert tenant.ok("GET", url)["managementState"] == "managed"
 
 
 def test_execute_action_takes_the_sdk_body_and_deprovision(tenants: TenantFactory) -> None:

@@ -113,6 +113,14 @@ def _update_of(
             if k in DEVICE_BODY_NAMES and v is not None and not k.startswith("@")
         }
         columns = parse_body(DeviceBody, {**current, **modelled})
+        leaving = columns.management_state in LEAVING
+        if leaving and columns.management_state != row.management_state:
+            # Those states come only from an approved wipe or retire: an edit never claims one.
+            raise ValidationFailed(
+                f"managementState '{columns.management_state}' is set only by a remote action "
+                "(wipe, retire), which needs its own approval.",
+                target="managementState",
+            )
     return columns, schema.check_body(ENTITY_TYPE, body, skip=DEVICE_BODY_NAMES)
 
 
