@@ -122,7 +122,6 @@ def _page(
     return render(
         request,
         "assignments.html",
-        status_code=400 if error else 200,
         nav=section.nav,
         section=section,
         item=item,
@@ -197,7 +196,6 @@ def save_assignments(
     return render(
         request,
         "confirm.html",
-        status_code=400 if error else 200,
         nav=section.nav,
         section=section,
         heading=f"Assign {name}",

@@ -168,7 +168,6 @@ def _members_page(
     return render(
         request,
         "members.html",
-        status_code=400 if error else 200,
         nav="directory",
         section=section_for("groups"),
         group=group,
@@ -232,7 +231,6 @@ def _change_members(request: Request, web: WebSession, group_id: str, add: bool)
     return render(
         request,
         "confirm.html",
-        status_code=400 if error else 200,
         nav="directory",
         section=section_for("groups"),
         heading=f"{verb} {'members' if len(described) > 1 else described[0].name} "

@@ -285,7 +285,6 @@ def device_action(request: Request, web: WebSession = Depends(signed_in)) -> Res
     return render(
         request,
         "confirm.html",
-        status_code=400 if error else 200,
         option_fields=options,
         option_values={
             **{f.key: form.get(f.key) == "on" for f in WIPE_OPTIONS},
@@ -593,7 +592,6 @@ def _form_page(
     return render(
         request,
         "object_form.html",
-        status_code=400 if error else 200,
         nav=section.nav,
         section=section,
         mode=mode,
@@ -703,7 +701,6 @@ def create_object(slug: str, request: Request, web: WebSession = Depends(signed_
     return render(
         request,
         "confirm.html",
-        status_code=400 if error else 200,
         nav=section.nav,
         section=section,
         heading=f"Create {_form_of(section).type_label(odata_type) or section.singular}"
@@ -896,7 +893,6 @@ def update_object(
     return render(
         request,
         "confirm.html",
-        status_code=400 if error else 200,
         nav=section.nav,
         section=section,
         heading=f"Edit {_value(item, section.name_key)}",
@@ -952,7 +948,6 @@ def delete_object(
     return render(
         request,
         "confirm.html",
-        status_code=400 if error else 200,
         nav=section.nav,
         section=section,
         heading=f"Delete {name}",
