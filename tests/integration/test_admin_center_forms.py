@@ -258,3 +258,47 @@ def test_role_assignments_show_names_and_types_read_in_words(
     assert ">Notes</a>" in found and "1 found" in found
     none = web.get("/admin/apps?q=zzz").text
     assert "Nothing matches." in none
+
+
+def test_role_assignments_are_made_and_edited_with_pickers(
+    tenants: TenantFactory, app: FastAPI
+) -> None:
+    tenant = tenants()
+    helpdesk_name, field_name = unique("Helpdesk"), unique("Field staff")
+    helpdesk, field = tenant.group(helpdesk_name), tenant.group(field_name)
+    role_id = tenant.roles["Help Desk Operator"]
+    web = signed_in(app, tenant.admin.upn)
+    form = web.get("/admin/role-assignments/new").text
+    assert helpdesk_name in form and "Help Desk Operator" in form and "Default" in form
+    fields = {
+        "f_displayName": "Helpdesk everywhere",
+        "f_roleDefinitionId": role_id,
+        "f_members": helpdesk,
+        "f_roleScopeTagIds": "0",
+    }
+    review = web.post("/admin/role-assignments/new", {**fields, "step": "review"}).text
+    assert f'<td class="prewrap">{helpdesk_name}</td>' in review
+    assert (
+        '<td class="prewrap">Help Desk Operator</td>' in review
+        and helpdesk not in review.split("<form")[0]
+    )
+    created = web.post("/admin/role-assignments/new", {**fields, "step": "submit"})
+    assignment_id = created.headers["location"].split("?")[0].rsplit("/", 1)[-1]
+    page = web.get(f"/admin/role-assignments/{assignment_id}").text
+    assert helpdesk_name in page and "Help Desk Operator" in page and role_id not in page
+    edit = web.get(f"/admin/role-assignments/{assignment_id}/edit").text
+    version = re.search(r'name="version" value="(\d+)"', edit).group(1)  # type: ignore[union-attr]
+    web.client.post(
+        f"/admin/role-assignments/{assignment_id}/edit",
+        data={
+            "csrf_token": web.csrf,
+            "version": version,
+            "f_displayName": "Helpdesk everywhere",
+            "f_description": "",
+            "f_members": [helpdesk, field],
+            "f_roleScopeTagIds": "0",
+            "step": "submit",
+        },
+    )
+    stored = tenant.ok("GET", f"/beta/deviceManagement/roleAssignments/{assignment_id}")
+    assert sorted(stored["members"]) == sorted([helpdesk, field])

@@ -621,8 +621,13 @@ def changed_only(
     return body
 
 
-def review_rows(fields: list[FormField], body: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Label and value of each property a body sets, for the Review step (a password: 'set')."""
+def review_rows(
+    fields: list[FormField],
+    body: Mapping[str, Any],
+    names: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[tuple[str, str]]:
+    """Label and value of each property a body sets, for the Review step (a password: 'set');
+    `names` gives the pickers' ids their names (by the field's source)."""
     rows: list[tuple[str, str]] = []
     known = set()
     for f in fields:
@@ -636,7 +641,7 @@ def review_rows(fields: list[FormField], body: Mapping[str, Any]) -> list[tuple[
             continue
         if value is None and "." in f.name:
             continue
-        rows.append((f.label, display(f, value)))
+        rows.append((f.label, display(f, value, names)))
     for key, value in body.items():
         if key in known or key == "@odata.type":
             continue
@@ -647,9 +652,14 @@ def review_rows(fields: list[FormField], body: Mapping[str, Any]) -> list[tuple[
     return rows
 
 
-def display(f: FormField, value: Any) -> str:
+def display(f: FormField, value: Any, names: Mapping[str, Mapping[str, str]] | None = None) -> str:
     if value is None or value == "":
         return "—"
+    lookup = (names or {}).get(f.source) if f.source else None
+    if lookup is not None and f.control != PERMISSIONS:
+        if isinstance(value, list):
+            return ", ".join(lookup.get(str(v), str(v)) for v in value) or "—"
+        return lookup.get(str(value), str(value))
     if f.control == SWITCH:
         return "Yes" if value else "No"
     if f.control == SCRIPT:

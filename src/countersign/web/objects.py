@@ -525,6 +525,10 @@ def _options(web: WebSession, fields: list[FormField]) -> dict[str, list[tuple[s
     return found
 
 
+def _names_for(web: WebSession, fields: list[FormField]) -> dict[str, dict[str, str]]:
+    return {source: dict(pairs) for source, pairs in _options(web, fields).items()}
+
+
 def names_of(session: Any, web: WebSession) -> dict[str, dict[str, str]]:
     """Names for the ids objects carry (groups, scope tags, roles), by the property naming them."""
     tenant = web.caller.tenant_id
@@ -712,7 +716,9 @@ def create_object(slug: str, request: Request, web: WebSession = Depends(signed_
             if protected and _assignable(section)
             else None
         ),
-        rows=review_rows(fields, body) if fields else [(k, _value(body, k)) for k in body],
+        rows=review_rows(fields, body, _names_for(web, fields))
+        if fields
+        else [(k, _value(body, k)) for k in body],
         hidden=hidden,
         hidden_lists=hidden_lists,
         action_url=f"/admin/{slug}/new",
@@ -767,7 +773,9 @@ def show_object(
             continue
         f = fields.get(key)
         label = f.label if f else key
-        if f is not None and f.control in ("script", "permissions", "select"):
+        if f is not None and (
+            f.control in ("script", "permissions") or (f.control == "select" and f.choices)
+        ):
             text, title = display(f, item.get(key)), ""
         else:
             text, title = cell(item, key, names)
@@ -881,15 +889,14 @@ def update_object(
         except DomainError as exc:
             error = exc.message
     hidden, hidden_lists = _carried(request, fields, values, form)
-    by_name = {f.name.split(".")[0]: f for f in fields}
     rows = []
-    for label, after in review_rows(fields, body):
+    names = _names_for(web, fields)
+    for label, after in review_rows(fields, body, names):
         f = next((g for g in fields if g.label == label), None)
         if f is None or f.control == "password":
             rows.append((label, after))
             continue
-        rows.append((label, f"{display(f, _get_path(item, f.name))} → {after}"))
-    del by_name
+        rows.append((label, f"{display(f, _get_path(item, f.name), names)} → {after}"))
     return render(
         request,
         "confirm.html",
