@@ -183,7 +183,17 @@ def test_members_show_nested_groups_and_remove_applies(
     page = web.get(f"/admin/groups/{outer}/members").text
     assert "Group" in page and member.upn in page and "via" in page
     picker = web.get(f"/admin/groups/{outer}/members?q=nested").text
-    assert "Add selected" in picker  # the user can be added directly too
+    assert "Add selected" in picker and member.upn in picker  # it can be added directly too
+    robot_name = unique("Deploy robot")
+    robot = tenant.service_principal(robot_name)
+    found = web.get(f"/admin/groups/{outer}/members?q=deploy robot").text
+    assert robot_name in found and "Service principal" in found
+    added = web.post(
+        f"/admin/groups/{outer}/members/add", {"member_id": robot.id, "step": "submit"}
+    )
+    assert added.headers["location"] == f"/admin/groups/{outer}/members?notice=added"
+    assert robot_name in web.get(f"/admin/groups/{outer}/members").text
+    web.post(f"/admin/groups/{outer}/members/remove", {"member_id": robot.id, "step": "submit"})
     review = web.post(f"/admin/groups/{outer}/members/remove", {"member_id": inner})
     assert "Review" in review.text and "Business justification" not in review.text
     done = web.post(f"/admin/groups/{outer}/members/remove", {"member_id": inner, "step": "submit"})

@@ -716,7 +716,8 @@ def create_object(slug: str, request: Request, web: WebSession = Depends(signed_
             if protected and _assignable(section)
             else None
         ),
-        rows=review_rows(fields, body, _names_for(web, fields))
+        rows=([("Type", the_form.type_label(odata_type))] if the_form.types and odata_type else [])
+        + review_rows(fields, body, _names_for(web, fields))
         if fields
         else [(k, _value(body, k)) for k in body],
         hidden=hidden,
