@@ -754,6 +754,14 @@ def pending_request(web: WebSession, collection: str, object_id: str) -> str | N
 
 
 HIDDEN_PROPERTIES = {"version", "passwordProfile"}
+COMMON_LABELS = {
+    "@odata.type": "Type",
+    "id": "ID",
+    "description": "Description",
+    "createdDateTime": "Created",
+    "lastModifiedDateTime": "Last modified",
+    "platform": "Platform",
+}
 
 
 @router.get("/{slug}/{object_id}")
@@ -765,15 +773,19 @@ def show_object(
     spec = section.spec
     assert spec is not None
     pending = pending_request(web, section.collection, object_id)
-    fields = {f.name: f for f in _form_of(section).fields}
+    fields = {f.name: f for f in _form_of(section).fields_for(item.get("@odata.type"), create=True)}
     with web.ctx.db.read() as session:
         names = names_of(session, web)
     properties = []
     for key in item:
         if key.startswith("@odata.etag") or key in HIDDEN_PROPERTIES or key == "assignments":
             continue
+        if key == "displayName" and section.name_field != "displayName":
+            continue  # settings-catalog policies: `name` says it, once
         f = fields.get(key)
-        label = f.label if f else key
+        if f is None and item.get(key) in (None, "", []) and key not in COMMON_LABELS:
+            continue  # a property of another type (an iOS app's store URL on a Win32 app)
+        label = f.label if f else COMMON_LABELS.get(key, key)
         if f is not None and (
             f.control in ("script", "permissions") or (f.control == "select" and f.choices)
         ):
