@@ -10,8 +10,9 @@ import re
 
 from fastapi import FastAPI
 
+from countersign.store.db import Database
 from tests.factories import TenantFactory, unique
-from tests.integration.test_admin_center import approver_tenant, signed_in
+from tests.integration.test_admin_center import Browser, approver_tenant, signed_in
 
 REQUESTS = "/beta/deviceManagement/operationApprovalRequests"
 SCRIPTS = "/beta/deviceManagement/deviceManagementScripts"
@@ -312,3 +313,30 @@ def test_role_assignments_are_made_and_edited_with_pickers(
     )
     stored = tenant.ok("GET", f"/beta/deviceManagement/roleAssignments/{assignment_id}")
     assert sorted(stored["members"]) == sorted([helpdesk, field])
+
+
+def test_every_form_and_daily_page_renders_for_the_demo_tenant(app: FastAPI, db: Database) -> None:
+    from countersign.services.demo import ensure_demo_tenant
+    from countersign.web.forms import FORMS
+
+    demo = ensure_demo_tenant(db)
+    web = Browser(app)
+    web.get("/admin/sign-in")
+    web.post("/admin/sign-in", {"username": demo.administrators[0], "password": demo.password})
+    pages = []
+    for slug, form in FORMS.items():
+        pages += [f"/admin/{slug}/new?type={value}" for value, _ in form.types]
+    for slug in ("apps", "scripts", "compliance-policies", "configuration-policies", "groups"):
+        listing = web.get(f"/admin/{slug}").text
+        first = re.search(rf'href="/admin/{slug}/([0-9a-f-]{{36}})"', listing)
+        if first is None:
+            continue
+        pages.append(f"/admin/{slug}/{first.group(1)}/edit")
+        extra = "members" if slug == "groups" else "assignments"
+        pages += [f"/admin/{slug}/{first.group(1)}/{extra}", f"/admin/{slug}/{first.group(1)}"]
+    pages.append("/admin/devices?q=a&operatingSystem=Windows&complianceState=compliant")
+    assert len(pages) > 15
+    for path in pages:
+        response = web.get(path)
+        assert response.status_code == 200, (path, response.text[:500])
+        assert "Something went wrong" not in response.text, path
