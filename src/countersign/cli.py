@@ -378,5 +378,35 @@ def whoami(json_output: bool = typer.Option(False, "--json")) -> None:
         )
 
 
+@app.command("change-password")
+def change_password(
+    current: str = typer.Option(
+        ..., prompt="Current password", hide_input=True, help="Your current password."
+    ),
+    new: str = typer.Option(
+        ...,
+        prompt="New password",
+        hide_input=True,
+        confirmation_prompt=True,
+        help="The new password (8 to 256 characters).",
+    ),
+) -> None:
+    """Change your own password (no approval needed: you prove the current one), then sign in
+    again with it: the change ends every earlier token of yours."""
+    api_call(
+        "POST", "/beta/me/changePassword", json={"currentPassword": current, "newPassword": new}
+    )
+    creds = load_credentials()
+    response = httpx.post(
+        creds["url"].rstrip("/") + "/oauth2/token",
+        timeout=30,
+        data={"grant_type": "password", "username": creds["username"], "password": new},
+    )
+    if response.status_code != 200:
+        fail("password changed; sign in again with `countersign login`", 3)
+    save_credentials({**creds, "access_token": response.json()["access_token"]})
+    out.print(f"password changed for {creds['username']}; signed in again with it")
+
+
 def main() -> None:
     app()

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from countersign.cli import app as cli
 from countersign.cli import save_credentials
-from tests.factories import Principal, TenantFactory
+from tests.factories import PASSWORD, Principal, TenantFactory
 from tests.maa import seed
 
 runner = CliRunner()
@@ -79,3 +79,24 @@ def test_the_seed_story_from_the_command_line(
     assert code == 0 and "cancelled" in output
     code, output = run("requests", "reject", pending["id"], "--notes", "x")
     assert code != 0
+
+
+def test_change_own_password_from_the_command_line(
+    tenants: TenantFactory, live_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    tenant = tenants()
+    as_user(monkeypatch, tmp_path, live_server, tenant.admin)
+    result = runner.invoke(
+        cli,
+        ["change-password"],
+        input=f"{PASSWORD}\nCli-Passw0rd-77\nCli-Passw0rd-77\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "password changed" in result.output and "Cli-Passw0rd-77" not in result.output
+    code, output = run("whoami", "--json")  # signed in again with the new password
+    assert code == 0 and json.loads(output)["id"] == tenant.admin.id
+    assert tenant.sign_in(tenant.admin.upn, "Cli-Passw0rd-77").id == tenant.admin.id
+    wrong = runner.invoke(
+        cli, ["change-password"], input="nope\nOther-Passw0rd-1\nOther-Passw0rd-1\n"
+    )
+    assert wrong.exit_code == 2 and "The current password is incorrect." in wrong.output

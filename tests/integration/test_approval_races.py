@@ -15,7 +15,7 @@ from countersign.domain.errors import DomainError
 from countersign.services import approvals
 from countersign.services.changes import CREATE, UPDATE, Change
 from countersign.services.demo import caller_for
-from countersign.services.gate import ApprovalHeaders, execute
+from countersign.services.gate import ApprovalHeaders, Submitted, execute
 from countersign.store import tables as t
 from countersign.store.db import Database
 from tests.factories import PASSWORD, TenantFactory, unique
@@ -43,7 +43,9 @@ def race(*calls: Callable[[], Any]) -> list[Any]:
 
 
 def outcomes(results: list[Any]) -> Counter[str]:
-    return Counter(type(r).__name__ if isinstance(r, DomainError) else "ok" for r in results)
+    return Counter(
+        type(r).__name__ if isinstance(r, DomainError | Submitted) else "ok" for r in results
+    )
 
 
 def approvers(s: Seed, count: int) -> list[str]:
@@ -203,7 +205,7 @@ def test_two_submissions_for_one_object_one_conflicts(tenants: TenantFactory, db
             for i, c in enumerate([admin1, admin2, admin1, admin2])
         ]
     )
-    assert outcomes(results) == {"ApprovalRequired": 1, "Conflict": 3}, results
+    assert outcomes(results) == {"Submitted": 1, "Conflict": 3}, results
     with db.read() as session:
         locks = session.scalar(
             select(func.count())
@@ -240,7 +242,7 @@ def test_concurrent_submissions_in_one_tenant_all_land_in_one_audit_chain(
             for i in range(8)
         ]
     )
-    assert outcomes(results) == {"ApprovalRequired": 8}, results
+    assert outcomes(results) == {"Submitted": 8}, results
     from countersign.services.audit import verify_chain
 
     with db.read() as session:

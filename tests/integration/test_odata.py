@@ -156,3 +156,14 @@ def test_openapi_and_docs_are_served(tenant: Tenant) -> None:
     document = tenant.client.get("/openapi.json").json()
     assert "/beta/users" in document["paths"]
     assert tenant.client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("joiner", ["and", "or"])
+def test_a_filter_of_too_many_conditions_is_refused_not_a_500(tenant: Tenant, joiner: str) -> None:
+    """~1,000 terms made SQLite fail ('Expression tree is too large'): bounded, on both."""
+    terms = f" {joiner} ".join(f"displayName eq 'g{index}'" for index in range(1000))
+    response = tenant.call("GET", "/beta/groups", params={"$filter": terms})
+    assert response.status_code == 400
+    assert "more than 100 conditions" in response.json()["error"]["message"]
+    within = f" {joiner} ".join(f"displayName eq 'g{index}'" for index in range(100))
+    assert tenant.call("GET", "/beta/groups", params={"$filter": within}).status_code == 200

@@ -36,6 +36,9 @@ _TOKEN = re.compile(
 COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
 # Parentheses and `not` nest this deep at most (the parser recurses on them).
 MAX_DEPTH = 32
+# Comparisons joined by and/or: a longer filter is refused before it reaches the database
+# (SQLite refuses expression trees deeper than 1,000; no client needs more than this).
+MAX_TERMS = 100
 INT64 = 2**63
 
 
@@ -62,6 +65,9 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
+_JOINS = frozenset({"and", "or"})
+
+
 class _FilterParser:
     def __init__(self, text: str, fields: dict[str, Field]):
         self.tokens = _tokenize(text)
@@ -72,6 +78,11 @@ class _FilterParser:
     def parse(self) -> ColumnElement[bool]:
         if not self.tokens:
             raise ValidationFailed("$filter is empty.")
+        joins = sum(1 for kind, word in self.tokens if kind == "word" and word.lower() in _JOINS)
+        if joins >= MAX_TERMS:
+            raise ValidationFailed(
+                f"Invalid $filter: more than {MAX_TERMS} conditions joined by 'and'/'or'."
+            )
         expression = self._or()
         if self.position != len(self.tokens):
             raise ValidationFailed(

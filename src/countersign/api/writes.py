@@ -12,9 +12,9 @@ from fastapi.responses import JSONResponse
 from countersign.api.body import raw_body
 from countersign.api.deps import context
 from countersign.domain.actors import Caller
-from countersign.domain.errors import PreconditionFailed, ValidationFailed
+from countersign.domain.errors import ApprovalRequired, PreconditionFailed, ValidationFailed
 from countersign.services.changes import Change, etag
-from countersign.services.gate import ApprovalHeaders, execute
+from countersign.services.gate import ApprovalHeaders, Submitted, execute
 
 
 def json_body(request: Request) -> dict[str, Any]:
@@ -70,7 +70,10 @@ def if_match_version(request: Request) -> int | None:
 def run_change(request: Request, caller: Caller, change: Change) -> Response:
     ctx = context(request)
     headers = ApprovalHeaders.from_request(request.headers)
-    result = execute(ctx.db, caller, change, headers, now=datetime.now(UTC))
+    outcome = execute(ctx.db, caller, change, headers, now=datetime.now(UTC))
+    if isinstance(outcome, Submitted):  # Intune's answer: 403 and the request's id in a header
+        raise ApprovalRequired(outcome.request_id, outcome.message)
+    result = outcome.result
     if result.status == 204 or result.body is None:
         return Response(status_code=204)
     response_headers = {}

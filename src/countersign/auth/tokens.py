@@ -31,7 +31,10 @@ class TokenClaims:
     principal_id: str | None  # None: an external token mapped by upn
     principal_type: str  # "user" or "servicePrincipal"
     upn: str | None = None
-    issued_at: int | None = None  # the `iat` claim, seconds since the epoch
+    # The `iat` claim, seconds since the epoch (to the millisecond for our own tokens). None
+    # only for callers built inside Countersign without a token (a web session, which is
+    # revoked by deleting it; a request's requester at auto-completion; a local operator).
+    issued_at: float | None = None
 
 
 class TokenService:
@@ -108,7 +111,9 @@ class TokenService:
             "tid": tenant_id,
             "idtyp": "app" if principal_type == "servicePrincipal" else "user",
             "name": name,
-            "iat": int(now.timestamp()),
+            # To the millisecond (rounded down), so a token issued the same second as a
+            # credentials change is still refused (NumericDate may carry a fraction).
+            "iat": int(now.timestamp() * 1000) / 1000,
             "nbf": int(now.timestamp()),
             "exp": int((now + timedelta(seconds=lifetime)).timestamp()),
             "jti": uuid.uuid4().hex,
@@ -149,7 +154,7 @@ class TokenService:
             tenant_id=claims["tid"],
             principal_id=claims["sub"],
             principal_type="servicePrincipal" if claims["idtyp"] == "app" else "user",
-            issued_at=claims["iat"] if isinstance(claims.get("iat"), int) else None,
+            issued_at=_issued_at(claims),
         )
 
     def _key_created_elsewhere(self, kid: str) -> Any:
@@ -179,7 +184,7 @@ class TokenService:
             principal_id=oid if isinstance(oid, str) else None,
             principal_type="user",
             upn=upn if isinstance(upn, str) else None,
-            issued_at=claims["iat"] if isinstance(claims.get("iat"), int) else None,
+            issued_at=_issued_at(claims),
         )
 
     def _external_key(self, trusted: TrustedIssuer, kid: str) -> Any:
@@ -219,3 +224,10 @@ class TokenService:
         except jwt.PyJWTError as exc:
             raise Unauthorized("Access token validation failed.") from exc
         return claims
+
+
+def _issued_at(claims: dict[str, Any]) -> float:
+    """A token's `iat` (required by _decode); a token without a usable one counts as issued at
+    the epoch, so any credentials change revokes it."""
+    iat = claims.get("iat")
+    return float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else 0.0

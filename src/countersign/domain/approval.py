@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from countersign.domain import permissions as p
-from countersign.domain.rbac import DirectorySnapshot
+from countersign.domain.rbac import DEFAULT_SCOPE_TAG, DirectorySnapshot
 
 # -- request states (operationApprovalRequestStatus) ---------------------------------------
 
@@ -113,12 +113,15 @@ class Approvers:
     # The scope tags of each object the change touches (one set; one per device of a bulk
     # action): an approver must reach at least one tag of every object.
     object_tag_sets: tuple[tuple[str, ...], ...] = ()
+    # The principals the change is about (rule 10): never approvers of it.
+    excluded_ids: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "groupIds": list(self.group_ids),
             "readPermission": self.read_permission,
             "objectTagSets": [list(tags) for tags in self.object_tag_sets],
+            "excludedIds": list(self.excluded_ids),
         }
 
     @classmethod
@@ -127,6 +130,7 @@ class Approvers:
             tuple(data.get("groupIds") or ()),
             data.get("readPermission"),
             tuple(tuple(tags) for tags in data.get("objectTagSets") or ()),
+            tuple(data.get("excludedIds") or ()),
         )
 
 
@@ -163,6 +167,12 @@ def approval_blocker(
         return Refusal(
             "approverIsRequester", "You are the requester: a second administrator must approve."
         )
+    if approver_id in approvers.excluded_ids:
+        return Refusal(
+            "approverIsSubject",
+            "The change alters your own access or credentials: another administrator must "
+            "approve it.",
+        )
     if approver_id not in snapshot.enabled_users:
         return Refusal("approverIsDisabled", "The account is disabled.")
     access = snapshot.access_for(approver_id)
@@ -188,11 +198,19 @@ def approval_blocker(
             "missingReadPermission",
             f"You cannot read objects of this type ({approvers.read_permission}).",
         )
-    read = approvers.read_permission
-    if read and not all(access.can(read, tags) for tags in approvers.object_tag_sets):
-        return Refusal(
-            "scopeTagNotReached", "Your role assignments do not reach the object's scope tags."
-        )
+    # The scope tags are reached through the assignment that grants the approval permission
+    # (and the read permission): reach through another role does not make one an approver.
+    needed = {p.APPROVAL_FOR_MAA}
+    if approvers.read_permission:
+        needed.add(approvers.read_permission)
+    approving = [a for a, granted in access.grants if needed <= granted]
+    for tags in approvers.object_tag_sets:
+        if not any(a.reaches(list(tags) or [DEFAULT_SCOPE_TAG]) for a in approving):
+            return Refusal(
+                "scopeTagNotReached",
+                "The role assignment that makes you an approver does not reach the object's "
+                "scope tags.",
+            )
     return None
 
 
@@ -232,23 +250,3 @@ def json_diff(before: Any, after: Any, path: str = "") -> list[dict[str, Any]]:
     if after is None:
         return [{"path": path or "/", "op": "remove", "before": before, "after": None}]
     return [{"path": path or "/", "op": "replace", "before": before, "after": after}]
-
-
-# -- no takeover of an approver (SPEC §4 rule 10) -------------------------------------------
-
-
-def guards_approvers(snapshot: DirectorySnapshot, group_id: str) -> bool:
-    """Membership of this group decides who may approve: an access policy names it as
-    approvers, or a role assignment names it as members."""
-    return snapshot.group_is_on_role_assignment(group_id) or any(
-        group_id in policy.approver_group_ids for policy in snapshot.policies
-    )
-
-
-def is_potential_approver(snapshot: DirectorySnapshot, user_id: str) -> bool:
-    """The user could approve something: in an approver group, or holds the approval permission."""
-    groups = snapshot.groups_of(user_id)
-    in_approver_group = any(
-        group_id in groups for policy in snapshot.policies for group_id in policy.approver_group_ids
-    )
-    return in_approver_group or snapshot.access_for(user_id).has(p.APPROVAL_FOR_MAA)

@@ -40,6 +40,11 @@ class DirectorySnapshot:
     assignments: tuple[RoleAssignment, ...]
     # Users whose account is enabled (principals that may sign in and approve).
     enabled_users: frozenset[str] = frozenset()
+    # Every user and service principal -> a digest of what signs in as it (password hash,
+    # sign-in name, notification address, secrets, enabled state): what a takeover changes.
+    credentials: dict[str, str] = field(default_factory=dict)
+    # Service principals whose account is enabled.
+    enabled_service_principals: frozenset[str] = frozenset()
     # Active access policies (domain.approval.ActivePolicy), cached with the directory.
     policies: tuple[ActivePolicy, ...] = ()
     _parents: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
@@ -78,6 +83,9 @@ class DirectorySnapshot:
 
     def group_is_on_role_assignment(self, group_id: str) -> bool:
         return any(group_id in a.member_group_ids for a in self.assignments)
+
+    def is_enabled(self, principal_id: str) -> bool:
+        return principal_id in self.enabled_users or principal_id in self.enabled_service_principals
 
     def access_for(self, principal_id: str) -> Access:
         groups = self.groups_of(principal_id)

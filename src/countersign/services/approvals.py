@@ -25,6 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from countersign.auth.tokens import TokenClaims
 from countersign.domain import approval as a
+from countersign.domain import guards
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
 from countersign.domain.errors import (
@@ -133,7 +134,7 @@ def request_json(
         "payloadName": row.payload_name,
         "payloadOperation": row.payload_operation,
         "actionName": row.action_name,
-        "payload": row.payload.get("change"),
+        "payload": public_change(row.payload.get("change")),
         "displayPayload": row.display_payload,
         "approvalsRequired": row.approvals_required,
         "autoComplete": row.auto_complete,
@@ -218,6 +219,8 @@ class Protection:
     approvals_required: int
     auto_complete: bool
     lifetime_days: int | None
+    # What the change does to who can do what, when it touches the directory.
+    access_change: guards.AccessChange | None = None
 
 
 def protection_for(snapshot: DirectorySnapshot, change: Change, plan: Plan) -> Protection | None:
@@ -225,8 +228,6 @@ def protection_for(snapshot: DirectorySnapshot, change: Change, plan: Plan) -> P
     everyone_with_permission = a.Approvers((), None)
     if plan.policy_type == a.ACCESS_POLICY_TYPE:
         return Protection(a.ACCESS_POLICY_TYPE, (), everyone_with_permission, 1, False, None)
-    if plan.always_protected and snapshot.policies:
-        return Protection("role", (), everyone_with_permission, 1, False, None)
     if plan.policy_type is None:
         return None
     policies = tuple(a.covering(snapshot.policies, plan.policy_type, plan.platform))
@@ -286,55 +287,56 @@ def check_justification(
     return text
 
 
-# -- the lockout guard (SPEC §9) -------------------------------------------------------------
-
-# Collections whose changes can take approvers away.
-DIRECTORY_COLLECTIONS = frozenset(
-    {"users", "groups", "roleDefinitions", "roleAssignments", "operationApprovalPolicies"}
-)
+# -- the directory guards (SPEC §4 rule 10, §9) ------------------------------------------------
 
 
-def check_no_lockout(session: Session, tenant_id: str, requester_id: str, change: Change) -> None:
-    """After a change is applied in this transaction: refuse it if an active policy would have
-    fewer eligible approvers (other than the requester) than it needs, or nobody but the
-    requester could approve changes to access policies any more."""
-    if change.collection not in DIRECTORY_COLLECTIONS:
-        return
+def directory_effect(
+    session: Session, tenant_id: str, requester_id: str, before: DirectorySnapshot
+) -> guards.AccessChange | None:
+    """The effect of the change just applied in this transaction on who can do what, or None
+    when it left the directory as it was (its version did not move). Refuses a change that
+    would lock the tenant out of its approvals."""
+    session.flush()
+    version = session.scalar(select(t.Tenant.directory_version).where(t.Tenant.id == tenant_id))
+    if version == before.version:
+        return None
     after = load_snapshot(session, tenant_id, version=-1)
-    if not after.policies:
-        return
-    for policy in after.policies:
-        approvers = a.Approvers(policy.approver_group_ids, None)
-        eligible = a.eligible_approvers(after, requester_id, approvers)
-        if len(eligible) < policy.approvals_required:
-            raise ValidationFailed(
-                f"This change would leave the access policy '{policy.display_name}' with "
-                f"{len(eligible)} eligible approver(s) other than you; it needs "
-                f"{policy.approvals_required}. Nobody could approve its requests any more.",
-                reason="approverLockout",
-            )
-    if not a.eligible_approvers(after, requester_id, a.Approvers((), None)):
-        raise ValidationFailed(
-            "This change would leave nobody but you holding 'Approval for Multi Admin Approval'; "
-            "access policies could never be changed again.",
-            reason="approverLockout",
-        )
+    locked_out = guards.lockout(after, requester_id)
+    if locked_out is not None:
+        raise ValidationFailed(locked_out, reason="approverLockout")
+    return guards.access_change(before, after)
 
 
-def simulate_no_lockout(
+def simulate(
     session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
-) -> None:
-    """Apply the change on a savepoint, check the guard, and undo it: refuse at submission what
-    completion would refuse."""
-    if change.collection not in DIRECTORY_COLLECTIONS or not caller.snapshot.policies:
-        return
+) -> guards.AccessChange | None:
+    """Apply the change on a savepoint, judge its effect on the directory, and undo it: refuse
+    at submission what completion would refuse, and learn whom the change is about."""
     savepoint = session.begin_nested()
     try:
         apply_change(session, caller, change, dataclasses.replace(plan), now)
-        session.flush()
-        check_no_lockout(session, caller.tenant_id, caller.id, change)
+        return directory_effect(session, caller.tenant_id, caller.id, caller.snapshot)
     finally:
         savepoint.rollback()
+
+
+def guarded(protection: Protection | None, effect: guards.AccessChange | None) -> Protection | None:
+    """The protection a change needs once its effect on the directory is known: a change that
+    grants access, or sets the credentials of a principal holding an Intune permission, is a
+    `role` request that holders of the approval permission approve; and the principals a change
+    is about are never its approvers."""
+    if effect is None:
+        return protection
+    if protection is None:
+        if not effect.needs_approval:
+            return None
+        protection = Protection("role", (), a.Approvers((), None), 1, False, None)
+    excluded = tuple(sorted(set(protection.approvers.excluded_ids) | effect.subjects))
+    return dataclasses.replace(
+        protection,
+        approvers=dataclasses.replace(protection.approvers, excluded_ids=excluded),
+        access_change=effect,
+    )
 
 
 # -- transactions that must commit before they fail ------------------------------------------
@@ -464,8 +466,8 @@ def create_request(
     now: datetime,
 ) -> t.ApprovalRequest:
     """Freeze a planned change as a request in `needsApproval` (SPEC §4 rules 1-3)."""
-    simulate_no_lockout(session, caller, change, plan, now)
     frozen = frozen_change(change).canonical()
+    access_change = protection.access_change.to_json() if protection.access_change else None
     lifetime = protection.lifetime_days or session.scalar(
         select(t.Tenant.request_lifetime_days).where(t.Tenant.id == caller.tenant_id)
     )
@@ -496,11 +498,13 @@ def create_request(
             "change": frozen,
             "versions": plan.versions,
             "approvers": protection.approvers.to_json(),
+            "accessChange": access_change,
         },
         display_payload={
             "before": before,
             "after": after,
             "diff": a.json_diff(before or {}, after or {}),
+            "accessChange": access_change,
         },
         entity_keys=list(plan.entity_keys),
     )
@@ -513,7 +517,11 @@ def create_request(
         caller,
         "Submit",
         now,
-        after={"status": row.status, "justification": justification, "change": frozen},
+        after={
+            "status": row.status,
+            "justification": justification,
+            "change": public_change(frozen),
+        },
     )
     _notify(session, row, "submitted", eligible_approver_ids(session, caller.snapshot, row), now)
     return row
@@ -808,6 +816,9 @@ def complete_locked(
             f"The request is {row.status}; only an approved request can be completed.",
             reason=f"status:{row.status}",
         )
+    # Under the tenant's lock, nothing else changes the directory before this commits: the
+    # snapshot the effect is judged against is the one the change is applied to.
+    audit.lock_chain(session, caller.tenant_id)
     requester = caller_as_of(session, db, caller)
     plan = plan_change(session, requester, dataclasses.replace(frozen, expected_version=None), now)
     frozen_versions = {k: int(v) for k, v in row.payload.get("versions", {}).items()}
@@ -819,7 +830,16 @@ def complete_locked(
             reason="objectChanged",
         )
     result = apply_change(session, requester, frozen, plan, now, approval_request_id=row.id)
-    check_no_lockout(session, caller.tenant_id, caller.id, frozen)
+    effect = directory_effect(session, caller.tenant_id, caller.id, requester.snapshot)
+    approved = guards.AccessChange.from_json(row.payload.get("accessChange"))
+    existing = [policy.id for policy in requester.snapshot.policies]
+    if effect is not None and effect.exceeds(approved, existing):
+        raise Conflict(
+            "The directory changed after the request was submitted: completing it now would "
+            "grant access or set credentials that the approvers did not see. Cancel the "
+            "request and submit it again.",
+            reason="accessChanged",
+        )
     _move(
         session,
         row,
@@ -839,6 +859,14 @@ def frozen_change(change: Change) -> Change:
     if change.collection != "users":
         return change
     return dataclasses.replace(change, body=directory.freeze_secrets(change.body))
+
+
+def public_change(frozen: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The frozen change as anyone may read it: a pending password is never shown, not even as
+    its hash (rule 10)."""
+    if not frozen or frozen.get("collection") != "users":
+        return frozen
+    return {**frozen, "body": directory.hide_secrets(frozen.get("body") or {})}
 
 
 def same_change(frozen: Change, replay: Change) -> bool:

@@ -123,6 +123,12 @@ def record(
     return str(fields["id"])
 
 
+def lock_chain(session: Session, tenant_id: str) -> None:
+    """Take the tenant's lock now (every write takes it for its audit entry anyway): until this
+    transaction ends, no other one changes the tenant's directory or chain."""
+    _locked_head(session, tenant_id)
+
+
 @dataclass
 class _Head:
     sequence: int

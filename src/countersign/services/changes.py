@@ -73,8 +73,6 @@ class Plan:
     versions: dict[str, int] = field(default_factory=dict)
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
-    # Protected whenever any access policy is active (SPEC §4 rule 10, access policies).
-    always_protected: bool = False
 
 
 @dataclass
@@ -91,6 +89,11 @@ class Handler(Protocol):
     collection: str
     entity_type: str
     category: str
+    # Whether changes to this collection can change who may do what (directory, RBAC, access
+    # policies). It decides only whether a protected change is tried at submission to learn
+    # whom it is about; every unprotected change, and every completion, is judged by its
+    # measured effect on the directory whatever this says.
+    changes_access: bool
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan: ...
 

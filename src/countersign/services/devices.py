@@ -249,6 +249,7 @@ class ManagedDevices:
     collection = COLLECTION
     entity_type = ENTITY_TYPE
     category = "Device"
+    changes_access = False
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
         if change.operation == CREATE:

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from countersign.auth.passwords import hash_secret, new_secret, verify_secret
 from countersign.domain import permissions as p
 from countersign.domain.actors import SERVICE_PRINCIPAL, USER, Caller
-from countersign.domain.approval import guards_approvers, is_potential_approver
 from countersign.domain.errors import Conflict, NotFound, ValidationFailed
 from countersign.services.changes import (
     CREATE,
@@ -35,6 +34,7 @@ from countersign.store.db import bump_directory_version
 
 # A user's properties that decide who can sign in as it: changing them takes the account over.
 TAKEOVER_PROPERTIES = frozenset({"password_profile", "account_enabled", "user_principal_name"})
+HIDDEN_PASSWORD = "set (hidden)"
 UPN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 GRAPH = "https://graph.microsoft.com/v1.0/directoryObjects/"
 
@@ -198,6 +198,15 @@ def freeze_secrets(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "passwordProfile": {**frozen, "passwordHash": hash_secret(profile["password"])}}
 
 
+def hide_secrets(body: dict[str, Any]) -> dict[str, Any]:
+    """A frozen body as people and clients may see it: a new password is "set (hidden)"."""
+    profile = body.get("passwordProfile")
+    if not isinstance(profile, dict):
+        return body
+    shown = {k: v for k, v in profile.items() if k not in ("password", "passwordHash")}
+    return {**body, "passwordProfile": {**shown, "password": HIDDEN_PASSWORD}}
+
+
 def carries_password_hash(body: dict[str, Any]) -> bool:
     profile = body.get("passwordProfile")
     return isinstance(profile, dict) and "passwordHash" in profile
@@ -225,6 +234,7 @@ class Users:
     collection = "users"
     entity_type = "user"
     category = "Directory"
+    changes_access = True
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
         if change.operation == CREATE:
@@ -243,15 +253,11 @@ class Users:
             versions={user.id: user.version},
             before=user_json(user),
         )
-        # Rule 10: an approver's credentials and existence are protected once any policy is
-        # active, so nobody can take over an approver's account to approve their own change.
-        approver = is_potential_approver(caller.snapshot, user.id)
         if change.operation == DELETE:
             caller.require(p.DIRECTORY_USERS_DELETE)
             if user.id == caller.id:
                 raise ValidationFailed("You cannot delete your own account.")
             require_reach_over_holders(caller, [user.id])
-            plan.always_protected = approver
             return plan
         update = parse_body(UserUpdate, change.body, partial=True)
         fields = update.model_fields_set
@@ -263,7 +269,6 @@ class Users:
             require_reach_over_holders(caller, [user.id])
         if update.user_principal_name:
             _upn_free(session, update.user_principal_name, user.id)
-        plan.always_protected = approver and bool(fields & TAKEOVER_PROPERTIES)
         plan.after = {
             **user_json(user),
             **update.model_dump(by_alias=True, exclude_unset=True, exclude={"password_profile"}),
@@ -373,6 +378,7 @@ class Groups:
     collection = "groups"
     entity_type = "group"
     category = "Directory"
+    changes_access = True
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
         if change.operation == CREATE:
@@ -394,8 +400,6 @@ class Groups:
             self.entity_type,
             group.display_name,
             None,
-            always_protected=guards_approvers(caller.snapshot, group.id)
-            and change.operation != UPDATE,
             entity_keys=(f"groups:{group.id}",),
             versions={group.id: group.version},
             before=group_json(group),
@@ -535,6 +539,7 @@ class ServicePrincipals:
     collection = "servicePrincipals"
     entity_type = "servicePrincipal"
     category = "Directory"
+    changes_access = True
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
         if change.operation == CREATE:
@@ -607,12 +612,14 @@ class ServicePrincipals:
             )
             session.add(sp)
             session.flush()
+            bump_directory_version(session, caller.tenant_id)
             return Result(201, service_principal_json(sp, []), sp.id)
         sp = get_service_principal(session, caller.tenant_id, change.target_id or "")
+        # Its credentials and enabled state are part of the directory snapshot.
+        bump_directory_version(session, caller.tenant_id)
         if change.operation == DELETE:
             session.execute(delete(t.GroupMember).where(t.GroupMember.member_id == sp.id))
             session.delete(sp)
-            bump_directory_version(session, caller.tenant_id)
             return Result(204, None, sp.id)
         if change.operation == UPDATE:
             update = parse_body(ServicePrincipalUpdate, change.body, partial=True)

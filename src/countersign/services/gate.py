@@ -6,6 +6,9 @@ policies whether a change needs approval, and runs the approval handshake (SPEC 
    ApprovalRequired (403) carrying its id for `x-msft-approval-code`;
 3. the identical replay with `x-msft-approval-code` after approval -> applied, request completed.
 
+`execute` says what happened as a value (`Applied` or `Submitted`); the interfaces turn it into
+their own answer (the API's 403 ApprovalRequired, the admin center's request page).
+
 Unprotected writes apply at once. The active policies come from the directory snapshot cached
 per tenant version, so deciding costs no query beyond reading that version number.
 """
@@ -21,13 +24,46 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from countersign.domain.actors import Caller
-from countersign.domain.errors import ApprovalRequired, Conflict, ValidationFailed
-from countersign.services import approvals, directory
-from countersign.services.changes import Change, Result, apply_change, plan_change
+from countersign.domain.errors import Conflict, ValidationFailed
+from countersign.services import approvals, audit, directory
+from countersign.services.changes import (
+    Change,
+    Plan,
+    Result,
+    apply_change,
+    handler_for,
+    plan_change,
+)
 from countersign.services.identity import caller_as_of
 from countersign.store.db import Database
 
 log = logging.getLogger("countersign.gate")
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The change took effect (unprotected, or the approved replay of a request)."""
+
+    result: Result
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The change became an approval request in needsApproval; nothing was applied."""
+
+    request_id: str
+
+    @property
+    def message(self) -> str:
+        # Public scripts read the id out of this text with a regular expression.
+        return (
+            "This operation is protected by multi admin approval. An approval request was "
+            f"created with id {self.request_id}; after it is approved, complete it or replay "
+            f"the same operation with the header x-msft-approval-code: {self.request_id}"
+        )
+
+
+Outcome = Applied | Submitted
 
 
 @dataclass(frozen=True)
@@ -44,46 +80,83 @@ class ApprovalHeaders:
 
 def needs_approval(db: Database, caller: Caller, change: Change, now: datetime) -> bool:
     """Whether `change` would become an approval request (for the admin center's last step)."""
-    with db.read() as session:
-        caller = caller_as_of(session, db, caller)
-        plan = plan_change(session, caller, change, now)
-        return approvals.protection_for(caller.snapshot, change, plan) is not None
+    with db.write() as session:
+        protection = _decide(session, db, caller, change, now)[2]
+        session.rollback()  # a question only: whatever was tried is undone
+        return protection is not None
+
+
+def _decide(
+    session: Session, db: Database, caller: Caller, change: Change, now: datetime
+) -> tuple[Caller, Plan, approvals.Protection | None, Result | None]:
+    """Plan the change and decide whether it needs approval; an unprotected change is applied
+    here (its Result returned), in the caller's transaction.
+
+    Once any access policy is active, a change to the directory is judged by its effect (SPEC
+    §4 rule 10): an unprotected change is applied on a savepoint and compared, before and
+    after, for every principal; one that grants access or sets a privileged principal's
+    credentials is undone and becomes a request. Both sides of that comparison are read under
+    the tenant's lock, so no concurrent change can slip between them."""
+    current = caller_as_of(session, db, caller)
+    plan = plan_change(session, current, change, now)
+    protection = approvals.protection_for(current.snapshot, change, plan)
+    if protection is None and plan.policy_type is not None:
+        # An object an active request names is locked for every write of its kind, protected
+        # or not (the request's completion would refuse anyway).
+        approvals.check_unlocked(session, current.tenant_id, plan.entity_keys, now)
+    judged = protection is None or handler_for(change.collection).changes_access
+    if not current.snapshot.policies or not judged:
+        if protection is None:
+            return current, plan, None, apply_change(session, current, change, plan, now)
+        return current, plan, protection, None
+    audit.lock_chain(session, current.tenant_id)
+    locked = caller_as_of(session, db, current)
+    if locked.snapshot is not current.snapshot:  # the directory moved since the plan
+        current, plan = locked, plan_change(session, locked, change, now)
+        protection = approvals.protection_for(current.snapshot, change, plan)
+    if protection is not None:
+        effect = approvals.simulate(session, current, change, plan, now)
+        return current, plan, approvals.guarded(protection, effect), None
+    savepoint = session.begin_nested()
+    result = apply_change(session, current, change, plan, now)
+    effect = approvals.directory_effect(session, current.tenant_id, current.id, current.snapshot)
+    protection = approvals.guarded(None, effect)
+    if protection is None:
+        savepoint.commit()
+        return current, plan, None, result
+    savepoint.rollback()
+    return current, plan, protection, None
 
 
 def execute(
     db: Database, caller: Caller, change: Change, headers: ApprovalHeaders, now: datetime
-) -> Result:
+) -> Outcome:
+    """Run one write through the gate: applied at once, submitted as a request, or (with an
+    approval code) the approved request completed."""
     if change.collection == "users" and directory.carries_password_hash(change.body):
         # Only a frozen approval request carries a hash; callers send passwords.
         raise ValidationFailed(
             "Property 'passwordProfile.passwordHash' does not exist on this type."
         )
 
-    def work(session: Session) -> Result | str:
-        current = caller_as_of(session, db, caller)
-        plan = plan_change(session, current, change, now)
-        protection = approvals.protection_for(current.snapshot, change, plan)
+    def work(session: Session) -> Outcome:
+        current, plan, protection, result = _decide(session, db, caller, change, now)
         if protection is None:
-            if plan.policy_type is not None:
-                # An object an active request names is locked for every write of its kind,
-                # protected or not (the request's completion would refuse anyway).
-                approvals.check_unlocked(session, current.tenant_id, plan.entity_keys, now)
-            result = apply_change(session, current, change, plan, now)
-            approvals.check_no_lockout(session, current.tenant_id, current.id, change)
-            return result
+            assert result is not None
+            return Applied(result)
         if headers.approval_code:
             row = approvals.get_request(
                 session, current.tenant_id, headers.approval_code.strip(), for_update=True
             )
-            return approvals.complete_locked(session, db, current, row, now, replay=change)
+            return Applied(approvals.complete_locked(session, db, current, row, now, replay=change))
         justification = approvals.decode_justification(headers.justification)
         request = approvals.create_request(
             session, current, change, plan, protection, justification, now
         )
-        return request.id
+        return Submitted(request.id)
 
     try:
-        outcome = approvals.run_transition(db, work)
+        return approvals.run_transition(db, work)
     except IntegrityError:
         log.warning("a write lost a race on a database constraint", exc_info=True)
         # A uniqueness the database enforces (a sign-in name, a lock, an id) was taken by a
@@ -93,11 +166,3 @@ def execute(
             "applied. Try again.",
             reason="concurrentChange",
         ) from None
-    if isinstance(outcome, str):  # committed: the request exists; tell the caller where it is
-        raise ApprovalRequired(
-            outcome,
-            "This operation is protected by multi admin approval. An approval request was "
-            f"created with id {outcome}; after it is approved, complete it or replay the "
-            "same operation with the header x-msft-approval-code.",
-        )
-    return outcome

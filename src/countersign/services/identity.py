@@ -5,16 +5,16 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from countersign.auth.passwords import verify_secret
+from countersign.auth.passwords import hash_secret, verify_secret
 from countersign.auth.tokens import TokenClaims
 from countersign.domain.actors import SERVICE_PRINCIPAL, USER, Caller
-from countersign.domain.errors import AccountLocked, Unauthorized
+from countersign.domain.errors import AccountLocked, Unauthorized, ValidationFailed
 from countersign.services import audit
 from countersign.store import tables as t
-from countersign.store.db import Database, current_snapshot
+from countersign.store.db import Database, bump_directory_version, current_snapshot
 
 INVALID_GRANT = "The user name or password is incorrect."
 
@@ -70,7 +70,11 @@ def resolve_caller(
         if found is None or not found.account_enabled:
             raise Unauthorized("The user of the token no longer exists or is disabled.")
         revoked = found.tokens_valid_after
-        if revoked is not None and (claims.issued_at or 0) < int(revoked.timestamp()):
+        if (
+            revoked is not None
+            and claims.issued_at is not None
+            and claims.issued_at < revoked.timestamp()
+        ):
             raise Unauthorized(
                 "The token was issued before the account's credentials changed; sign in again."
             )
@@ -191,6 +195,75 @@ def password_sign_in(
     if deferred is not None:
         raise deferred
     return user
+
+
+MIN_PASSWORD, MAX_PASSWORD = 8, 256
+
+
+def change_own_password(
+    db: Database,
+    caller: Caller,
+    current_password: str,
+    new_password: str,
+    *,
+    now: datetime,
+    max_attempts: int = 5,
+    lockout: timedelta = timedelta(minutes=15),
+) -> t.User:
+    """Graph's `/me/changePassword`: a user sets their own password by proving the current one.
+
+    Not an approval-protected change (SPEC §4 rule 10): whoever knows the current password
+    already controls the account. A wrong current password counts as a failed sign-in (five
+    lock the account), so a stolen token cannot be used to guess it. Every earlier token and
+    admin center session of the user ends; the caller signs in again with the new password."""
+    if caller.type != USER or caller.upn is None:
+        raise ValidationFailed("Only users have passwords; service principals use secrets.")
+    if not MIN_PASSWORD <= len(new_password) <= MAX_PASSWORD:
+        raise ValidationFailed(
+            f"The new password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters.",
+            target="newPassword",
+        )
+    if new_password == current_password:
+        raise ValidationFailed(
+            "The new password must differ from the current one.", target="newPassword"
+        )
+    deferred: Exception | None = None
+    with db.write() as session:
+        try:
+            user = sign_in_with_password(
+                session,
+                caller.upn,
+                current_password,
+                now=now,
+                max_attempts=max_attempts,
+                lockout=lockout,
+            )
+        except _Deferred as wrapped:
+            deferred = wrapped.error
+        else:
+            user.password_hash = hash_secret(new_password)
+            user.tokens_valid_after = now
+            user.version += 1
+            user.last_modified_date_time = now
+            session.execute(delete(t.WebSession).where(t.WebSession.user_id == user.id))
+            bump_directory_version(session, user.tenant_id)
+            audit.record(
+                session,
+                tenant_id=user.tenant_id,
+                actor=caller,
+                activity="Change own password",
+                activity_type="Change own password",
+                category="Directory",
+                target_type="user",
+                target_id=user.id,
+                target_name=user.user_principal_name,
+                now=now,
+            )
+            return user
+    if isinstance(deferred, Unauthorized):
+        raise ValidationFailed("The current password is incorrect.", target="currentPassword")
+    assert deferred is not None
+    raise deferred
 
 
 def client_credentials_sign_in(

@@ -192,6 +192,7 @@ class NotificationChannels:
     collection = "notificationChannels"
     entity_type = "notificationChannel"
     category = "Organization"
+    changes_access = False
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
         caller.require(p.ORGANIZATION_UPDATE)

@@ -169,6 +169,7 @@ class OperationApprovalPolicies:
     collection = "operationApprovalPolicies"
     entity_type = "operationApprovalPolicy"
     category = "MultiAdminApproval"
+    changes_access = True
     read_permission = p.ROLES_READ
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:

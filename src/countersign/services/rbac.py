@@ -221,6 +221,7 @@ class RoleDefinitions:
     collection = "roleDefinitions"
     entity_type = "roleDefinition"
     category = "Role"
+    changes_access = True
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
         if change.operation == CREATE:
@@ -345,6 +346,7 @@ class RoleAssignments:
     collection = "roleAssignments"
     entity_type = "roleAssignment"
     category = "Role"
+    changes_access = True
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
         if change.operation == CREATE:
@@ -444,6 +446,7 @@ class RoleScopeTags:
     collection = "roleScopeTags"
     entity_type = "roleScopeTag"
     category = "Role"
+    changes_access = True
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
         if change.operation == CREATE:

@@ -561,6 +561,8 @@ def check_groups_exist(session: Session, tenant_id: str, assignments: list[dict[
 
 
 class ResourceHandler:
+    changes_access = False
+
     def __init__(self, kind: Kind):
         self.kind = kind
         self.collection = kind.collection

@@ -77,6 +77,7 @@ class MultiAdminApprovalSettings:
     collection = COLLECTION
     entity_type = "multiAdminApprovalSettings"
     category = "MultiAdminApproval"
+    changes_access = False
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
         caller.require(p.APPROVAL_FOR_MAA)

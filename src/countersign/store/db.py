@@ -9,6 +9,8 @@ races are settled with row locks and conditional updates in the services.
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -256,9 +258,36 @@ def load_snapshot(session: Session, tenant_id: str, version: int) -> DirectorySn
             select(t.RoleAssignment).where(t.RoleAssignment.tenant_id == tenant_id)
         )
     )
-    enabled_users = session.scalars(
-        select(t.User.id).where(t.User.tenant_id == tenant_id, t.User.account_enabled.is_(True))
-    ).all()
+    credentials: dict[str, str] = {}
+    enabled_users: list[str] = []
+    for user_id, enabled, upn, mail, password_hash in session.execute(
+        select(
+            t.User.id,
+            t.User.account_enabled,
+            t.User.user_principal_name,
+            t.User.mail,
+            t.User.password_hash,
+        ).where(t.User.tenant_id == tenant_id)
+    ):
+        credentials[user_id] = _digest("user", upn, mail, password_hash)
+        if enabled:
+            enabled_users.append(user_id)
+    secrets: dict[str, list[str]] = {}
+    for sp_id, key_id in session.execute(
+        select(t.ServicePrincipalSecret.service_principal_id, t.ServicePrincipalSecret.key_id)
+        .where(t.ServicePrincipalSecret.tenant_id == tenant_id)
+        .order_by(t.ServicePrincipalSecret.key_id)
+    ):
+        secrets.setdefault(sp_id, []).append(key_id)
+    enabled_service_principals: list[str] = []
+    for sp_id, app_id, enabled in session.execute(
+        select(
+            t.ServicePrincipal.id, t.ServicePrincipal.app_id, t.ServicePrincipal.account_enabled
+        ).where(t.ServicePrincipal.tenant_id == tenant_id)
+    ):
+        credentials[sp_id] = _digest("servicePrincipal", app_id, *secrets.get(sp_id, ()))
+        if enabled:
+            enabled_service_principals.append(sp_id)
     policies = tuple(
         ActivePolicy(
             id=row.id,
@@ -281,13 +310,23 @@ def load_snapshot(session: Session, tenant_id: str, version: int) -> DirectorySn
         role_permissions=roles,
         assignments=assignments,
         enabled_users=frozenset(enabled_users),
+        credentials=credentials,
+        enabled_service_principals=frozenset(enabled_service_principals),
         policies=policies,
     )
 
 
+def _digest(*parts: str | None) -> str:
+    """What signs in as a principal, as a digest: the snapshot is cached in memory, and the
+    comparison needs only to know whether it changed."""
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
 def current_snapshot(session: Session, db: Database, tenant_id: str) -> DirectorySnapshot:
     """The snapshot as of this transaction (reads the tenant's version: one primary-key read)."""
-    version = session.scalar(select(t.Tenant.directory_version).where(t.Tenant.id == tenant_id))
+    version = locked_directory_version(session, tenant_id)
+    if version is None:
+        version = session.scalar(select(t.Tenant.directory_version).where(t.Tenant.id == tenant_id))
     if version is None:
         raise LookupError(tenant_id)
     return db.snapshot(session, tenant_id, version)

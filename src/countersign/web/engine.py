@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from countersign.domain.actors import Caller
-from countersign.domain.errors import ApprovalRequired
 from countersign.services import approvals, gate
 from countersign.services.changes import Change, Result
 from countersign.store import tables as t
@@ -40,10 +39,8 @@ def run(web: WebSession, change: Change, justification: str | None) -> Result | 
     headers = gate.ApprovalHeaders(
         justification=encode_justification(justification) if justification else None
     )
-    try:
-        return gate.execute(web.ctx.db, web.caller, change, headers, web.now)
-    except ApprovalRequired as required:
-        return required.request_id
+    outcome = gate.execute(web.ctx.db, web.caller, change, headers, web.now)
+    return outcome.request_id if isinstance(outcome, gate.Submitted) else outcome.result
 
 
 def request_json(

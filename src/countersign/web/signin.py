@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from countersign.api.deps import context
 from countersign.auth import sessions
 from countersign.domain.errors import AccountLocked, DomainError, Unauthorized
-from countersign.services.identity import password_sign_in
+from countersign.services.identity import change_own_password, password_sign_in
 from countersign.web.core import (
     HtmlRoute,
     WebSession,
@@ -131,5 +131,50 @@ def sign_out(request: Request, web: WebSession = Depends(signed_in)) -> Response
     response = redirect(f"{SIGN_IN_PATH}?signed_out=1")
     response.delete_cookie(
         sessions.SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_secure(request)
+    )
+    return response
+
+
+@router.get("/password")
+def change_password_form(request: Request, web: WebSession = Depends(signed_in)) -> Response:
+    return render(
+        request,
+        "change_password.html",
+        changed=request.query_params.get("changed") == "1",
+        error=None,
+    )
+
+
+@router.post("/password")
+def change_password(request: Request, web: WebSession = Depends(signed_in)) -> Response:
+    """The signed-in administrator's own password (not protected: they prove the current one).
+    The change ends every session of the user, this one too, so this browser gets a new one."""
+    form = form_data(request)
+    ctx = web.ctx
+    try:
+        user = change_own_password(
+            ctx.db,
+            web.caller,
+            form.get("current_password", ""),
+            form.get("new_password", ""),
+            now=web.now,
+            max_attempts=ctx.settings.lockout_attempts,
+            lockout=timedelta(minutes=ctx.settings.lockout_minutes),
+        )
+    except DomainError as exc:
+        return render(
+            request, "change_password.html", status_code=400, error=exc.message, changed=False
+        )
+    with ctx.db.write() as session:
+        token = sessions.create_session(session, user, web.now)
+    response = redirect("/admin/password?changed=1")
+    response.set_cookie(
+        sessions.SESSION_COOKIE,
+        token,
+        max_age=int(sessions.SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/",
     )
     return response

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from pydantic import Field as BodyField
 from sqlalchemy import select
 
 from countersign.api.collections import CollectionSpec, mount
@@ -14,7 +16,8 @@ from countersign.api.writes import json_body, run_change
 from countersign.domain import permissions as p
 from countersign.domain.actors import SERVICE_PRINCIPAL, Caller
 from countersign.services import directory as d
-from countersign.services.changes import ACTION, Change, parse_body
+from countersign.services.changes import ACTION, Change, GraphBody, parse_body
+from countersign.services.identity import change_own_password
 from countersign.store import tables as t
 
 router = APIRouter(prefix="/beta", tags=["directory"])
@@ -87,6 +90,29 @@ def me(request: Request, caller: Caller = Depends(current_caller)) -> dict[str, 
         **body,
         "tenantId": caller.tenant_id,
     }
+
+
+class ChangePassword(GraphBody):
+    current_password: str = BodyField(max_length=256)
+    new_password: str = BodyField(max_length=256)
+
+
+@router.post("/me/changePassword", status_code=204)
+def change_password(request: Request, caller: Caller = Depends(current_caller)) -> Response:
+    """The signed-in user changes their own password with the current one (Graph's
+    changePassword). Earlier tokens end: sign in again with the new password."""
+    body = parse_body(ChangePassword, json_body(request))
+    ctx = context(request)
+    change_own_password(
+        ctx.db,
+        caller,
+        body.current_password,
+        body.new_password,
+        now=datetime.now(UTC),
+        max_attempts=ctx.settings.lockout_attempts,
+        lockout=timedelta(minutes=ctx.settings.lockout_minutes),
+    )
+    return Response(status_code=204)
 
 
 @router.get("/groups/{group_id}/members")
