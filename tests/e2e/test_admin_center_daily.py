@@ -59,6 +59,12 @@ def complete_in_browser(page: Page, request_id: str) -> None:
 
 def protected_tenant(tenants: TenantFactory) -> tuple[Tenant, Principal, str]:
     tenant, admin2, approvers_name = seed_tenant(tenants)
+    protect(tenant, admin2, approvers_name)
+    return tenant, admin2, approvers_name
+
+
+def protect(tenant: Tenant, admin2: Principal, approvers_name: str) -> None:
+    """Access policies for Windows apps, scripts and Windows compliance policies."""
     approvers = tenant.groups[approvers_name]
     for policy_type, platform in (
         ("app", WINDOWS),
@@ -75,7 +81,6 @@ def protected_tenant(tenants: TenantFactory) -> tuple[Tenant, Principal, str]:
                 "approverGroupIds": [approvers],
             },
         )
-    return tenant, admin2, approvers_name
 
 
 def only(tenant: Tenant, path: str, name: str) -> dict[str, Any]:
@@ -205,9 +210,11 @@ def test_forms_create_under_approval_and_an_edit_changes_one_field(
 def test_add_a_member_to_the_approver_group_then_they_approve(
     tenants: TenantFactory, live_server: str, browser: Browser
 ) -> None:
-    tenant, admin2, approvers_name = protected_tenant(tenants)
+    tenant, admin2, approvers_name = seed_tenant(tenants)
     admin3_name = unique("admin3")
+    # Made before any policy: afterwards, granting a role is itself a request (four eyes).
     admin3 = tenant.user(admin3_name, roles=("Intune Administrator",))
+    protect(tenant, admin2, approvers_name)
     admin1 = sign_in(browser, live_server, tenant.admin.upn)
     approver = sign_in(browser, live_server, admin2.upn)
 
