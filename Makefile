@@ -2,6 +2,9 @@
 VENV := .venv
 BIN := $(VENV)/bin
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+# make demo HOST=0.0.0.0 PORT=8001
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: install demo test test-sqlite test-postgres lint browser migration
 
@@ -14,7 +17,7 @@ $(BIN)/countersign: pyproject.toml
 install: $(BIN)/countersign
 
 demo: install
-	$(BIN)/countersign demo
+	$(BIN)/countersign demo --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check src tests bench scripts

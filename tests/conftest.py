@@ -53,6 +53,35 @@ def _cheap_password_hashing() -> Iterator[None]:
     passwords._hasher, passwords._DUMMY_HASH = production
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_channel_targets_allowed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """The suite's receivers listen on 127.0.0.1, which channels may only point at when the
+    operator allows private targets. Tests of the refusal turn it off
+    (`private_targets_refused`)."""
+    from countersign.notify import targets
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COUNTERSIGN_ALLOW_PRIVATE_CHANNEL_TARGETS", "true")
+        # Every Settings() of the run keeps its checkpoint key and log out of the working tree.
+        anchors = tmp_path_factory.mktemp("anchors")
+        patch.setenv("COUNTERSIGN_AUDIT_CHECKPOINT_KEY_FILE", str(anchors / "audit-key.pem"))
+        patch.setenv("COUNTERSIGN_AUDIT_CHECKPOINT_LOG", str(anchors / "checkpoints.jsonl"))
+        targets.configure(True)
+        yield
+    targets.configure(False)
+
+
+@pytest.fixture()
+def private_targets_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default of a real deployment: channel targets on private addresses are refused."""
+    from countersign.notify import targets
+
+    monkeypatch.delenv("COUNTERSIGN_ALLOW_PRIVATE_CHANNEL_TARGETS", raising=False)
+    monkeypatch.setattr(targets, "_allow_private", False)
+
+
 @pytest.fixture(scope="session")
 def fresh_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], str]]:
     """Makes a new empty database each time it is called (for migration tests)."""
@@ -90,7 +119,11 @@ def db(database_url: str) -> Iterator[Database]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, public_url="http://testserver")
+    return Settings(
+        database_url=database_url,
+        public_url="http://testserver",
+        allow_private_channel_targets=True,
+    )
 
 
 @pytest.fixture(scope="session")

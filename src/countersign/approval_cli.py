@@ -5,11 +5,25 @@ token: `countersign requests list|show|approve|reject|cancel|complete` and
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
+
+from countersign.cli_output import (
+    BAD_INPUT,
+    GUID,
+    JSON,
+    OUTPUT,
+    WIDE,
+    Column,
+    Format,
+    fail,
+    print_json,
+    render,
+    resolve_id,
+    starting_with,
+)
 
 REQUESTS = "/beta/deviceManagement/operationApprovalRequests"
 POLICIES = "/beta/deviceManagement/operationApprovalPolicies"
@@ -22,7 +36,8 @@ PLATFORMS = {
 requests_app = typer.Typer(no_args_is_help=True, help="Approval requests (API client).")
 policies_app = typer.Typer(no_args_is_help=True, help="Access policies (API client).")
 
-JSON = typer.Option(False, "--json", help="Print JSON for scripts.")
+STATUSES = ("needsApproval", "approved", "rejected", "cancelled", "completed", "expired")
+ID_HELP = "The id, or a unique prefix of it as the tables print it."
 
 
 def _call(method: str, path: str, **kwargs: Any) -> Any:
@@ -32,10 +47,22 @@ def _call(method: str, path: str, **kwargs: Any) -> Any:
     return response.json() if response.content else None
 
 
-def _print_json(data: Any) -> None:
-    from countersign.cli import out
+def _all(path: str, params: dict[str, str] | None = None) -> list[dict[str, Any]] | None:
+    """Every item of a collection, following @odata.nextLink; None when the caller may not
+    list it (403)."""
+    from countersign.cli import api_call
 
-    out.print_json(data=data)
+    items: list[dict[str, Any]] = []
+    url: str | None = path
+    query: dict[str, str] | None = {"$top": "999", **(params or {})}
+    while url:
+        response = api_call("GET", url, params=query, allow=(403,))
+        if response.status_code == 403:
+            return None
+        page = response.json()
+        items.extend(page.get("value") or [])
+        url, query = page.get("@odata.nextLink"), None
+    return items
 
 
 def _who(identity: dict[str, Any] | None) -> str:
@@ -43,18 +70,6 @@ def _who(identity: dict[str, Any] | None) -> str:
         return ""
     principal = identity.get("user") or identity.get("application") or {}
     return str(principal.get("displayName") or principal.get("id") or "")
-
-
-def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    from countersign.cli import out
-
-    table = Table(title=title)
-    for column in columns:
-        # Ids are what people copy into the next command: never shortened.
-        table.add_column(column, no_wrap=column == "id", min_width=36 if column == "id" else None)
-    for row in rows:
-        table.add_row(*(Text(cell) for cell in row))  # cells are data, never markup
-    out.print(table)
 
 
 def _justification_header(text: str) -> dict[str, str]:
@@ -65,94 +80,133 @@ def _submitted(
     method: str, path: str, body: dict[str, Any] | None, justification: str, json_output: bool
 ) -> None:
     """Send a protected write with its justification; report the request it became."""
-    import httpx
+    from countersign.cli import api_call, out, server_error
 
-    from countersign.cli import fail, load_credentials, out
-
-    creds = load_credentials()
-    response = httpx.request(
-        method,
-        creds["url"].rstrip("/") + path,
-        json=body,
-        timeout=30,
-        headers={
-            "Authorization": f"Bearer {creds['access_token']}",
-            **_justification_header(justification),
-        },
+    response = api_call(
+        method, path, json=body, headers=_justification_header(justification), allow=(403,)
     )
     request_id = response.headers.get("x-msft-approval-code")
     if response.status_code == 403 and request_id:
         if json_output:
-            _print_json({"requestId": request_id, "status": "needsApproval"})
+            print_json({"requestId": request_id, "status": "needsApproval"})
         else:
-            out.print(f"submitted for approval: request {request_id} needs a second administrator")
+            out.print(
+                f"submitted for approval: request {request_id} needs a second administrator",
+                highlight=False,
+            )
         return
-    if response.status_code < 300:
-        if json_output:
-            _print_json(response.json() if response.content else {})
-        else:
-            out.print("applied (not protected)")
-        return
-    try:
-        error = response.json()["error"]
-        reason = error.get("innerError", {}).get("reason")
-        message = error["message"] + (f" (reason: {reason})" if reason else "")
-    except (ValueError, KeyError, TypeError):
-        message = response.text
-    fail(
-        f"{response.status_code} {message}",
-        {400: 2, 401: 3, 403: 3, 404: 4, 409: 5}.get(response.status_code, 1),
-    )
+    if response.status_code >= 400:
+        server_error(response)
+    if json_output:
+        print_json(response.json() if response.content else {})
+    else:
+        out.print("applied (not protected)")
 
 
 # -- requests ----------------------------------------------------------------------------------
 
 
+def request_id_of(prefix: str) -> str:
+    """A request's whole id from a prefix: among all requests, or your own when you may not
+    list all of them."""
+
+    def ids(start: str) -> list[str]:
+        items = _all(REQUESTS, starting_with(start))
+        if items is None:
+            items = _all(f"{REQUESTS}/retrieveMyRequests()", starting_with(start)) or []
+        return [r["id"] for r in items]
+
+    return resolve_id(prefix, "request", ids)
+
+
+# What people call the types a request changes (else the type's name in words).
+TYPE_WORDS = {
+    "operationApprovalPolicy": "access policy",
+    "mobileApp": "app",
+    "managedDevice": "device",
+    "deviceManagementScript": "script",
+    "deviceHealthScript": "remediation script",
+    "deviceShellScript": "shell script",
+}
+
+
+def _type_words(entity_type: str) -> str:
+    return TYPE_WORDS.get(entity_type) or re.sub(r"(?<!^)(?=[A-Z])", " ", entity_type).lower()
+
+
+def _change_text(r: dict[str, Any]) -> str:
+    """What a request changes, as a person reads it: the server's summary title when it gives
+    one, else the operation (or action), the type in words and the object's name."""
+    summary = (r.get("displayPayload") or {}).get("summary") or {}
+    if isinstance(summary, dict) and summary.get("title"):
+        return str(summary["title"])
+    operation = r.get("actionName") or r.get("payloadOperation") or ""
+    parts = (operation.capitalize(), _type_words(r.get("payloadType") or ""), r.get("payloadName"))
+    return " ".join(part for part in parts if part)
+
+
+def _minute(value: str | None) -> str:
+    return (value or "")[:16].replace("T", " ")
+
+
 @requests_app.command("list")
 def list_requests(
-    status: str | None = typer.Option(None, help="needsApproval, approved, ..."),
-    mine: bool = typer.Option(False, help="Only requests I made."),
-    top: int = typer.Option(50, help="How many."),
+    status: str | None = typer.Option(None, help=f"Only this status: {', '.join(STATUSES)}."),
+    mine: bool = typer.Option(False, "--mine", help="Only requests I made."),
+    top: int = typer.Option(50, min=1, max=999, help="How many, newest first."),
     json_output: bool = JSON,
+    output_format: Format = OUTPUT,
+    wide: bool = WIDE,
 ) -> None:
     """List approval requests, newest first."""
+    if status is not None and status not in STATUSES:
+        fail(f"--status must be one of {', '.join(STATUSES)} (not '{status}')", BAD_INPUT)
     params: dict[str, str] = {"$top": str(top)}
     if status:
         params["$filter"] = f"status eq '{status}'"
     path = f"{REQUESTS}/retrieveMyRequests()" if mine else REQUESTS
     items = _call("GET", path, params=params)["value"]
-    if json_output:
-        _print_json(items)
-        return
-    _table(
+    render(
         "Approval requests",
-        ["id", "status", "operation", "object", "requester", "requested", "expires"],
+        [
+            Column("id", is_id=True),
+            Column("status"),
+            Column("change", wrap=True),
+            Column("requester"),
+            Column("requested", wide_only=True),
+            Column("expires"),
+        ],
         [
             [
                 r["id"],
                 r["status"],
-                f"{r['payloadOperation']} {r['payloadType']}",
-                r["payloadName"] or "",
+                _change_text(r),
                 _who(r["requestor"]),
-                r["requestDateTime"][:19],
-                r["expirationDateTime"][:19],
+                _minute(r["requestDateTime"]),
+                _minute(r["expirationDateTime"]),
             ]
             for r in items
         ],
+        output_format=Format.json if json_output else output_format,
+        wide=wide,
+        raw=items,
     )
 
 
 @requests_app.command("show")
-def show_request(request_id: str, json_output: bool = JSON) -> None:
+def show_request(
+    request_id: str = typer.Argument(..., help=ID_HELP), json_output: bool = JSON
+) -> None:
     """Show one request with its justification, approver notes and the diff."""
     from countersign.cli import out
 
-    r = _call("GET", f"{REQUESTS}/{request_id}")
+    r = _call("GET", f"{REQUESTS}/{request_id_of(request_id)}")
     if json_output:
-        _print_json(r)
+        print_json(r)
         return
     lines = [
-        f"{r['payloadOperation']} {r['payloadType']} {r['payloadName'] or ''}",
+        _change_text(r),
+        f"id:             {r['id']}",
         f"status:         {r['status']}",
         f"requester:      {_who(r['requestor'])}",
         f"requested:      {r['requestDateTime']}",
@@ -163,7 +217,7 @@ def show_request(request_id: str, json_output: bool = JSON) -> None:
     ]
     # User-supplied text is printed without Rich markup, so "[...]" in it stays literal.
     out.print("\n".join(lines), highlight=False, markup=False)
-    for change in r["displayPayload"]["diff"]:
+    for change in (r.get("displayPayload") or {}).get("diff") or []:
         out.print(
             f"  {change['op']:8} {change['path']}: {change['before']!r} -> {change['after']!r}",
             highlight=False,
@@ -174,21 +228,22 @@ def show_request(request_id: str, json_output: bool = JSON) -> None:
 def _decide(action: str, request_id: str, notes: str | None, json_output: bool) -> None:
     from countersign.cli import out
 
+    whole = request_id_of(request_id)
     result = _call(
         "POST",
-        f"{REQUESTS}/{request_id}/{action}",
+        f"{REQUESTS}/{whole}/{action}",
         json={"justification": notes, "approvalSource": "adminConsole"},
     )
     if json_output:
-        _print_json(result)
+        print_json(result)
     else:
-        out.print(f"request {request_id} is now {result['value']}")
+        out.print(f"request {whole} is now {result['value']}", highlight=False)
 
 
 @requests_app.command("approve")
 def approve(
-    request_id: str,
-    notes: str | None = typer.Option(None, help="Approver notes."),
+    request_id: str = typer.Argument(..., help=ID_HELP),
+    notes: str | None = typer.Option(None, help="Approver notes (the requester sees them)."),
     json_output: bool = JSON,
 ) -> None:
     """Approve a request (you must be an eligible approver, not the requester)."""
@@ -197,7 +252,7 @@ def approve(
 
 @requests_app.command("reject")
 def reject(
-    request_id: str,
+    request_id: str = typer.Argument(..., help=ID_HELP),
     notes: str = typer.Option(..., help="Why (the requester sees it)."),
     json_output: bool = JSON,
 ) -> None:
@@ -206,101 +261,168 @@ def reject(
 
 
 @requests_app.command("cancel")
-def cancel(request_id: str, json_output: bool = JSON) -> None:
+def cancel(request_id: str = typer.Argument(..., help=ID_HELP), json_output: bool = JSON) -> None:
     """Cancel your own request (needs approval, or approved and not yet completed)."""
     from countersign.cli import out
 
-    _call("POST", f"{REQUESTS}/cancelMyRequest", json={"id": request_id})
+    whole = request_id_of(request_id)
+    _call("POST", f"{REQUESTS}/cancelMyRequest", json={"id": whole})
     if json_output:
-        _print_json({"id": request_id, "status": "cancelled"})
+        print_json({"id": whole, "status": "cancelled"})
     else:
-        out.print(f"request {request_id} is cancelled")
+        out.print(f"request {whole} is cancelled", highlight=False)
 
 
 @requests_app.command("complete")
-def complete(request_id: str, json_output: bool = JSON) -> None:
+def complete(request_id: str = typer.Argument(..., help=ID_HELP), json_output: bool = JSON) -> None:
     """Complete your approved request: the change is applied now."""
     from countersign.cli import out
 
-    result = _call("POST", f"{REQUESTS}/{request_id}/complete")
+    whole = request_id_of(request_id)
+    result = _call("POST", f"{REQUESTS}/{whole}/complete")
     if json_output:
-        _print_json(result or {})
+        print_json(result or {})
     else:
-        out.print(f"request {request_id} is completed; the change is applied")
+        out.print(f"request {whole} is completed; the change is applied", highlight=False)
 
 
 # -- policies ----------------------------------------------------------------------------------
 
 
+def policy_id_of(prefix: str) -> str:
+    return resolve_id(
+        prefix,
+        "access policy",
+        lambda start: [p["id"] for p in _all(POLICIES, starting_with(start)) or []],
+    )
+
+
+def _group_names(group_ids: list[str]) -> dict[str, str]:
+    """Each group's display name (GET /beta/groups/{id}); a group the caller may not read, or
+    one that is gone, keeps its id."""
+    from countersign.cli import api_call
+
+    names: dict[str, str] = {}
+    for group_id in dict.fromkeys(group_ids):
+        response = api_call("GET", f"/beta/groups/{group_id}", allow=(403, 404))
+        names[group_id] = (
+            str(response.json().get("displayName") or group_id)
+            if response.status_code == 200
+            else group_id
+        )
+    return names
+
+
+def _group_id_of(value: str) -> str:
+    """An approver group from its id, a unique id prefix, or its exact display name."""
+    if GUID.fullmatch(value):
+        return value
+    groups = _all("/beta/groups") or []
+    named = [str(g["id"]) for g in groups if str(g.get("displayName", "")).lower() == value.lower()]
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        fail(f"{len(named)} groups are named '{value}': {', '.join(named)}; give an id", BAD_INPUT)
+    return resolve_id(value, "group", lambda start: [g["id"] for g in groups])
+
+
+def _platform_text(flags: str) -> str:
+    for choice, value in PLATFORMS.items():
+        if flags == value:
+            return choice
+    return flags
+
+
 @policies_app.command("list")
-def list_policies(json_output: bool = JSON) -> None:
-    """List active access policies."""
+def list_policies(
+    json_output: bool = JSON, output_format: Format = OUTPUT, wide: bool = WIDE
+) -> None:
+    """List active access policies, with their approver groups by name."""
     items = _call("GET", POLICIES)["value"]
-    if json_output:
-        _print_json(items)
-        return
-    _table(
+    names = {} if json_output else _group_names([g for p in items for g in p["approverGroupIds"]])
+    render(
         "Access policies",
-        ["id", "name", "type", "platforms", "approver groups", "quorum"],
+        [
+            Column("id", is_id=True),
+            Column("name", wrap=True),
+            Column("type"),
+            Column("platforms"),
+            Column("approver groups", wrap=True),
+            Column("quorum"),
+        ],
         [
             [
                 p["id"],
                 p["displayName"],
                 p["policyType"],
-                p["policyPlatform"],
-                ", ".join(p["approverGroupIds"]),
-                str(p["approvalsRequired"]),
+                p["policyPlatform"] if wide else _platform_text(p["policyPlatform"]),
+                ", ".join(names.get(g, g) for g in p["approverGroupIds"]),
+                str(p.get("approvalsRequired", 1)),
             ]
             for p in items
         ],
+        output_format=Format.json if json_output else output_format,
+        wide=wide,
+        raw=items,
     )
 
 
 @policies_app.command("show")
-def show_policy(policy_id: str, json_output: bool = JSON) -> None:
-    policy = _call("GET", f"{POLICIES}/{policy_id}")
-    if json_output:
-        _print_json(policy)
-        return
+def show_policy(
+    policy_id: str = typer.Argument(..., help=ID_HELP), json_output: bool = JSON
+) -> None:
+    """Show one access policy, with its approver groups by name."""
     from countersign.cli import out
 
-    for key in (
-        "id",
-        "displayName",
-        "description",
-        "policyType",
-        "policyPlatform",
-        "approverGroupIds",
-        "approvalsRequired",
-        "autoComplete",
-        "requestLifetimeInDays",
-    ):
-        out.print(f"{key + ':':24}{policy.get(key)}", highlight=False)
+    policy = _call("GET", f"{POLICIES}/{policy_id_of(policy_id)}")
+    if json_output:
+        print_json(policy)
+        return
+    names = _group_names(policy.get("approverGroupIds") or [])
+    groups = ", ".join(f"{names[g]} ({g})" for g in policy.get("approverGroupIds") or [])
+    rows = [
+        ("id", policy.get("id")),
+        ("name", policy.get("displayName")),
+        ("description", policy.get("description")),
+        ("type", policy.get("policyType")),
+        ("platforms", policy.get("policyPlatform")),
+        ("approver groups", groups),
+        ("approvals required", policy.get("approvalsRequired")),
+        ("auto-complete", policy.get("autoComplete")),
+        ("request lifetime (days)", policy.get("requestLifetimeInDays")),
+    ]
+    out.print(
+        "\n".join(f"{key + ':':25}{'' if value is None else value}" for key, value in rows),
+        highlight=False,
+        markup=False,
+    )
 
 
 @policies_app.command("create")
 def create_policy(
     name: str = typer.Option(..., help="Display name."),
-    policy_type: str = typer.Option(..., "--type", help="app, script, role, deviceWipe, ..."),
-    approver_group: list[str] = typer.Option(..., help="Approver group id (repeatable)."),
+    policy_type: str = typer.Option(
+        ..., "--type", help="app, script, role, deviceWipe, deviceRetire, deviceDelete, ..."
+    ),
+    approver_group: list[str] = typer.Option(
+        ..., help="Approver group: its id, an id prefix or its name (repeatable)."
+    ),
     justification: str = typer.Option(..., help="Business justification."),
     platform: str = typer.Option("all", help="all, windows or non-windows."),
-    description: str | None = typer.Option(None),
+    description: str | None = typer.Option(None, help="What the policy is for."),
     approvals_required: int = typer.Option(1, help="Distinct approvers needed (quorum)."),
-    auto_complete: bool = typer.Option(False, help="Apply changes at approval."),
+    auto_complete: bool = typer.Option(False, "--auto-complete", help="Apply changes at approval."),
     json_output: bool = JSON,
 ) -> None:
     """Submit a new access policy for approval (a policy is itself protected)."""
-    from countersign.cli import fail
-
     if platform not in PLATFORMS:
-        fail(f"--platform must be one of {', '.join(PLATFORMS)}", 2)
+        fail(f"--platform must be one of {', '.join(PLATFORMS)}", BAD_INPUT)
     body = {
         "displayName": name,
         "description": description,
         "policyType": policy_type,
         "policyPlatform": PLATFORMS[platform],
-        "approverGroupIds": approver_group,
+        "approverGroupIds": [_group_id_of(g) for g in approver_group],
         "approvalsRequired": approvals_required,
         "autoComplete": auto_complete,
     }
@@ -309,9 +431,9 @@ def create_policy(
 
 @policies_app.command("delete")
 def delete_policy(
-    policy_id: str,
+    policy_id: str = typer.Argument(..., help=ID_HELP),
     justification: str = typer.Option(..., help="Business justification."),
     json_output: bool = JSON,
 ) -> None:
     """Submit the deletion of an access policy for approval."""
-    _submitted("DELETE", f"{POLICIES}/{policy_id}", None, justification, json_output)
+    _submitted("DELETE", f"{POLICIES}/{policy_id_of(policy_id)}", None, justification, json_output)

@@ -38,6 +38,19 @@ class Settings(BaseSettings):
     outbox_lease_seconds: float = 300.0  # a claim older than this is taken over
     outbox_retention_days: int = 14  # delivered messages are deleted after this
     delivery_timeout_seconds: float = 10.0
+    # Channel targets (webhook URLs, SMTP hosts) on loopback, link-local, private or multicast
+    # addresses are refused unless this is set (notify/targets.py).
+    allow_private_channel_targets: bool = False
     reminder_hours_before_expiry: float = 24.0
+    # Anchored audit (services/audit_checkpoints.py): the worker signs a checkpoint of a
+    # tenant's chain every N entries or M minutes with the Ed25519 key in the key file (kept
+    # outside the database; created 0600 on first use, or by `countersign audit keygen`) and
+    # appends it to the checkpoint log (JSON lines).
+    audit_checkpoint_entries: int = 100
+    audit_checkpoint_minutes: float = 5.0
+    audit_checkpoint_key_file: str = "countersign-audit-key.pem"
+    audit_checkpoint_log: str = "countersign-checkpoints.jsonl"
+    # Also send each checkpoint to the tenant's enabled webhook channels (through the outbox).
+    audit_checkpoint_webhooks: bool = False
     log_format: str = "json"  # "json" (one object per line) or "text"
     log_level: str = "INFO"

@@ -15,12 +15,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
 from countersign.config import Settings
 from countersign.logs import request_id_var
+from countersign.notify import targets
 from countersign.notify.dispatcher import Deliver, Dispatcher, DispatchResult
+from countersign.services.audit_checkpoints import load_or_create_key, write_due_checkpoints
 from countersign.services.expire_requests import expire_due_requests
 from countersign.services.remind_requests import ApproverLookup, engine_approvers, send_reminders
 from countersign.store.db import Database
@@ -55,6 +58,7 @@ class Worker:
     ):
         self.db = db
         self.settings = settings
+        targets.configure(settings.allow_private_channel_targets)
         self.clock = clock
         self.approvers = approvers
         self.stop = threading.Event()
@@ -76,6 +80,7 @@ class Worker:
         dispatch = self._step(
             "delivery", lambda: self.dispatcher.run_once(moment), DispatchResult()
         )
+        self._step("checkpoints", lambda: write_due_checkpoints(self.db, self.settings, moment), 0)
         if self._last_purge is None or moment - self._last_purge > timedelta(hours=1):
             self._step("purge", lambda: self.dispatcher.purge_delivered(moment), 0)
             self._step("statistics", self.db.refresh_statistics, None)
@@ -92,6 +97,13 @@ class Worker:
     def run_forever(self) -> None:
         """Cycle until stopped; sleep `worker_poll_seconds` when a cycle found nothing to do."""
         log.info("worker started", extra={"pollSeconds": self.settings.worker_poll_seconds})
+        # The audit checkpoint key is made (0600) on first start, not only at the first
+        # checkpoint, so an operator can copy its public half away at once.
+        self._step(
+            "checkpoint key",
+            lambda: load_or_create_key(Path(self.settings.audit_checkpoint_key_file)),
+            None,
+        )
         while not self.stop.is_set():
             token = request_id_var.set(f"worker-{uuid.uuid4()}")
             try:

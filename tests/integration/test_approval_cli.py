@@ -50,7 +50,7 @@ def test_the_seed_story_from_the_command_line(
     assert code == 0, output
     request_id = json.loads(output)["requestId"]
     code, output = run("requests", "approve", request_id)
-    assert code == 2, output  # the requester cannot approve: the server's reason is printed
+    assert code == 3, output  # refused: the requester cannot approve (the reason is printed)
     assert "approverIsRequester" in output
 
     as_user(monkeypatch, tmp_path, live_server, s.admin2)

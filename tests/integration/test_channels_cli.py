@@ -71,16 +71,23 @@ def test_add_list_test_and_delete_a_webhook(tenant: Tenant) -> None:
 
         code, output = run("channels", "list")
         assert code == 0, output
-        assert "Ops hook" in output and created["id"] in output
+        prefix = created["id"][:8]  # ids are shown as a short unique prefix
+        assert "Ops hook" in output and prefix in output and created["id"] not in output
         assert "submitted, reminder" in output and f"{http.url}/hook" in output
+        code, output = run("channels", "list", "--wide")
+        assert code == 0 and created["id"] in output
         code, output = run("channels", "list", "--json")
         assert [c["id"] for c in json.loads(output)] == [created["id"]]
+        code, output = run("channels", "list", "--output", "csv")
+        assert output.splitlines()[0] == "id,name,type,enabled,target,events"
+        assert output.splitlines()[1].startswith(f"{created['id']},Ops hook,webhook,yes,")
         with pytest.MonkeyPatch.context() as narrow:
             narrow.setattr(out, "_width", 60)
             code, output = run("channels", "list")
-        assert code == 0 and created["id"] in output  # whole, even on a narrow terminal
+        rows = [line.split()[:1] for line in output.splitlines()]
+        assert code == 0 and [prefix] in rows  # whole, even on a narrow terminal
 
-        code, output = run("channels", "test", created["id"])
+        code, output = run("channels", "test", prefix)  # the prefix is accepted back
         assert code == 0 and "test message delivered" in output
     (test,) = http.at("/hook")
     assert test.json()["event"] == "test"
@@ -133,9 +140,9 @@ def test_an_email_channel_takes_its_password_from_the_environment(
     code, output = run("channels", "list")
     assert "127.0.0.1:9" in output
 
-    # Nothing listens on port 9: the test fails with the server's answer (502), exit code 1.
+    # Nothing listens on port 9: the test fails with the server's answer (502), exit code 6.
     code, output = run("channels", "test", created["id"])
-    assert code == 1 and "502" in output and "SMTP 127.0.0.1:9" in output
+    assert code == 6 and "502" in output and "SMTP 127.0.0.1:9" in output
 
 
 def test_refusals_exit_non_zero_with_the_servers_reason(tenant: Tenant) -> None:
@@ -172,7 +179,7 @@ def test_refusals_exit_non_zero_with_the_servers_reason(tenant: Tenant) -> None:
         )
         channel_id = json.loads(output)["id"]
         code, output = run("channels", "test", channel_id)
-    assert code == 1 and "502" in output and "HTTP 503" in output
+    assert code == 6 and "502" in output and "HTTP 503" in output
     code, output = run("channels", "test", "00000000-0000-0000-0000-000000000000")
     assert code == 4 and "does not exist" in output
     run("channels", "delete", channel_id)

@@ -12,15 +12,16 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from countersign.cli import app as command
-from countersign.store.db import make_engine
+from countersign.store.db import Database, make_engine
 from countersign.store.migrate import migrations_current
 from tests.factories import unique
 
 
 @pytest.fixture()
 def run(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, db: Database
 ) -> Iterator[tuple[CliRunner, Path]]:
+    """A runner against the test database (migrated by the `db` fixture)."""
     monkeypatch.setenv("COUNTERSIGN_DATABASE_URL", database_url)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     yield CliRunner(), tmp_path / "config"
@@ -172,7 +173,71 @@ def test_db_upgrade_against_an_unreachable_server_is_one_line(
     runner, _ = run
     monkeypatch.setenv("COUNTERSIGN_DATABASE_URL", "postgresql://ops:secret@127.0.0.1:1/nothing")
     result = invoke(runner, "db", "upgrade")
-    assert result.exit_code == 1
+    assert result.exit_code == 6  # the database server cannot be reached
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "could not migrate" in lines[0] and "secret" not in lines[0]
+
+
+def test_demo_prints_the_admin_center_both_sign_ins_and_the_cli_path(
+    run: tuple[CliRunner, Path], monkeypatch: pytest.MonkeyPatch, fresh_database_url: Any
+) -> None:
+    import sys
+
+    from countersign import cli
+
+    runner, _ = run
+    monkeypatch.setenv("COUNTERSIGN_DATABASE_URL", fresh_database_url())
+    served: list[tuple[str, int]] = []
+    monkeypatch.setattr(
+        cli, "serve", lambda host, port, workers, upgrade_db: served.append((host, port))
+    )
+    result = invoke(runner, "demo", "--port", "8123")
+    assert result.exit_code == 0, result.output
+    assert served == [("127.0.0.1", 8123)]
+    lines = result.stdout.splitlines()
+    assert "Admin center: http://127.0.0.1:8123/admin" in lines
+    sign_ins = [line for line in lines if line.strip().startswith("sign in as ")]
+    assert len(sign_ins) == 2 and all("with password" in line for line in sign_ins)
+    executable = Path(sys.executable).parent / "countersign"  # the venv's bin, in full
+    assert any(
+        line.startswith(f"CLI: {executable} login --url http://127.0.0.1:8123") for line in lines
+    )
+    assert "seed" not in result.stdout
+    helped = invoke(runner, "demo", "--help")
+    assert "--port" in helped.stdout and "seed" not in helped.stdout
+
+
+def test_help_has_no_type_clutter_and_completion_is_offered(run: tuple[CliRunner, Path]) -> None:
+    runner, _ = run
+    top = invoke(runner, "--help").stdout
+    assert "--install-completion" in top
+    for args in (
+        ["policies", "show"],
+        ["policies", "create"],
+        ["requests", "list"],
+        ["audit", "verify"],
+    ):
+        text = invoke(runner, *args, "--help").stdout
+        assert "<bool>" not in text and "<str>" not in text, args
+    assert "unique prefix" in invoke(runner, "policies", "show", "--help").stdout
+
+
+def test_every_command_and_option_has_help() -> None:
+    import typer
+
+    missing: list[str] = []
+
+    def walk(group: Any, path: str) -> None:
+        for name, sub in group.commands.items():
+            where = f"{path} {name}"
+            if not (sub.help or "").strip():
+                missing.append(where)
+            for param in sub.params:
+                if param.name != "help" and not (getattr(param, "help", None) or "").strip():
+                    missing.append(f"{where} {param.opts[0] if param.opts else param.name}")
+            if hasattr(sub, "commands"):
+                walk(sub, where)
+
+    walk(typer.main.get_command(command), "countersign")
+    assert missing == []

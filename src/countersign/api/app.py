@@ -36,6 +36,9 @@ PUBLIC_PATHS = frozenset(
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     db = db or Database(settings.database_url, settings.write_concurrency)
+    from countersign.notify import targets
+
+    targets.configure(settings.allow_private_channel_targets)
     app = FastAPI(
         title="Countersign",
         version=__version__,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("countersign.api")
 
 
 class RequestContextMiddleware:
@@ -78,7 +81,31 @@ class RequestContextMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send_with_ids)
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send_with_ids(message)
+
+        try:
+            await self.app(scope, replay, send_tracked)
+        except Exception:
+            # Answer the 500 here rather than let the exception reach Starlette's outermost
+            # ServerErrorMiddleware: that one sends its 500 and then re-raises, and an exception
+            # escaping the application makes Uvicorn drop the client's keep-alive connection.
+            if started:  # part of a response went out; only closing can end it now
+                raise
+            log.exception("unhandled error", extra={"request_id": request_id})
+            await self._reject(
+                send_with_ids,
+                request_id,
+                client_request_id,
+                status=500,
+                code="InternalServerError",
+                message="An unexpected error occurred.",
+            )
 
     async def _reject(
         self,

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -26,7 +27,13 @@ from typing import Any
 
 import httpx
 
+from countersign.notify import targets
+
 KINDS = ("email", "webhook", "slack", "teams")
+# The farewell of a tenant's last enabled channel (services/notification_channels.py).
+CHANNEL_REMOVED_EVENT = "channelRemoved"
+# A signed audit checkpoint (services/audit_checkpoints.py), for webhooks that keep them.
+CHECKPOINT_EVENT = "auditCheckpoint"
 SMTP_SECURITY = ("none", "starttls", "tls")
 # Submission ports by security when the channel names none (RFC 8314: 465 implicit TLS, 587
 # STARTTLS submission).
@@ -119,6 +126,36 @@ def render(message: Outgoing, public_url: str) -> Rendered:
             next_step="This channel works: approval notifications will arrive here.",
             link=public_url.rstrip("/") + "/admin",
         )
+    if message.event == CHECKPOINT_EVENT:
+        checkpoint = message.content.get("checkpoint") or {}
+        return Rendered(
+            subject="[Countersign] Audit checkpoint",
+            headline="Audit checkpoint",
+            facts=[
+                ("Entry", str(checkpoint.get("sequence", ""))),
+                ("Head hash", str(checkpoint.get("headHash", ""))),
+                ("Time", str(checkpoint.get("time", ""))),
+            ],
+            next_step="Keep this signed checkpoint: `countersign audit verify --checkpoints` "
+            "checks the audit log against it.",
+            link=None,
+        )
+    if message.event == CHANNEL_REMOVED_EVENT:
+        return Rendered(
+            subject="[Countersign] Notifications are being turned off",
+            headline="Notifications are being turned off",
+            facts=[
+                ("Channel", str(message.content.get("channelName", ""))),
+                ("Change", str(message.content.get("change", ""))),
+                ("By", str(message.content.get("by", ""))),
+            ],
+            next_step=(
+                "This was the tenant's last enabled notification channel: approval requests "
+                "will no longer be announced anywhere. If you did not expect this, review the "
+                "audit log."
+            ),
+            link=public_url.rstrip("/") + "/admin",
+        )
     request: dict[str, Any] = message.content.get("request") or {}
     operation = request.get("actionName") or request.get("payloadOperation") or "Change"
     what = f"{operation} {request.get('payloadType') or 'object'} '{request.get('payloadName')}'"
@@ -158,6 +195,9 @@ def webhook_body(message: Outgoing, rendered: Rendered) -> dict[str, Any]:
         "request": message.content.get("request"),
         "diff": message.content.get("diff"),
         "recipients": message.recipients,
+        **(
+            {"checkpoint": message.content["checkpoint"]} if "checkpoint" in message.content else {}
+        ),
     }
 
 
@@ -258,8 +298,31 @@ def deliver(channel: ChannelConfig, message: Outgoing, *, public_url: str, timeo
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
+    """POST to the checked address the URL's host resolves to (notify/targets.py): the name is
+    resolved once, here, and the connection goes to that address, with the name kept in the
+    Host header and as the TLS server name (certificates are still verified against it).
+    Redirects are not followed (a 3xx is a failure); every phase has the timeout."""
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=timeout)
+        host, port = targets.url_host(url)
+        checked = targets.resolve_for_connect(host, port)
+        target = httpx.URL(url)
+        pinned = target.copy_with(host=checked.address)
+        host_header = host if target.port is None else f"{host}:{target.port}"
+        if ":" in host and not host.startswith("["):
+            host_header = f"[{host}]" if target.port is None else f"[{host}]:{target.port}"
+        with httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False) as client:
+            request = client.build_request(
+                "POST",
+                pinned,
+                content=body,
+                headers={**headers, "Host": host_header},
+                extensions={"sni_hostname": host},
+            )
+            response = client.send(request)
+    except targets.TargetRefused as exc:
+        raise DeliveryFailed(f"refused: {exc}") from None
+    except OSError as exc:
+        raise DeliveryFailed(f"{exc.__class__.__name__}: {exc}") from None
     except httpx.HTTPError as exc:
         raise DeliveryFailed(f"{exc.__class__.__name__}: {exc}") from None
     if not 200 <= response.status_code < 300:
@@ -274,6 +337,18 @@ def tls_context(ca_certificate: str | None) -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+class _CheckedSMTP(smtplib.SMTP):
+    """Connects to the checked address of the host (notify/targets.py), resolved once; the
+    host's name stays the TLS server name for STARTTLS."""
+
+    def _get_socket(self, host: str, port: int, timeout: Any) -> socket.socket:
+        return targets.connect(host, port, timeout)
+
+
+class _CheckedSMTPSSL(smtplib.SMTP_SSL, _CheckedSMTP):
+    """Implicit TLS over the checked connection (SMTP_SSL wraps what _CheckedSMTP opens)."""
+
+
 def _send_email(channel: ChannelConfig, email: EmailMessage, timeout: float) -> None:
     settings = channel.settings
     host = str(settings.get("host", ""))
@@ -283,14 +358,16 @@ def _send_email(channel: ChannelConfig, email: EmailMessage, timeout: float) -> 
         smtp: smtplib.SMTP
         if security == "tls":
             context = tls_context(settings.get("caCertificate"))
-            smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+            smtp = _CheckedSMTPSSL(host, port, timeout=timeout, context=context)
         else:
-            smtp = smtplib.SMTP(host, port, timeout=timeout)
+            smtp = _CheckedSMTP(host, port, timeout=timeout)
         with smtp:
             if security == "starttls":
                 smtp.starttls(context=tls_context(settings.get("caCertificate")))
             if settings.get("username"):
                 smtp.login(str(settings["username"]), channel.secret or "")
             smtp.send_message(email)
+    except targets.TargetRefused as exc:
+        raise DeliveryFailed(f"SMTP {host}:{port}: refused: {exc}") from None
     except (OSError, smtplib.SMTPException) as exc:
         raise DeliveryFailed(f"SMTP {host}:{port}: {exc.__class__.__name__}: {exc}") from None

@@ -8,31 +8,54 @@ from typing import Any
 
 import typer
 
+from countersign.cli_output import (
+    JSON,
+    OUTPUT,
+    WIDE,
+    Column,
+    Format,
+    print_json,
+    render,
+    resolve_id,
+)
+
 CHANNELS_PATH = "/beta/deviceManagement/notificationChannels"
 
 channels_app = typer.Typer(no_args_is_help=True, help="Notification channels (API client).")
+ID_HELP = "The channel's id, or a unique prefix of it as `channels list` prints it."
 
 
 def worker_command(
-    once: bool = typer.Option(False, help="Run one cycle and exit."),
+    once: bool = typer.Option(False, "--once", help="Run one cycle and exit."),
     metrics_port: int = typer.Option(
         0, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: off)."
     ),
+    json_output: bool = JSON,
 ) -> None:
     """Expire due requests, send reminders and deliver notifications, until SIGTERM/SIGINT."""
-    from countersign.cli import out
+    from countersign.cli import open_database, out
     from countersign.config import Settings
     from countersign.logs import configure_logging
-    from countersign.store.db import Database
     from countersign.worker import Worker
 
     settings = Settings()
+    db = open_database(settings)  # before logging is set up: a refusal is one plain line
     configure_logging(settings.log_level, settings.log_format)
-    db = Database(settings.database_url, settings.write_concurrency)
     try:
         runner = Worker(db, settings)
         if once:
             result = runner.run_once()
+            if json_output:
+                print_json(
+                    {
+                        "expired": result.expired,
+                        "reminded": result.reminded,
+                        "delivered": result.dispatch.delivered,
+                        "retrying": result.dispatch.retried,
+                        "dead": result.dispatch.dead,
+                    }
+                )
+                return
             out.print(
                 f"expired {result.expired}, reminded {result.reminded}, delivered "
                 f"{result.dispatch.delivered}, retrying {result.dispatch.retried}, "
@@ -52,28 +75,45 @@ def worker_command(
         db.dispose()
 
 
-@channels_app.command("list")
-def channels_list(json_output: bool = typer.Option(False, "--json")) -> None:
-    """List the tenant's notification channels."""
-    from rich.table import Table
-    from rich.text import Text
+def channel_id_of(prefix: str) -> str:
+    from countersign.cli import api_call
 
-    from countersign.cli import api_call, out
+    return resolve_id(
+        prefix,
+        "channel",
+        lambda start: [c["id"] for c in api_call("GET", CHANNELS_PATH).json()["value"]],
+    )
+
+
+@channels_app.command("list")
+def channels_list(
+    json_output: bool = JSON, output_format: Format = OUTPUT, wide: bool = WIDE
+) -> None:
+    """List the tenant's notification channels."""
+    from countersign.cli import api_call
 
     channels = api_call("GET", CHANNELS_PATH).json()["value"]
-    if json_output:
-        out.print_json(data=channels)
-        return
-    table = Table()
-    for column in ("id", "name", "type", "enabled", "target", "events"):
-        # The id is what people copy into `channels test|delete`: never wrapped or shortened.
-        table.add_column(column, no_wrap=column == "id", min_width=36 if column == "id" else None)
+    rows = []
     for c in channels:
         target = c.get("url") or f"{c.get('smtpHost')}:{c.get('smtpPort') or ''}"
         events = ", ".join(c.get("events") or []) or "all"
-        cells = (c["id"], c["displayName"], c["channelType"], str(c["enabled"]), target, events)
-        table.add_row(*(Text(cell) for cell in cells))  # names are data, never markup
-    out.print(table)
+        enabled = "yes" if c["enabled"] else "no"
+        rows.append([c["id"], c["displayName"], c["channelType"], enabled, target, events])
+    render(
+        "Notification channels",
+        [
+            Column("id", is_id=True),
+            Column("name", wrap=True),
+            Column("type"),
+            Column("enabled"),
+            Column("target", wrap=True),
+            Column("events", wrap=True),
+        ],
+        rows,
+        output_format=Format.json if json_output else output_format,
+        wide=wide,
+        raw=channels,
+    )
 
 
 @channels_app.command("add")
@@ -84,20 +124,22 @@ def channels_add(
     secret: str | None = typer.Option(
         None, envvar="COUNTERSIGN_CHANNEL_SECRET", help="Webhook HMAC key or SMTP password."
     ),
-    smtp_host: str | None = typer.Option(None),
-    smtp_port: int | None = typer.Option(None),
-    smtp_security: str = typer.Option("none", help="none, starttls or tls."),
-    smtp_username: str | None = typer.Option(None),
+    smtp_host: str | None = typer.Option(None, help="E-mail: the SMTP server's host name."),
+    smtp_port: int | None = typer.Option(
+        None, help="E-mail: the SMTP port (default: 25, 587 or 465 by --smtp-security)."
+    ),
+    smtp_security: str = typer.Option("none", help="E-mail: none, starttls or tls."),
+    smtp_username: str | None = typer.Option(None, help="E-mail: the SMTP login, if any."),
     smtp_ca_certificate: Path | None = typer.Option(
         None,
         exists=True,
         dir_okay=False,
         help="PEM file of a private CA: the SMTP server's certificate is verified against it.",
     ),
-    from_address: str | None = typer.Option(None, "--from"),
+    from_address: str | None = typer.Option(None, "--from", help="E-mail: the sender address."),
     to: list[str] = typer.Option([], "--to", help="Fallback e-mail recipients (repeat)."),
     event: list[str] = typer.Option([], "--event", help="Only these events (repeat); all."),
-    json_output: bool = typer.Option(False, "--json"),
+    json_output: bool = JSON,
 ) -> None:
     """Add a channel (the secret is write-only: it is never shown again)."""
     from countersign.cli import api_call, out
@@ -125,18 +167,30 @@ def channels_add(
 
 
 @channels_app.command("test")
-def channels_test(channel_id: str) -> None:
+def channels_test(
+    channel_id: str = typer.Argument(..., help=ID_HELP), json_output: bool = JSON
+) -> None:
     """Send a test message on a channel now."""
     from countersign.cli import api_call, out
 
-    api_call("POST", f"{CHANNELS_PATH}/{channel_id}/sendTestMessage")
-    out.print("test message delivered")
+    whole = channel_id_of(channel_id)
+    response = api_call("POST", f"{CHANNELS_PATH}/{whole}/sendTestMessage")
+    if json_output:
+        print_json(response.json() if response.content else {"id": whole, "delivered": True})
+    else:
+        out.print("test message delivered")
 
 
 @channels_app.command("delete")
-def channels_delete(channel_id: str) -> None:
+def channels_delete(
+    channel_id: str = typer.Argument(..., help=ID_HELP), json_output: bool = JSON
+) -> None:
     """Delete a channel (its undelivered messages go with it)."""
     from countersign.cli import api_call, out
 
-    api_call("DELETE", f"{CHANNELS_PATH}/{channel_id}")
-    out.print(f"channel {channel_id} deleted", highlight=False)
+    whole = channel_id_of(channel_id)
+    api_call("DELETE", f"{CHANNELS_PATH}/{whole}")
+    if json_output:
+        print_json({"id": whole, "deleted": True})
+    else:
+        out.print(f"channel {whole} deleted", highlight=False)

@@ -65,6 +65,24 @@ class DispatchResult:
         return self.delivered + self.retried + self.dead
 
 
+def _channel_of(
+    message: t.OutboxMessage, channel: t.NotificationChannel | None
+) -> ch.ChannelConfig:
+    if message.target is not None:
+        target = message.target
+        return ch.ChannelConfig(
+            id=str(target["id"]),
+            kind=str(target["kind"]),
+            settings=dict(target["settings"]),
+            secret=target.get("secret"),
+        )
+    if channel is None:  # cannot happen (the channel's deletion cascades); refused as disabled
+        return ch.ChannelConfig(id=message.channel_id or "", kind="none", settings={}, secret=None)
+    return ch.ChannelConfig(
+        id=channel.id, kind=channel.kind, settings=dict(channel.settings), secret=channel.secret
+    )
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -122,7 +140,7 @@ class Dispatcher:
             )
             rows = session.execute(
                 select(m, t.NotificationChannel)
-                .join(t.NotificationChannel, t.NotificationChannel.id == m.channel_id)
+                .outerjoin(t.NotificationChannel, t.NotificationChannel.id == m.channel_id)
                 .where(m.id.in_(ids), m.claim_token == token)
                 .order_by(m.next_attempt_at, m.id)
             ).all()
@@ -136,13 +154,10 @@ class Dispatcher:
                         content=dict(row.content),
                         recipients=list(row.recipients),
                     ),
-                    channel=ch.ChannelConfig(
-                        id=channel.id,
-                        kind=channel.kind,
-                        settings=dict(channel.settings),
-                        secret=channel.secret,
-                    ),
-                    enabled=channel.enabled,
+                    channel=_channel_of(row, channel),
+                    # A message with its own target (a farewell through a channel being
+                    # disabled or deleted) goes out whatever the channel is now.
+                    enabled=row.target is not None or (channel is not None and channel.enabled),
                     attempts=row.attempts,
                 )
                 for row, channel in rows

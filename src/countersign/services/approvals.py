@@ -66,6 +66,7 @@ READ_PERMISSIONS: dict[str, str] = {
     "configurationPolicies": p.DEVICE_CONFIGURATIONS_READ,
     "deviceCompliancePolicies": p.DEVICE_COMPLIANCE_READ,
     "deviceCategories": p.ORGANIZATION_READ,
+    "notificationChannels": p.ORGANIZATION_READ,
     "managedDevices": p.MANAGED_DEVICES_READ,
     "roleDefinitions": p.ROLES_READ,
     "roleAssignments": p.ROLES_READ,
@@ -863,10 +864,16 @@ def frozen_change(change: Change) -> Change:
 
 def public_change(frozen: dict[str, Any] | None) -> dict[str, Any] | None:
     """The frozen change as anyone may read it: a pending password is never shown, not even as
-    its hash (rule 10)."""
-    if not frozen or frozen.get("collection") != "users":
+    its hash (rule 10); a notification channel's secret (which completion must apply, so it is
+    frozen in clear) is write-only, shown as ***."""
+    if not frozen:
         return frozen
-    return {**frozen, "body": directory.hide_secrets(frozen.get("body") or {})}
+    body = frozen.get("body") or {}
+    if frozen.get("collection") == "notificationChannels" and body.get("secret"):
+        return {**frozen, "body": {**body, "secret": "***"}}
+    if frozen.get("collection") != "users":
+        return frozen
+    return {**frozen, "body": directory.hide_secrets(body)}
 
 
 def same_change(frozen: Change, replay: Change) -> bool:

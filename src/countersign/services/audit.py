@@ -181,12 +181,35 @@ class BrokenLink:
 
 
 def verify_chain(session: Session, tenant_id: str) -> BrokenLink | None:
-    """The first broken link of a tenant's chain, or None when it is intact."""
+    """The first broken link of a tenant's chain, or None when it is intact. An entry with a
+    value that does not parse (a bad date, broken JSON) is a broken link, named by sequence."""
     tenant = session.get(t.Tenant, tenant_id)
     if tenant is None:
         return BrokenLink(tenant_id, 0, None, "tenant not found")
-    previous_hash, expected_sequence = GENESIS_HASH, 1
-    for row in _events(session, tenant_id):
+    try:
+        return _verify_entries(tenant, _events(session, tenant_id), _Progress())
+    except ValueError:
+        # The failing value spoils the whole batch it arrives in: read again one entry at a
+        # time, so the entries before it are checked and the unreadable one is named.
+        progress = _Progress()
+        try:
+            return _verify_entries(tenant, _events(session, tenant_id, batch=1), progress)
+        except ValueError as exc:
+            return _unreadable(session, tenant_id, progress.expected_sequence, exc)
+
+
+@dataclass
+class _Progress:
+    previous_hash: str = GENESIS_HASH
+    expected_sequence: int = 1
+
+
+def _verify_entries(
+    tenant: t.Tenant, rows: Iterator[t.AuditEvent], progress: _Progress
+) -> BrokenLink | None:
+    tenant_id = tenant.id
+    for row in rows:
+        previous_hash, expected_sequence = progress.previous_hash, progress.expected_sequence
         if row.sequence != expected_sequence:
             return BrokenLink(
                 tenant_id,
@@ -200,7 +223,8 @@ def verify_chain(session: Session, tenant_id: str) -> BrokenLink | None:
             )
         if entry_hash(row, previous_hash) != row.hash:
             return BrokenLink(tenant_id, row.sequence, row.id, "entry content was altered")
-        previous_hash, expected_sequence = row.hash, expected_sequence + 1
+        progress.previous_hash, progress.expected_sequence = row.hash, expected_sequence + 1
+    previous_hash, expected_sequence = progress.previous_hash, progress.expected_sequence
     if tenant.audit_sequence != expected_sequence - 1 or tenant.audit_head_hash != previous_hash:
         return BrokenLink(
             tenant_id,
@@ -212,12 +236,26 @@ def verify_chain(session: Session, tenant_id: str) -> BrokenLink | None:
     return None
 
 
-def _events(session: Session, tenant_id: str) -> Iterator[t.AuditEvent]:
+def _unreadable(session: Session, tenant_id: str, from_sequence: int, exc: Exception) -> BrokenLink:
+    """The first entry from `from_sequence` on, named by its sequence and id (columns that
+    always parse), as a broken link: its stored content cannot have been written by us."""
+    first = session.execute(
+        select(t.AuditEvent.sequence, t.AuditEvent.id)
+        .where(t.AuditEvent.tenant_id == tenant_id, t.AuditEvent.sequence >= from_sequence)
+        .order_by(t.AuditEvent.sequence)
+        .limit(1)
+    ).first()
+    detail = " ".join(str(exc).split())[:200]
+    sequence, event_id = (first[0], first[1]) if first else (from_sequence, None)
+    return BrokenLink(tenant_id, sequence, event_id, f"entry {sequence} cannot be read ({detail})")
+
+
+def _events(session: Session, tenant_id: str, batch: int = 1000) -> Iterator[t.AuditEvent]:
     query = (
         select(t.AuditEvent)
         .where(t.AuditEvent.tenant_id == tenant_id)
         .order_by(t.AuditEvent.sequence)
-        .execution_options(yield_per=1000)
+        .execution_options(yield_per=batch)
     )
     # Closed even when the caller stops early (verify at a broken link): on PostgreSQL this is
     # a server-side cursor, which must not be left open.

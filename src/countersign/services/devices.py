@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from countersign.domain.rbac import DEFAULT_SCOPE_TAG
 from countersign.services.changes import (
     CREATE,
     DELETE,
+    UPDATE,
     Change,
     GraphBody,
     Plan,
@@ -74,7 +75,7 @@ class DeviceBody(GraphBody):
     user_principal_name: str | None = Field(None, max_length=256)
     compliance_state: ComplianceState = "unknown"
     management_state: ManagementState = "managed"
-    last_sync_date_time: datetime | None = None
+    last_sync_date_time: AwareDatetime | None = None  # a time without a zone is ambiguous
     role_scope_tag_ids: list[str] = Field(
         default_factory=lambda: [DEFAULT_SCOPE_TAG], min_length=1, max_length=100
     )
@@ -258,6 +259,26 @@ class ManagedDevices:
             check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
             row = _new_device(body, caller.tenant_id, "", now)
             return Plan(ENTITY_TYPE, body.device_name, None, after=device_json(row))
+        if change.operation == UPDATE:  # the inventory's fields (CSV import); unprotected
+            row = visible_or_404(
+                caller,
+                session.get(t.ManagedDevice, change.target_id or ""),
+                p.MANAGED_DEVICES_READ,
+                change.target_id or "",
+            )
+            check_version(row.version, change.expected_version)
+            body = parse_body(DeviceBody, change.body)
+            caller.require(p.MANAGED_DEVICES_UPDATE, row.role_scope_tag_ids)
+            caller.require(p.MANAGED_DEVICES_UPDATE, body.role_scope_tag_ids)
+            check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
+            return Plan(
+                ENTITY_TYPE,
+                body.device_name,
+                None,
+                entity_keys=(f"{COLLECTION}:{row.id}",),
+                versions={row.id: row.version},
+                before=device_json(row),
+            )
         action = _action_of(change)
         if change.target_ids:
             caller.require(action.permission)
@@ -304,6 +325,13 @@ class ManagedDevices:
             session.flush()
             set_scope_tags(session, row, body.role_scope_tag_ids)
             return Result(201, device_json(row), row.id)
+        if change.operation == UPDATE:
+            body = parse_body(DeviceBody, change.body)
+            row = get_device(session, caller.tenant_id, change.target_id or "")
+            if plan.versions.get(row.id) != row.version:
+                raise Conflict(f"'{row.device_name}' has changed since the update was planned.")
+            _update_device(session, row, body, now)
+            return Result(200, device_json(row), row.id)
         action = _action_of(change)
         ids = change.target_ids or (change.target_id or "",)
         devices = _sort(session, caller, action, ids)
@@ -351,6 +379,21 @@ def _new_device(body: DeviceBody, tenant_id: str, device_id: str, now: datetime)
     )
 
 
+def _update_device(session: Session, row: t.ManagedDevice, body: DeviceBody, now: datetime) -> None:
+    row.device_name = body.device_name
+    row.operating_system = body.operating_system
+    row.os_version = body.os_version
+    row.serial_number = body.serial_number
+    row.user_principal_name = body.user_principal_name
+    row.compliance_state = body.compliance_state
+    row.management_state = body.management_state
+    row.last_sync_date_time = body.last_sync_date_time
+    if list(row.role_scope_tag_ids) != list(body.role_scope_tag_ids):
+        set_scope_tags(session, row, body.role_scope_tag_ids)
+    row.last_modified_date_time = now
+    row.version += 1
+
+
 # -- CSV import ------------------------------------------------------------------------------
 
 CSV_COLUMNS = (
@@ -366,9 +409,19 @@ CSV_COLUMNS = (
 )
 
 
-def import_csv(db: Database, caller: Caller, text: str, now: datetime) -> int:
+@dataclass(frozen=True)
+class Imported:
+    """What an import did: devices created, and existing ones (same serial number) updated."""
+
+    created: int
+    updated: int
+
+
+def import_csv(db: Database, caller: Caller, text: str, now: datetime) -> Imported:
     """Import every row of a CSV file in one transaction: a bad row imports nothing and the
-    error names its line. Returns how many devices were imported."""
+    error names its line. Importing is idempotent by serial number: a row whose serialNumber
+    names a device the tenant already has updates that device (the cells the row gives replace
+    its values, the others stay), so the same file imported twice changes nothing."""
     reader = csv.DictReader(io.StringIO(text))
     unknown = [c for c in reader.fieldnames or () if c not in CSV_COLUMNS]
     if unknown or not reader.fieldnames:
@@ -378,7 +431,7 @@ def import_csv(db: Database, caller: Caller, text: str, now: datetime) -> int:
             else "The file has no header line.",
             target="line 1",
         )
-    count = 0
+    created = updated = 0
     with db.write() as session:
         for record in reader:
             if None in record:
@@ -387,13 +440,44 @@ def import_csv(db: Database, caller: Caller, text: str, now: datetime) -> int:
             if "roleScopeTagIds" in body:
                 body["roleScopeTagIds"] = [s.strip() for s in body["roleScopeTagIds"].split(";")]
             try:
-                run_unprotected(session, caller, Change(COLLECTION, CREATE, body=body), now)
+                existing = _by_serial(session, caller.tenant_id, body.get("serialNumber"))
+                if existing is None:
+                    change = Change(COLLECTION, CREATE, body=body)
+                else:
+                    current = {
+                        k: v
+                        for k, v in device_json(existing).items()
+                        if k in CSV_COLUMNS and v is not None
+                    }
+                    change = Change(
+                        COLLECTION,
+                        UPDATE,
+                        target_id=existing.id,
+                        body={**current, **body},
+                        expected_version=existing.version,
+                    )
+                run_unprotected(session, caller, change, now)
             except DomainError as exc:
                 raise ValidationFailed(
                     f"Line {reader.line_num}: {exc.message}", target=exc.target
                 ) from None
-            count += 1
-    return count
+            if existing is None:
+                created += 1
+            else:
+                updated += 1
+            session.flush()  # a later row of the same file finds this serial number
+    return Imported(created, updated)
+
+
+def _by_serial(session: Session, tenant_id: str, serial: str | None) -> t.ManagedDevice | None:
+    if not serial:
+        return None
+    return session.scalars(
+        select(t.ManagedDevice)
+        .where(t.ManagedDevice.tenant_id == tenant_id, t.ManagedDevice.serial_number == serial)
+        .order_by(t.ManagedDevice.created_date_time, t.ManagedDevice.id)
+        .limit(1)
+    ).first()
 
 
 def first_administrator(session: Session, tenant_id: str) -> str | None:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, ValidationFailed
-from countersign.services import approvals, audit, directory
+from countersign.services import approvals, audit, directory, submissions
 from countersign.services.changes import (
     Change,
     Plan,
@@ -70,11 +70,16 @@ Outcome = Applied | Submitted
 class ApprovalHeaders:
     justification: str | None = None  # base64, as sent in x-msft-approval-justification
     approval_code: str | None = None  # a request id, as sent in x-msft-approval-code
+    # Idempotency-Key, else Graph's client-request-id: a retried submit answers with the same
+    # request (services/submissions.py).
+    idempotency_key: str | None = None
 
     @classmethod
     def from_request(cls, headers: Mapping[str, str]) -> ApprovalHeaders:
         return cls(
-            headers.get("x-msft-approval-justification"), headers.get("x-msft-approval-code")
+            headers.get("x-msft-approval-justification"),
+            headers.get("x-msft-approval-code"),
+            headers.get("idempotency-key") or headers.get("client-request-id"),
         )
 
 
@@ -150,10 +155,19 @@ def execute(
             )
             return Applied(approvals.complete_locked(session, db, current, row, now, replay=change))
         justification = approvals.decode_justification(headers.justification)
-        request = approvals.create_request(
-            session, current, change, plan, protection, justification, now
+        request_id = submissions.submit_once(
+            session,
+            current,
+            change,
+            headers.idempotency_key,
+            now,
+            lambda: (
+                approvals.create_request(
+                    session, current, change, plan, protection, justification, now
+                ).id
+            ),
         )
-        return Submitted(request.id)
+        return Submitted(request_id)
 
     try:
         return approvals.run_transition(db, work)

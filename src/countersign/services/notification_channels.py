@@ -3,8 +3,13 @@ collection: `/beta/deviceManagement/notificationChannels`.
 
 Permissions: reading needs `Microsoft.Intune_Organization_Read`, changing (and sending a test
 message) `Microsoft.Intune_Organization_Update`, Intune's permissions for tenant-wide settings;
-no new resource action is invented. Channel changes are not subject to approval (no
-operationApprovalPolicyType covers them) but are audited like every change.
+no new resource action is invented. Channels are tenant configuration: creating, editing,
+disabling and deleting one is a `tenantConfiguration` operation, so a tenant with an access
+policy of that type needs approval to silence (or redirect) its own alerts. Audited like every
+change.
+
+Targets are checked at save and again at connect time (notify/targets.py): no loopback,
+link-local, private or multicast addresses unless the operator allows them.
 
 `secret` (the webhook's HMAC key, or the SMTP password) is write-only: never returned, never
 written to the audit log (`hasSecret` says whether one is set).
@@ -18,19 +23,23 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
 from countersign.domain.errors import NotFound, ValidationFailed
+from countersign.notify import targets
 from countersign.notify.channels import (
+    CHANNEL_REMOVED_EVENT,
     ChannelConfig,
     DeliveryFailed,
     Outgoing,
     deliver,
     tls_context,
 )
-from countersign.notify.outbox import EVENTS, TEST_EVENT, resolve_recipients
+from countersign.notify.outbox import EVENTS, PENDING, TEST_EVENT, resolve_recipients
+from countersign.services import audit
 from countersign.services.changes import (
     CREATE,
     DELETE,
@@ -48,6 +57,7 @@ from countersign.store import tables as t
 from countersign.store.db import bump_directory_version
 
 ODATA_TYPE = "#microsoft.graph.countersignNotificationChannel"
+POLICY_TYPE = "tenantConfiguration"  # the operationApprovalPolicyType that protects channels
 Kind = Literal["email", "webhook", "slack", "teams"]
 Security = Literal["none", "starttls", "tls"]
 
@@ -95,17 +105,32 @@ def _check(body: ChannelBody) -> None:
             raise ValidationFailed(
                 "'smtpUsername' needs the password in 'secret'.", target="secret"
             )
+        _check_target(body.smtp_host, body.smtp_port or 25, "smtpHost")
         return
     if not body.url or not body.url.startswith(("https://", "http://")):
         raise ValidationFailed(
             f"A {body.channel_type} channel needs 'url' (http:// or https://).", target="url"
         )
+    try:
+        host, port = targets.url_host(body.url)
+    except targets.TargetRefused as exc:
+        raise ValidationFailed(str(exc), target="url") from None
+    _check_target(host, port, "url")
     if body.channel_type == "webhook" and (not body.secret or len(body.secret) < 16):
         raise ValidationFailed(
             "A webhook channel needs 'secret' (at least 16 characters): the key of the "
             "X-Countersign-Signature HMAC.",
             target="secret",
         )
+
+
+def _check_target(host: str, port: int, field: str) -> None:
+    """Outbound requests are safe by default (notify/targets.py): checked here at save, and
+    again at connect time."""
+    try:
+        targets.check_at_save(host, port)
+    except targets.TargetRefused as exc:
+        raise ValidationFailed(str(exc), target=field) from None
 
 
 def _check_ca_certificate(pem: str) -> None:
@@ -200,14 +225,18 @@ class NotificationChannels:
             body = parse_body(ChannelBody, change.body)
             _check(body)
             return Plan(
-                self.entity_type, body.display_name, None, after=_without_secret(change.body)
+                self.entity_type,
+                body.display_name,
+                POLICY_TYPE,
+                after=_without_secret(change.body),
             )
         channel = get_channel(session, caller.tenant_id, change.target_id or "")
         check_version(channel.version, change.expected_version)
         plan = Plan(
             self.entity_type,
             channel.display_name,
-            None,
+            POLICY_TYPE,
+            entity_keys=(f"{self.collection}:{channel.id}",),
             versions={channel.id: channel.version},
             before=channel_json(channel),
         )
@@ -252,9 +281,12 @@ class NotificationChannels:
             return Result(201, channel_json(channel), channel.id)
         channel = get_channel(session, caller.tenant_id, change.target_id or "")
         if change.operation == DELETE:
+            _farewell_if_last(session, caller, channel, "deleted", now)
             session.delete(channel)
             return Result(204, None, channel.id)
         body = self._merged(channel, change.body)
+        if channel.enabled and not body.enabled:
+            _farewell_if_last(session, caller, channel, "disabled", now)
         channel.display_name = body.display_name
         channel.enabled = body.enabled
         channel.events = body.events
@@ -263,6 +295,82 @@ class NotificationChannels:
         channel.last_modified_date_time = now
         channel.version += 1
         return Result(204, channel_json(channel), channel.id)
+
+
+def _farewell_if_last(
+    session: Session, caller: Caller, channel: t.NotificationChannel, change: str, now: datetime
+) -> None:
+    """Disabling or deleting the tenant's last enabled channel while access policies are active
+    silences every approval notification. So, before it goes, the channel carries one last
+    message to every holder of the approval permission, and the audit records it.
+
+    The message keeps its own copy of the channel (`target`): the dispatcher delivers it
+    although the channel is disabled or gone by then. Counting the other enabled channels comes
+    after apply() moved the tenant's directory version (an UPDATE of the tenant row, held until
+    commit), so two administrators disabling the last two channels at once take turns and the
+    second sees the first's change."""
+    if not channel.enabled or not caller.snapshot.policies:
+        return
+    others = session.scalar(
+        select(func.count())
+        .select_from(t.NotificationChannel)
+        .where(
+            t.NotificationChannel.tenant_id == caller.tenant_id,
+            t.NotificationChannel.enabled.is_(True),
+            t.NotificationChannel.id != channel.id,
+        )
+    )
+    if others:
+        return
+    snapshot = caller.snapshot
+    holders = sorted(
+        user_id
+        for user_id in snapshot.enabled_users
+        if snapshot.access_for(user_id).has(p.APPROVAL_FOR_MAA)
+    )
+    recipients = resolve_recipients(session, caller.tenant_id, holders)
+    session.add(
+        t.OutboxMessage(
+            id=str(uuid.uuid4()),
+            tenant_id=caller.tenant_id,
+            # A deleted channel's messages go with it; this one stands on its own target.
+            channel_id=None if change == "deleted" else channel.id,
+            target={
+                "id": channel.id,
+                "kind": channel.kind,
+                "settings": dict(channel.settings),
+                "secret": channel.secret,
+            },
+            event=CHANNEL_REMOVED_EVENT,
+            approval_request_id=None,
+            recipients=recipients,
+            content={
+                "channelName": channel.display_name,
+                "change": change,
+                "by": caller.display_name,
+            },
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_date_time=now,
+        )
+    )
+    audit.record(
+        session,
+        tenant_id=caller.tenant_id,
+        actor=caller,
+        activity="Notify approvers: last notification channel " + change,
+        activity_type="Notify notificationChannel",
+        category="Organization",
+        target_type="notificationChannel",
+        target_id=channel.id,
+        target_name=channel.display_name,
+        after={
+            "change": change,
+            "recipients": [r.get("displayName") or r["id"] for r in recipients],
+        },
+        now=now,
+    )
 
 
 def send_test_message(

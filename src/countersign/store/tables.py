@@ -276,6 +276,22 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditCheckpoint(Base):
+    """A signed checkpoint of a tenant's audit chain (services/audit_checkpoints.py). The copy
+    that counts is the one published outside the database (the checkpoint log file); this row
+    says what was published, and where the next checkpoint starts."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (UniqueConstraint("tenant_id", "sequence"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    checkpoint_date_time: Mapped[datetime]
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
+
+
 class ObjectScopeTag(Base):
     """Which scope tags an object carries, for filtering lists in SQL on every database.
 
@@ -384,6 +400,26 @@ class RequestLock(Base):
     )
 
 
+class SubmissionKey(Base):
+    """An idempotency key of a submission that became a request (services/submissions.py):
+    the same caller's retry with the same key answers with the same request. The unique index
+    makes a key name one request per caller."""
+
+    __tablename__ = "submission_keys"
+    __table_args__ = (Index(None, "tenant_id", "caller_id", "key", unique=True),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"))
+    caller_id: Mapped[str] = mapped_column(String(36))
+    # As sent in Idempotency-Key, or else client-request-id.
+    key: Mapped[str] = mapped_column(String(128))
+    # SHA-256 of the operation's canonical form (method, path, body): same key, other body: 409.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("approval_requests.id", ondelete="CASCADE"), index=True
+    )
+    created_date_time: Mapped[datetime]
+
+
 class NotificationChannel(Base):
     """Where a tenant's notifications go (SPEC §9): e-mail over SMTP, a signed webhook, Slack or
     Teams. `secret` (SMTP password or webhook HMAC key) is write-only in the API; it is kept in
@@ -414,9 +450,13 @@ class OutboxMessage(Base):
     __table_args__ = (Index(None, "status", "next_attempt_at"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = tenant_fk()
-    channel_id: Mapped[str] = mapped_column(
+    channel_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("notification_channels.id", ondelete="CASCADE"), index=True
     )
+    # The channel as it was ({id, kind, settings, secret}) for a message that must go out
+    # through a channel being disabled or deleted (the last channel's farewell,
+    # services/notification_channels.py): delivered from here, whatever the channel is now.
+    target: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     event: Mapped[str] = mapped_column(String(32))
     approval_request_id: Mapped[str | None] = mapped_column(String(36), index=True)
     # [{id, displayName, address}]: address is the e-mail address (mail or UPN) or None.

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from countersign.api.collections import SPECS, CollectionSpec
 from countersign.domain import permissions as p
+from countersign.domain.approval import covering
 from countersign.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from countersign.notify.outbox import EVENTS
 from countersign.services import notification_channels as nc
@@ -144,9 +145,19 @@ def _list_page(
     )
 
 
+def _protected(web: WebSession) -> bool:
+    """Whether channel changes need approval here: channels are tenant configuration, so an
+    active `tenantConfiguration` policy protects them (the gate decides; this picks the form)."""
+    return bool(covering(web.caller.snapshot.policies, nc.POLICY_TYPE, "notApplicable"))
+
+
+def _justification(form: dict[str, str]) -> str | None:
+    return form.get("justification", "").strip() or None
+
+
 def _after_write(outcome: Result | str, notice: str) -> Response:
-    """Channel changes apply at once (no approval policy covers them); should the gate ever
-    turn one into a request, show the request instead."""
+    """A channel change applies at once, or (under a tenantConfiguration policy) becomes a
+    request: then show the request."""
     if isinstance(outcome, str):
         return redirect(f"/admin/requests/{outcome}?notice=submitted")
     return redirect(f"{BASE}?notice={notice}")
@@ -223,6 +234,8 @@ def _form_page(
     error: str | None,
     channel: dict[str, Any] | None = None,
     status_code: int = 200,
+    protected: bool = False,
+    justification: str = "",
 ) -> Response:
     return render(
         request,
@@ -239,6 +252,8 @@ def _form_page(
         security_labels=SECURITY_LABELS,
         event_labels={e: EVENT_LABELS.get(e, e) for e in sorted(EVENTS)},
         notice=None,
+        protected=protected,
+        justification=justification,
     )
 
 
@@ -267,6 +282,7 @@ def new_channel(request: Request, web: WebSession = Depends(signed_in)) -> Respo
         mode="create",
         action_url=f"{BASE}/new?kind={kind}",
         error=None,
+        protected=_protected(web),
     )
 
 
@@ -281,7 +297,8 @@ def create_channel(request: Request, web: WebSession = Depends(signed_in)) -> Re
     if form.get("secret"):
         body["secret"] = form["secret"]
     try:
-        outcome = engine.run(web, Change(COLLECTION, CREATE, body=body), None)
+        change = Change(COLLECTION, CREATE, body=body)
+        outcome = engine.run(web, change, _justification(form))
     except DomainError as exc:
         if isinstance(exc, Forbidden | NotFound):
             raise  # the 403/404 page, not the form
@@ -293,6 +310,8 @@ def create_channel(request: Request, web: WebSession = Depends(signed_in)) -> Re
             action_url=f"{BASE}/new?kind={kind}",
             error=exc.message,
             status_code=400,
+            protected=_protected(web),
+            justification=form.get("justification", ""),
         )
     return _after_write(outcome, "created")
 
@@ -311,6 +330,7 @@ def edit_channel(
         action_url=f"{BASE}/{channel_id}/edit",
         error=None,
         channel=channel,
+        protected=_protected(web),
     )
 
 
@@ -340,7 +360,7 @@ def update_channel(
             patch,
             expected_version=int(version) if version.isdigit() else None,
         )
-        outcome = engine.run(web, change, None)
+        outcome = engine.run(web, change, _justification(form))
     except DomainError as exc:
         if isinstance(exc, Forbidden | NotFound):
             raise  # the 403/404 page, not the form
@@ -353,6 +373,8 @@ def update_channel(
             error=exc.message,
             channel=channel,
             status_code=400,
+            protected=_protected(web),
+            justification=form.get("justification", ""),
         )
     return _after_write(outcome, "saved")
 
@@ -364,6 +386,10 @@ def set_enabled(
     form = form_data(request)
     enabled = form.get("enabled") == "true"
     version = form.get("version", "")
+    justification = _justification(form)
+    if _protected(web) and justification is None:
+        # The list's one-click button has no room for a justification: ask for it first.
+        return _confirm_enabled(request, web, channel_id, enabled, None)
     change = Change(
         COLLECTION,
         UPDATE,
@@ -371,7 +397,36 @@ def set_enabled(
         {"enabled": enabled},
         expected_version=int(version) if version.isdigit() else None,
     )
-    return _after_write(engine.run(web, change, None), "enabled" if enabled else "disabled")
+    try:
+        outcome = engine.run(web, change, justification)
+    except ValidationFailed as exc:
+        return _confirm_enabled(request, web, channel_id, enabled, exc.message)
+    return _after_write(outcome, "enabled" if enabled else "disabled")
+
+
+def _confirm_enabled(
+    request: Request, web: WebSession, channel_id: str, enabled: bool, error: str | None
+) -> Response:
+    channel = _load(web, channel_id)
+    verb = "Enable" if enabled else "Disable"
+    return render(
+        request,
+        "confirm.html",
+        status_code=400 if error else 200,
+        nav="notifications",
+        section=None,
+        heading=f"{verb} {channel['displayName']}",
+        explanation=f"{verb} the notification channel '{channel['displayName']}'.",
+        rows=[],
+        hidden={"enabled": "true" if enabled else "false", "version": str(channel["version"])},
+        hidden_lists={},
+        action_url=f"{BASE}/{channel_id}/enabled",
+        protected=True,
+        button=verb,
+        error=error,
+        justification="",
+        cancel_url=BASE,
+    )
 
 
 @router.get("/{channel_id}/delete")
@@ -381,13 +436,20 @@ def delete_channel(
 ) -> Response:
     channel = _load(web, channel_id)
     name = channel["displayName"]
+    error = None
     if request.method == "POST":
         change = Change(COLLECTION, DELETE, channel_id, expected_version=channel["version"])
-        return _after_write(engine.run(web, change, None), "deleted")
+        try:
+            outcome = engine.run(web, change, _justification(form_data(request)))
+        except ValidationFailed as exc:
+            error = exc.message
+        else:
+            return _after_write(outcome, "deleted")
     web.caller.require(p.ORGANIZATION_UPDATE)
     return render(
         request,
         "confirm.html",
+        status_code=400 if error else 200,
         nav="notifications",
         section=None,
         heading=f"Delete {name}",
@@ -399,9 +461,9 @@ def delete_channel(
         hidden={},
         hidden_lists={},
         action_url=f"{BASE}/{channel_id}/delete",
-        protected=False,
+        protected=_protected(web),
         button="Delete",
-        error=None,
+        error=error,
         justification="",
         cancel_url=BASE,
     )

@@ -181,6 +181,30 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "audit_checkpoints",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("sequence", sa.BigInteger(), nullable=False),
+        sa.Column("head_hash", sa.String(length=64), nullable=False),
+        sa.Column(
+            "checkpoint_date_time",
+            countersign.store.tables.UTCDateTime(timezone=True),
+            nullable=False,
+        ),
+        sa.Column("key_id", sa.String(length=64), nullable=False),
+        sa.Column("signature", sa.String(length=128), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_audit_checkpoints_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_checkpoints")),
+        sa.UniqueConstraint(
+            "tenant_id", "sequence", name=op.f("uq_audit_checkpoints_tenant_id_sequence")
+        ),
+    )
+    op.create_table(
         "audit_events",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
@@ -595,7 +619,12 @@ def upgrade() -> None:
         "outbox_messages",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
-        sa.Column("channel_id", sa.String(length=36), nullable=False),
+        sa.Column("channel_id", sa.String(length=36), nullable=True),
+        sa.Column(
+            "target",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("event", sa.String(length=32), nullable=False),
         sa.Column("approval_request_id", sa.String(length=36), nullable=True),
         sa.Column(
@@ -771,6 +800,41 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "submission_keys",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("caller_id", sa.String(length=36), nullable=False),
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("request_id", sa.String(length=36), nullable=False),
+        sa.Column(
+            "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["approval_requests.id"],
+            name=op.f("fk_submission_keys_request_id_approval_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_submission_keys_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_submission_keys")),
+    )
+    with op.batch_alter_table("submission_keys", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_submission_keys_request_id"), ["request_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_submission_keys_tenant_id_caller_id_key"),
+            ["tenant_id", "caller_id", "key"],
+            unique=True,
+        )
+
+    op.create_table(
         "web_sessions",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
@@ -811,6 +875,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_web_sessions_tenant_id"))
 
     op.drop_table("web_sessions")
+    with op.batch_alter_table("submission_keys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_submission_keys_tenant_id_caller_id_key"))
+        batch_op.drop_index(batch_op.f("ix_submission_keys_request_id"))
+
+    op.drop_table("submission_keys")
     with op.batch_alter_table("service_principal_secrets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_service_principal_secrets_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_service_principal_secrets_service_principal_id"))
@@ -880,6 +949,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_audit_events_tenant_id_activity_date_time"))
 
     op.drop_table("audit_events")
+    op.drop_table("audit_checkpoints")
     with op.batch_alter_table("approval_requests", schema=None) as batch_op:
         batch_op.drop_index(
             batch_op.f("ix_approval_requests_tenant_id_status_request_date_time_id")
