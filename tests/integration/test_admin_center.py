@@ -207,15 +207,14 @@ def test_unprotected_change_applies_at_once(tenants: TenantFactory, app: FastAPI
     web.get("/admin/groups/new")
     name = unique("Helpdesk")
     review = web.post(
-        "/admin/groups/new",
-        {"step": "review", "displayName": name, "properties": '{"securityEnabled": true}'},
+        "/admin/groups/new", {"step": "review", "f_displayName": name, "f_securityEnabled": "on"}
     )
     assert review.status_code == 200
     assert "Review + create" in review.text and "Business justification" not in review.text
     created = web.follow(
         web.post(
             "/admin/groups/new",
-            {"step": "submit", "displayName": name, "properties": '{"securityEnabled": true}'},
+            {"step": "submit", "f_displayName": name, "f_securityEnabled": "on"},
         )
     )
     assert created.status_code == 200 and name in created.text
@@ -422,19 +421,21 @@ def test_editing_and_deleting_a_policy_are_requests_too(
 def test_adding_an_app_under_a_policy_ends_with_submit_for_approval(
     tenants: TenantFactory, app: FastAPI
 ) -> None:
-    from countersign.web.sections import SECTIONS
-
     tenant, admin2_upn, approvers = approver_tenant(tenants)
     admin1 = signed_in(app, tenant.admin.upn)
-    sample = SECTIONS["apps"]
     form = {
-        "displayName": "Contoso VPN",
-        "odataType": sample.new_odata_type or "",
-        "properties": sample.new_properties,
+        "odataType": "win32LobApp",
+        "f_displayName": "Contoso VPN",
+        "f_publisher": "Contoso",
+        "f_fileName": "setup.exe",
+        "f_installCommandLine": "setup.exe /quiet",
+        "f_uninstallCommandLine": "setup.exe /uninstall /quiet",
+        "f_roleScopeTagIds": "0",
     }
-    admin1.get("/admin/apps/new")
+    admin1.get("/admin/apps/new?type=win32LobApp")
     before = admin1.post("/admin/apps/new", {**form, "step": "review"})
-    assert "Review + create" in before.text and "justification" not in before.text
+    assert '<h2 id="last-step">Review + create</h2>' in before.text
+    assert "justification" not in before.text
 
     response = tenant.call(
         "POST",

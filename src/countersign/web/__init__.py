@@ -14,7 +14,7 @@ STATIC_PATH = "/admin/static"
 
 def install(app: FastAPI) -> None:
     """Mount the admin center's static files and pages on the app."""
-    from countersign.web import approvals, channels, objects, signin
+    from countersign.web import approvals, assignments, channels, members, objects, signin
     from countersign.web.core import STATIC_DIR
 
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="admin-static")
@@ -22,5 +22,7 @@ def install(app: FastAPI) -> None:
     app.include_router(signin.router, include_in_schema=False)
     app.include_router(approvals.router, include_in_schema=False)
     app.include_router(channels.router, include_in_schema=False)
+    app.include_router(members.router, include_in_schema=False)
+    app.include_router(assignments.router, include_in_schema=False)
     # Last: its /admin/{slug} pages would otherwise shadow the fixed paths above.
     app.include_router(objects.router, include_in_schema=False)

@@ -629,6 +629,23 @@ def _shown(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
+@router.get("/requests/{request_id}/cancel")
+def confirm_cancel(
+    request_id: str, request: Request, web: WebSession = Depends(signed_in)
+) -> Response:
+    """Cancel request asks first: a page that says what ends, with the one button that ends it."""
+    with web.ctx.db.read() as session:
+        row = approvals.get_request(session, web.caller.tenant_id, request_id)
+        name, operation = row.payload_name, row.payload_operation
+    return render(
+        request,
+        "cancel_request.html",
+        nav="maa",
+        request_id=request_id,
+        title=f"{operation} {name}",
+    )
+
+
 @router.post("/requests/{request_id}/{action}")
 def act_on_request(
     request_id: str, action: str, request: Request, web: WebSession = Depends(signed_in)

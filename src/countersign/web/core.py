@@ -27,6 +27,7 @@ from countersign.api.body import form_fields
 from countersign.api.deps import Context, context
 from countersign.auth import sessions
 from countersign.auth.tokens import TokenClaims
+from countersign.domain import permissions as p
 from countersign.domain.actors import USER, Caller
 from countersign.domain.errors import DomainError, Forbidden, NotFound, Unauthorized
 from countersign.services.changes import iso
@@ -62,6 +63,23 @@ def _when(value: Any) -> str:
     return str(value)
 
 
+def when(value: Any) -> str:
+    """The one date format of the admin center's lists: 2026-11-28 11:34 UTC."""
+    return _when(value)
+
+
+def full_time(value: Any) -> str:
+    """What hovering a date shows: the full time, to the second."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%A %d %B %Y, %H:%M:%S UTC")
+    return ""
+
+
 def _time_left(expires: Any, now: datetime) -> str:
     if isinstance(expires, str):
         expires = datetime.fromisoformat(expires.replace("Z", "+00:00"))
@@ -90,6 +108,7 @@ STATUS_LABELS = {
 }
 
 _env.filters["when"] = _when
+_env.filters["full_time"] = full_time
 _env.filters["status_label"] = lambda s: STATUS_LABELS.get(str(s), str(s))
 _env.globals["time_left"] = _time_left
 _env.globals["iso"] = iso
@@ -180,6 +199,26 @@ def form_lists(request: Request, name: str) -> list[str]:
     return [value for key, value in form_fields(request) if key == name and value]
 
 
+# What each navigation entry needs: a section's read permission, or these.
+NAV_PERMISSIONS = {
+    "access-policies": p.ROLES_READ,  # services/policies.py reads policies with it
+    "audit": p.AUDIT_READ,
+    "tenant/notifications": p.ORGANIZATION_UPDATE,
+}
+
+
+def may_open(web: WebSession, slug: str) -> bool:
+    """Whether the navigation shows the page: the administrator holds what it needs to open."""
+    from countersign.web.sections import SECTIONS
+
+    section = SECTIONS.get(slug)
+    if section is not None:
+        spec = section.spec
+        return spec is None or web.caller.can(spec.read_permission)
+    needed = NAV_PERMISSIONS.get(slug, "")
+    return not needed or web.caller.can(needed)
+
+
 def render(
     request: Request,
     template: str,
@@ -188,6 +227,7 @@ def render(
 ) -> HTMLResponse:
     web: WebSession | None = getattr(request.state, "web", None)
     base: dict[str, Any] = {"web": web, "now": web.now if web else now_utc(), "nav": ""}
+    base["may_open"] = (lambda slug: may_open(web, slug)) if web is not None else (lambda _: False)
     if web is not None and "waiting_count" not in values:
         from countersign.web import engine  # imported late: engine reads approvals lazily
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from countersign.api.collections import SPECS, CollectionSpec
+from countersign.web.forms import APP_TYPES, COMPLIANCE_TYPES
+
+GRAPH = "#microsoft.graph."
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,11 @@ class Section:
     new_properties: str = "{}"
     creatable: bool = True
     singular: str = "item"
+    # The list's search box looks in these Graph fields (empty: the name field).
+    search: tuple[str, ...] = ()
+    search_label: str = "Search by name"
+    # The list's filters: (label, Graph field, ((value, label), ...)).
+    filters: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = ()
 
     @property
     def spec(self) -> CollectionSpec | None:
@@ -61,6 +69,27 @@ SECTIONS: dict[str, Section] = {
             name_key="deviceName",
             creatable=False,
             singular="device",
+            search=("deviceName", "serialNumber", "userPrincipalName"),
+            search_label="Search by name, serial number or user",
+            filters=(
+                (
+                    "Operating system",
+                    "operatingSystem",
+                    tuple(
+                        (o, o) for o in ("Windows", "iOS", "iPadOS", "Android", "macOS", "Linux")
+                    ),
+                ),
+                (
+                    "Compliance",
+                    "complianceState",
+                    (
+                        ("compliant", "Compliant"),
+                        ("noncompliant", "Not compliant"),
+                        ("inGracePeriod", "In grace period"),
+                        ("unknown", "Unknown"),
+                    ),
+                ),
+            ),
         ),
         Section(
             "apps",
@@ -75,6 +104,7 @@ SECTIONS: dict[str, Section] = {
                 '"uninstallCommandLine": "setup.exe /uninstall /quiet"}'
             ),
             singular="app",
+            filters=(("App type", "@odata.type", tuple((GRAPH + v, n) for v, n in APP_TYPES)),),
         ),
         Section(
             "scripts",
@@ -117,6 +147,9 @@ SECTIONS: dict[str, Section] = {
             columns=(("Type", "@odata.type"), ("Last modified", "lastModifiedDateTime")),
             new_odata_type="#microsoft.graph.windows10CompliancePolicy",
             singular="policy",
+            filters=(
+                ("Platform", "@odata.type", tuple((GRAPH + v, n) for v, n in COMPLIANCE_TYPES)),
+            ),
         ),
         Section(
             "configuration-policies",
@@ -156,7 +189,11 @@ SECTIONS: dict[str, Section] = {
             "roleAssignments",
             "roles",
             tabs=ROLE_TABS,
-            columns=(("Members (group ids)", "members"), ("Scope tags", "roleScopeTagIds")),
+            columns=(
+                ("Role", "roleDefinitionId"),
+                ("Admin groups", "members"),
+                ("Scope tags", "roleScopeTagIds"),
+            ),
             new_properties='{"members": [], "roleScopeTagIds": ["0"], "roleDefinitionId": ""}',
             singular="assignment",
         ),
@@ -175,6 +212,8 @@ SECTIONS: dict[str, Section] = {
             "directory",
             tabs=DIRECTORY_TABS,
             columns=(("User principal name", "userPrincipalName"), ("Enabled", "accountEnabled")),
+            search=("displayName", "userPrincipalName"),
+            search_label="Search by name or user principal name",
             new_properties=(
                 '{"userPrincipalName": "someone@example.com", "passwordProfile": {"password": ""}}'
             ),
