@@ -352,9 +352,7 @@ def summary_lines(summary: dict[str, Any] | None) -> list[str]:
 
 def row_text(row: dict[str, Any]) -> str:
     """'before → after'; for a list, what is added and removed."""
-    parts = [
-        f"{word} {', '.join(row[word])}" for word in ("added", "removed") if row.get(word)
-    ]
+    parts = [f"{word} {', '.join(row[word])}" for word in ("added", "removed") if row.get(word)]
     if parts:
         return "; ".join(parts)
     before, after = row.get("before"), row.get("after")

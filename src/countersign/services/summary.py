@@ -424,7 +424,7 @@ def _permission_words(roles: dict[str, tuple[str, frozenset[str]]], permissions:
 def approver_names(caller: Caller, names: Names, group_ids: Iterable[str]) -> list[str]:
     """Who can approve requests of a policy naming these approver groups (from the snapshot)."""
     user_ids = a.eligible_approvers(caller.snapshot, "", a.Approvers(tuple(group_ids), None))
-    return [names.user(user_id) for user_id in user_ids]
+    return sorted((names.user(user_id) for user_id in user_ids), key=str.casefold)
 
 
 # -- the builder -------------------------------------------------------------------------------
