@@ -4,17 +4,29 @@ no secret anywhere."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from countersign.cli import app as cli
+from countersign.cli import out as cli_out
+from countersign.cli import save_credentials
+from countersign.config import Settings
 from countersign.domain.summary import summary_lines
+from countersign.store.db import Database
+from countersign.worker import Worker
 from tests.factories import PASSWORD, Principal, TenantFactory, unique
+from tests.integration.receivers import http_receiver, smtp_receiver
 from tests.maa import POLICIES, REQUESTS, SCOPE_TAGS, Seed, b64, seed
 
 APPS = "/beta/deviceAppManagement/mobileApps"
+CHANNELS = "/beta/deviceManagement/notificationChannels"
 SCRIPTS = "/beta/deviceManagement/deviceManagementScripts"
 HEALTH = "/beta/deviceManagement/deviceHealthScripts"
 SHELL = "/beta/deviceManagement/deviceShellScripts"
@@ -599,3 +611,96 @@ def test_notifications_and_the_list_carry_the_title(world: World) -> None:
     listed = w.s.tenant.ok("GET", REQUESTS)["value"]
     mine = next(r for r in listed if r["id"] == request_id)
     assert mine["displayPayload"]["summary"]["title"] == "Create scope tag Lisbon"
+
+
+def test_every_channel_carries_the_title_and_rows_and_never_a_secret(
+    world: World, db: Database, settings: Settings
+) -> None:
+    w = world
+    tenant = w.s.tenant
+    secret = "Fresh-Passw0rd-42"
+    with smtp_receiver() as smtp, http_receiver() as http:
+        tenant.ok(
+            "POST",
+            CHANNELS,
+            json={
+                "displayName": "Mail",
+                "channelType": "email",
+                "smtpHost": smtp.host,
+                "smtpPort": smtp.port,
+                "fromAddress": "countersign@contoso.example",
+            },
+        )
+        tenant.ok(
+            "POST",
+            CHANNELS,
+            json={
+                "displayName": "Hook",
+                "channelType": "webhook",
+                "url": f"{http.url}/hook",
+                "secret": "s3cret-key-for-hmac-0123456789",
+            },
+        )
+        for kind in ("slack", "teams"):
+            tenant.ok(
+                "POST",
+                CHANNELS,
+                json={"displayName": kind, "channelType": kind, "url": f"{http.url}/{kind}"},
+            )
+        ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{w.alice.id}"}
+        w.s.submit("POST", f"/beta/groups/{w.admins_group}/members/$ref", json=ref)
+        w.s.submit(
+            "PATCH", f"/beta/users/{w.s.admin2.id}", json={"passwordProfile": {"password": secret}}
+        )
+        Worker(db, settings).run_once(now=datetime.now(UTC) + timedelta(seconds=1))
+
+    title = f"Add user Alice Example ({w.alice.upn}) to group Intune Administrators"
+    mails = [message.get_payload(decode=True).decode() for _, message in smtp.messages]
+    subjects = [str(message["Subject"]) for _, message in smtp.messages]
+    hooks = [r.json() for r in http.at("/hook")]
+    slack = [json.dumps(r.json(), ensure_ascii=False) for r in http.at("/slack")]
+    teams = [json.dumps(r.json(), ensure_ascii=False) for r in http.at("/teams")]
+    for channel in (mails, hooks, slack, teams):
+        assert len(channel) == 2, channel
+    membership = [
+        mails[0] + subjects[0],
+        json.dumps(hooks[0], ensure_ascii=False),
+        slack[0],
+        teams[0],
+    ]
+    for shown in membership:
+        assert title in shown, shown
+        assert "Member added" in shown and "Alice Example" in shown
+        assert "Intune Administrators" in shown
+    assert "Member added: Alice Example" in mails[0]
+    assert hooks[0]["summary"]["title"] == title
+    assert "Member added:* Alice Example" in slack[0]
+    assert '{"title": "Member added", "value": "Alice Example' in teams[0]
+    password = [mails[1], json.dumps(hooks[1]), slack[1], teams[1]]
+    for shown in password:
+        assert "Password" in shown and "set (hidden)" in shown
+        assert secret not in shown and "argon2" not in shown
+
+
+def test_the_cli_shows_the_title_and_rows(
+    world: World, live_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    w = world
+    ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{w.alice.id}"}
+    request_id = w.s.submit("POST", f"/beta/groups/{w.admins_group}/members/$ref", json=ref)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    save_credentials(
+        {"url": live_server, "username": w.s.admin2.upn, "access_token": w.s.admin2.token}
+    )
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["requests", "show", request_id])
+    assert shown.exit_code == 0, shown.output
+    title = f"Add user Alice Example ({w.alice.upn}) to group Intune Administrators"
+    assert shown.output.splitlines()[0] == title
+    assert f"Member added: Alice Example ({w.alice.upn})" in shown.output
+    assert "Group: Intune Administrators" in shown.output
+    assert "memberId" not in shown.output and w.alice.id not in shown.output
+    monkeypatch.setattr(cli_out, "width", 400)  # one table row a line, for the assertion
+    listed = runner.invoke(cli, ["requests", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert title in listed.output and "Create scope tag" not in listed.output

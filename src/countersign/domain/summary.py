@@ -350,6 +350,36 @@ def summary_lines(summary: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def summary_facts(summary: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The summary as (label, value) pairs: one per row, then content, assignments, devices,
+    approvers and grants (for notifications' fact lists)."""
+    if not summary:
+        return []
+    facts = [(str(row["label"]), row_text(row)) for row in summary.get("rows") or []]
+    for block in summary.get("content") or []:
+        lines = block.get("diff") or str(block.get("text") or "").splitlines()
+        label = f"{block['label']} (changed lines)" if block.get("diff") else block["label"]
+        facts.append((label, "\n".join(lines)))
+    if summary.get("assignments"):
+        facts.append(("Assignments", "; ".join(assignment_text(a) for a in summary["assignments"])))
+    if summary.get("devices"):
+        facts.append(
+            (
+                f"Devices ({len(summary['devices'])})",
+                "; ".join(device_text(d) for d in summary["devices"]),
+            )
+        )
+    for key, heading in (
+        ("approversBefore", "Can approve now"),
+        ("approversAfter", "Can approve after"),
+    ):
+        if key in summary:
+            facts.append((heading, ", ".join(summary[key]) or "nobody"))
+    if summary.get("grants"):
+        facts.append(("What it grants", "; ".join(summary["grants"])))
+    return facts
+
+
 def row_text(row: dict[str, Any]) -> str:
     """'before → after'; for a list, what is added and removed."""
     parts = [f"{word} {', '.join(row[word])}" for word in ("added", "removed") if row.get(word)]
