@@ -23,6 +23,7 @@ from countersign.store.db import Database
 from countersign.worker import Worker
 from tests.factories import PASSWORD, Principal, TenantFactory, unique
 from tests.integration.receivers import http_receiver, smtp_receiver
+from tests.integration.test_admin_center import signed_in
 from tests.maa import POLICIES, REQUESTS, SCOPE_TAGS, Seed, b64, seed
 
 APPS = "/beta/deviceAppManagement/mobileApps"
@@ -704,3 +705,40 @@ def test_the_cli_shows_the_title_and_rows(
     listed = runner.invoke(cli, ["requests", "list"])
     assert listed.exit_code == 0, listed.output
     assert title in listed.output and "Create scope tag" not in listed.output
+
+
+def test_the_request_page_shows_current_names_and_never_a_secret(world: World, app: Any) -> None:
+    w = world
+    app_row = _app(w, displayName="Doomed app", roleScopeTagIds=["0"])
+    gone = w.s.tenant.group("Temporary pilots")
+    assign = w.s.submit(
+        "POST",
+        f"{APPS}/{app_row['id']}/assign",
+        json={
+            "assignments": [
+                {
+                    "target": {
+                        "@odata.type": "#microsoft.graph.groupAssignmentTarget",
+                        "groupId": gone,
+                    },
+                    "intent": "required",
+                }
+            ]
+        },
+    )
+    w.s.tenant.ok("DELETE", f"/beta/groups/{gone}")
+    secret = "Fresh-Passw0rd-42"
+    reset = w.s.submit(
+        "PATCH", f"/beta/users/{w.s.admin2.id}", json={"passwordProfile": {"password": secret}}
+    )
+    web = signed_in(app, w.s.admin2.upn)
+    page = web.get(f"/admin/requests/{assign}").text
+    assert "Include</td><td>group Temporary pilots" in page
+    assert '<span class="renamed">(now: no longer exists)</span>' in page
+    page = web.get(f"/admin/requests/{reset}").text
+    assert "Password</th>" in page and "set (hidden)" in page
+    assert secret not in page and "argon2" not in page
+    for listing in ("/admin/requests", "/admin", "/admin/requests/received"):
+        shown = web.get(listing).text
+        assert "Change user admin2" in shown and "argon2" not in shown
+        assert "Change assignments of app Doomed app" in shown

@@ -418,7 +418,7 @@ def _permission_words(roles: dict[str, tuple[str, frozenset[str]]], permissions:
     for name, role_permissions in sorted(roles.values()):
         if role_permissions and frozenset(permissions) == role_permissions:
             return f"{name} permissions"
-    return s.join(s.permission_label(x) for x in sorted(permissions))
+    return s.join(sorted(s.permission_label(x) for x in permissions))
 
 
 def approver_names(caller: Caller, names: Names, group_ids: Iterable[str]) -> list[str]:

@@ -1,0 +1,137 @@
+"""`build_summary` on planned changes the gate does not (yet) protect, and "what it grants" from
+a hand-built access-change description (the four-eyes check's output, wired in elsewhere)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from countersign.domain import permissions as p
+from countersign.domain.summary import summary_lines
+from countersign.services.changes import ACTION, CREATE, DELETE, UPDATE, Change, plan_change
+from countersign.services.demo import caller_for
+from countersign.services.summary import build_summary
+from countersign.store import tables as t
+from countersign.store.db import Database
+from tests.factories import PASSWORD, TenantFactory
+from tests.maa import seed
+
+
+def summarise(
+    db: Database, tenant_id: str, user_id: str, change: Change, access: Any = None
+) -> dict[str, Any]:
+    caller = caller_for(db, tenant_id, user_id)
+    with db.read() as session:
+        plan = plan_change(session, caller, change, datetime.now(UTC))
+        return build_summary(session, caller, change, plan, access_change=access)
+
+
+def test_what_it_grants_names_the_principal_the_role_the_tags_and_the_policies(
+    tenants: TenantFactory, db: Database
+) -> None:
+    s = seed(tenants)
+    tenant = s.tenant
+    alice = tenant.ok(
+        "POST",
+        "/beta/users",
+        json={"displayName": "Alice Example", "userPrincipalName": f"alice@{tenant.domain}"},
+    )
+    admins = tenant.group("Intune Administrators")
+    paris = tenant.scope_tag("Paris")
+    apps = s.activate_policy("app")
+    with db.read() as session:
+        role = session.get(t.RoleDefinition, tenant.roles["Intune Administrator"])
+        assert role is not None
+        administrator = sorted(role.permissions)
+    access = {
+        "gains": [
+            {
+                "principalId": alice["id"],
+                "permissions": [
+                    {"permission": permission, "scopeTagIds": ["*"]} for permission in administrator
+                ]
+                + [
+                    {"permission": p.APPROVAL_FOR_MAA, "scopeTagIds": ["0", paris]},
+                    {"permission": p.MOBILE_APPS_READ, "scopeTagIds": ["0", paris]},
+                ],
+                "approvalPolicyIds": [apps],
+            }
+        ],
+        "subjects": [alice["id"]],
+        "credentials": [],
+    }
+    change = Change(
+        "groups",
+        ACTION,
+        admins,
+        {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{alice['id']}"},
+        action_name="addMember",
+    )
+    summary = summarise(db, tenant.id, tenant.admin.id, change, access)
+    upn = alice["userPrincipalName"]
+    assert summary["grants"] == [
+        f"Alice Example ({upn}) gains: Intune Administrator permissions over all scope tags; "
+        "Approval for Multi Admin Approval, Mobile apps: read over scope tags Default, Paris; "
+        "can approve requests of 'Protect app'",
+        f"Changes the access of: Alice Example ({upn})",
+    ]
+    assert "What it grants:" in summary_lines(summary)
+    gone = "6f1c2f5e-0000-4000-8000-000000000000"
+    unknown = summarise(
+        db, tenant.id, tenant.admin.id, change, {"gains": [], "credentials": [gone]}
+    )
+    assert unknown["grants"] == [f"Sets the credentials of: {gone} (no longer exists)"]
+
+
+def test_user_create_and_delete_and_service_principal_secrets(
+    tenants: TenantFactory, db: Database
+) -> None:
+    tenant = tenants()
+    upn = f"bob@{tenant.domain}"
+    create = Change(
+        "users",
+        CREATE,
+        body={
+            "displayName": "Bob Builder",
+            "userPrincipalName": upn,
+            "accountEnabled": True,
+            "passwordProfile": {"password": PASSWORD},
+        },
+    )
+    created = summarise(db, tenant.id, tenant.admin.id, create)
+    assert created["title"] == f"Create user Bob Builder ({upn})"
+    assert summary_lines(created) == [
+        "Name: Bob Builder",
+        f"User principal name: {upn}",
+        "Account enabled: Yes",
+        "Password: set (hidden)",
+    ]
+    bob = tenant.ok("POST", "/beta/users", json=create.body)
+    deleted = summarise(db, tenant.id, tenant.admin.id, Change("users", DELETE, bob["id"]))
+    assert deleted["title"] == f"Delete user Bob Builder ({upn})"
+    renamed = summarise(
+        db,
+        tenant.id,
+        tenant.admin.id,
+        Change("users", UPDATE, bob["id"], {"userPrincipalName": f"robert@{tenant.domain}"}),
+    )
+    assert renamed["title"] == f"Change user Bob Builder ({upn}): user principal name"
+    assert summary_lines(renamed) == [f"User principal name: {upn} → robert@{tenant.domain}"]
+
+    sp = tenant.ok("POST", "/beta/servicePrincipals", json={"displayName": "Deploy bot"})
+    secret = summarise(
+        db,
+        tenant.id,
+        tenant.admin.id,
+        Change(
+            "servicePrincipals",
+            ACTION,
+            sp["id"],
+            {"passwordCredential": {"displayName": "CI"}},
+            action_name="addPassword",
+        ),
+    )
+    assert secret["title"] == "Add a secret to service principal Deploy bot"
+    assert summary_lines(secret) == ["Secret: set (hidden)", "Description: CI"]
+    for summary in (created, deleted, renamed, secret):
+        assert PASSWORD not in str(summary) and "argon2" not in str(summary)
