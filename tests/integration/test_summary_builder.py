@@ -135,3 +135,23 @@ def test_user_create_and_delete_and_service_principal_secrets(
     assert summary_lines(secret) == ["Secret: set (hidden)", "Description: CI"]
     for summary in (created, deleted, renamed, secret):
         assert PASSWORD not in str(summary) and "argon2" not in str(summary)
+
+
+def test_removing_a_member(tenants: TenantFactory, db: Database) -> None:
+    tenant = tenants()
+    group = tenant.group("Helpdesk")
+    sp = tenant.ok("POST", "/beta/servicePrincipals", json={"displayName": "Deploy bot"})
+    tenant.add_member(group, sp["id"])
+    change = Change(
+        "groups",
+        ACTION,
+        group,
+        {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{sp['id']}"},
+        action_name="removeMember",
+    )
+    summary = summarise(db, tenant.id, tenant.admin.id, change)
+    assert summary["title"] == "Remove service principal Deploy bot from group Helpdesk"
+    assert summary_lines(summary) == [
+        "Member removed: Deploy bot (removed)",
+        "Group: Helpdesk",
+    ]

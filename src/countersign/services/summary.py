@@ -371,8 +371,16 @@ def assignment_rows(
 # -- what it grants ----------------------------------------------------------------------------
 
 
+def _exists(names: Names, kind: str, object_id: str) -> bool:
+    return not label_of(names.session, names.tenant_id, kind, object_id).endswith(NOT_FOUND)
+
+
 def grant_lines(
-    session: Session, caller: Caller, names: Names, access_change: dict[str, Any]
+    session: Session,
+    caller: Caller,
+    names: Names,
+    access_change: dict[str, Any],
+    new_policy: str | None = None,
 ) -> list[str]:
     """'Alice Example (alice@…) gains: Intune Administrator permissions over all scope tags;
     can approve requests of 'Protect apps''."""
@@ -386,6 +394,7 @@ def grant_lines(
     for gain in access_change.get("gains") or []:
         principal_id = str(gain.get("principalId"))
         _, who = names.principal(principal_id)
+        held = caller.snapshot.access_for(principal_id).permissions
         parts: list[str] = []
         by_tags: dict[tuple[str, ...], set[str]] = {}
         for item in gain.get("permissions") or []:
@@ -398,8 +407,14 @@ def grant_lines(
                 if ALL_TAGS in tags
                 else f"scope tag{plural} {s.join(names.many('scopeTag', tags))}"
             )
-            parts.append(f"{_permission_words(roles, permissions)} over {reach}")
-        policies = [f"'{names.of('policy', str(i))}'" for i in gain.get("approvalPolicyIds") or []]
+            parts.append(f"{_permission_words(roles, permissions, held)} over {reach}")
+        policies = [
+            f"'{new_policy}'"
+            if new_policy and not _exists(names, "policy", str(i))
+            # An access policy this change creates has no row yet: it is the one named.
+            else f"'{names.of('policy', str(i))}'"
+            for i in gain.get("approvalPolicyIds") or []
+        ]
         if policies:
             parts.append(f"can approve requests of {', '.join(policies)}")
         if parts:
@@ -413,12 +428,20 @@ def grant_lines(
     return lines
 
 
-def _permission_words(roles: dict[str, tuple[str, frozenset[str]]], permissions: set[str]) -> str:
-    """A role's name when the permissions are exactly a role's, else the permissions' labels."""
-    for name, role_permissions in sorted(roles.values()):
-        if role_permissions and frozenset(permissions) == role_permissions:
-            return f"{name} permissions"
-    return s.join(sorted(s.permission_label(x) for x in permissions))
+def _permission_words(
+    roles: dict[str, tuple[str, frozenset[str]]], gained: set[str], held: frozenset[str]
+) -> str:
+    """A role's name when, with what the principal held before, it now holds exactly all of a
+    role's permissions (and gained nothing outside it); else the permissions' labels."""
+    candidates = [
+        (name, role_permissions)
+        for name, role_permissions in roles.values()
+        if role_permissions and gained <= role_permissions and role_permissions <= gained | held
+    ]
+    if candidates:
+        name, _ = min(candidates, key=lambda c: (-len(c[1] & gained), len(c[1]), c[0]))
+        return f"{name} permissions"
+    return s.join(sorted(s.permission_label(x) for x in gained))
 
 
 def approver_names(caller: Caller, names: Names, group_ids: Iterable[str]) -> list[str]:
@@ -460,7 +483,9 @@ def build_summary(
     else:  # scope tags, and anything added later
         _generic(names, change, plan, summary)
     if access_change:
-        summary["grants"] = grant_lines(session, caller, names, access_change)
+        creates_policy = collection == "operationApprovalPolicies" and change.operation == CREATE
+        new_policy = plan.target_name if creates_policy else None
+        summary["grants"] = grant_lines(session, caller, names, access_change, new_policy)
     summary["refs"] = names.refs
     kept = ("title", "rows", "approversBefore", "approversAfter")
     return {k: v for k, v in summary.items() if v or k in kept}
