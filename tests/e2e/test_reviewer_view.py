@@ -112,6 +112,9 @@ def test_membership_change_bulk_wipe_and_script_edit(
     expect(rows).to_contain_text(f"Alice Example ({upn})")
     expect(rows).to_contain_text(f"(now: Alice Newname ({upn}))")
     expect(page.locator("#renamed-note")).to_be_visible()
+    expect(page.locator("#summary-grants")).to_contain_text(
+        f"Alice Example ({upn}) gains: Intune Administrator permissions over scope tag Default"
+    )
     expect(page.get_by_text("/memberId")).to_be_hidden()
     screenshot(page, "15-request-membership")
     page.get_by_text("Full object before and after").click()
