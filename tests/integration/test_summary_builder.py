@@ -155,3 +155,144 @@ def test_removing_a_member(tenants: TenantFactory, db: Database) -> None:
         "Member removed: Deploy bot (removed)",
         "Group: Helpdesk",
     ]
+
+
+def test_the_remaining_types_and_operations(tenants: TenantFactory, db: Database) -> None:
+    tenant = tenants()
+    pilots = tenant.group("Pilots")
+    berlin = tenant.scope_tag("Berlin")
+    admin = tenant.admin.id
+
+    def of(change: Change) -> tuple[str, list[str]]:
+        summary = summarise(db, tenant.id, admin, change)
+        shown = "\n".join([summary["title"], *summary_lines(summary)])
+        for word in ("@odata", "etag", "Version:", "createdDateTime", "lastModifiedDateTime"):
+            assert word not in shown, shown
+        return summary["title"], summary_lines(summary)
+
+    role = tenant.ok(
+        "POST",
+        "/beta/deviceManagement/roleDefinitions",
+        json={
+            "displayName": "App readers",
+            "rolePermissions": [
+                {"resourceActions": [{"allowedResourceActions": [p.MOBILE_APPS_READ]}]}
+            ],
+        },
+    )
+    edited = Change(
+        "roleDefinitions",
+        UPDATE,
+        role["id"],
+        {
+            "rolePermissions": [
+                {"resourceActions": [{"allowedResourceActions": [p.MOBILE_APPS_ASSIGN]}]}
+            ]
+        },
+    )
+    assert of(edited) == (
+        "Change role App readers: permissions",
+        ["Permissions: added Mobile apps: assign; removed Mobile apps: read"],
+    )
+    assert of(Change("roleDefinitions", DELETE, role["id"])) == (
+        "Delete role App readers",
+        ["Name: App readers", "Scope tags: Default"],
+    )
+    assert of(Change("roleScopeTags", UPDATE, berlin, {"displayName": "Berlin office"})) == (
+        "Change scope tag Berlin: name",
+        ["Name: Berlin → Berlin office"],
+    )
+    assert of(Change("roleScopeTags", DELETE, berlin))[0] == "Delete scope tag Berlin"
+
+    compliance = tenant.ok(
+        "POST",
+        "/beta/deviceManagement/deviceCompliancePolicies",
+        json={
+            "@odata.type": "#microsoft.graph.iosCompliancePolicy",
+            "displayName": "iOS baseline",
+            "osMinimumVersion": "16.0",
+        },
+    )
+    collection = "deviceCompliancePolicies"
+    assert of(Change(collection, UPDATE, compliance["id"], {"osMinimumVersion": "17.0"})) == (
+        "Change compliance policy iOS baseline: minimum OS version",
+        ["Minimum OS version: 16.0 → 17.0"],
+    )
+    target = {"@odata.type": "#microsoft.graph.exclusionGroupAssignmentTarget", "groupId": pilots}
+    assert of(
+        Change(collection, "Assign", compliance["id"], {"assignments": [{"target": target}]})
+    ) == (
+        "Change assignments of compliance policy iOS baseline",
+        ["Assignments:", "  Exclude group Pilots [added]"],
+    )
+    assert of(Change(collection, DELETE, compliance["id"])) == (
+        "Delete compliance policy iOS baseline",
+        ["Name: iOS baseline", "Type: iOS/iPadOS", "Scope tags: Default"],
+    )
+
+    configuration = tenant.ok(
+        "POST",
+        "/beta/deviceManagement/configurationPolicies",
+        json={"name": "Edge", "platforms": "windows10", "description": "Browser"},
+    )
+    assert of(
+        Change("configurationPolicies", UPDATE, configuration["id"], {"description": "Edge"})
+    ) == ("Change configuration policy Edge: description", ["Description: Browser → Edge"])
+    assert of(Change("configurationPolicies", DELETE, configuration["id"]))[1] == [
+        "Name: Edge",
+        "Description: Browser",
+        "Scope tags: Default",
+    ]
+
+    script = tenant.ok(
+        "POST",
+        "/beta/deviceManagement/deviceManagementScripts",
+        json={
+            "displayName": "Inventory",
+            "scriptContent": "R2V0LUNvbXB1dGVySW5mbw==",
+            "fileName": "i.ps1",
+        },
+    )
+    include = {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": pilots}
+    assert of(
+        Change(
+            "deviceManagementScripts",
+            "Assign",
+            script["id"],
+            {"deviceManagementScriptAssignments": [{"target": include}]},
+        )
+    ) == (
+        "Change assignments of PowerShell script Inventory",
+        ["Assignments:", "  Include group Pilots [added]"],
+    )
+
+    assert of(Change("deviceCategories", CREATE, body={"displayName": "Kiosk"})) == (
+        "Create device category Kiosk",
+        ["Name: Kiosk", "Scope tags: Default"],
+    )
+    category = tenant.ok(
+        "POST", "/beta/deviceManagement/deviceCategories", json={"displayName": "Lab"}
+    )
+    assert of(Change("deviceCategories", DELETE, category["id"]))[0] == "Delete device category Lab"
+
+    group = of(
+        Change(
+            "groups",
+            CREATE,
+            body={
+                "displayName": "Contractors",
+                "members@odata.bind": [
+                    f"https://graph.microsoft.com/v1.0/directoryObjects/{tenant.admin.id}"
+                ],
+            },
+        )
+    )
+    assert group == (
+        "Create group Contractors",
+        [
+            "Name: Contractors",
+            "Security group: Yes",
+            "Mail-enabled: No",
+            f"Members: Administrator 1 ({tenant.admin.upn})",
+        ],
+    )

@@ -250,7 +250,10 @@ def property_label(name: str) -> str:
 
 
 def title_word(name: str) -> str:
-    return TITLE_WORDS.get(name) or property_label(name).lower()
+    """A property as a title names it: 'Minimum OS version' -> 'minimum OS version'."""
+    if name in TITLE_WORDS:
+        return TITLE_WORDS[name]
+    return " ".join(w if w.isupper() else w.lower() for w in property_label(name).split())
 
 
 def entity_label(entity_type: str) -> str:
