@@ -78,12 +78,10 @@ class Names:
         return name
 
     def user(self, user_id: str) -> str:
-        return self._keep(user_id, "user", label_of(self.session, self.tenant_id, "user", user_id))
+        return self.of("user", user_id)
 
     def group(self, group_id: str) -> str:
-        return self._keep(
-            group_id, "group", label_of(self.session, self.tenant_id, "group", group_id)
-        )
+        return self.of("group", group_id)
 
     def principal(self, principal_id: str) -> tuple[str, str]:
         """(kind, name) of a user, group or service principal."""
@@ -94,6 +92,9 @@ class Names:
         return "object", self._keep(principal_id, "principal", f"{principal_id}{NOT_FOUND}")
 
     def of(self, kind: str, object_id: str) -> str:
+        known = self.refs.get(object_id)
+        if known is not None and known["kind"] == kind:
+            return known["name"]  # one lookup per object, however often it is named
         return self._keep(object_id, kind, label_of(self.session, self.tenant_id, kind, object_id))
 
     def many(self, kind: str, ids: Iterable[Any]) -> list[str]:
