@@ -296,3 +296,26 @@ def test_the_remaining_types_and_operations(tenants: TenantFactory, db: Database
             f"Members: Administrator 1 ({tenant.admin.upn})",
         ],
     )
+
+
+def test_a_notification_channel_shows_where_it_delivers_never_its_secret_or_token(
+    tenants: TenantFactory, db: Database
+) -> None:
+    tenant = tenants()
+    token = "T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX"
+    change = Change(
+        "notificationChannels",
+        CREATE,
+        body={
+            "displayName": "Ops",
+            "channelType": "webhook",
+            "url": f"https://hooks.example.com/services/{token}",
+            "secret": "s3cret-key-for-hmac-0123456789",
+        },
+    )
+    summary = summarise(db, tenant.id, tenant.admin.id, change)
+    shown = "\n".join([summary["title"], *summary_lines(summary)])
+    assert summary["title"] == "Create notification channel Ops"
+    assert "Channel type: Webhook" in shown and "URL: https://hooks.example.com/…" in shown
+    assert "Secret: set (hidden)" in shown
+    assert token not in shown and "s3cret" not in shown

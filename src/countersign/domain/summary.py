@@ -107,6 +107,16 @@ PROPERTY_LABELS: dict[str, str] = {
     "developer": "Developer",
     "owner": "Owner",
     "notes": "Notes",
+    "channelType": "Channel type",
+    "url": "URL",
+    "smtpHost": "SMTP server",
+    "smtpPort": "SMTP port",
+    "smtpSecurity": "SMTP security",
+    "smtpUsername": "SMTP user name",
+    "fromAddress": "From",
+    "toAddresses": "To",
+    "secret": "Secret",
+    "hasSecret": "Secret set",
 }
 
 # Short words for an edit's title: "Change access policy X: approvers".
@@ -225,6 +235,13 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
         "availableWithoutEnrollment": "Available without enrollment",
     },
     "policyType": POLICY_TYPE_LABELS,
+    "channelType": {
+        "email": "E-mail (SMTP)",
+        "webhook": "Webhook",
+        "slack": "Slack",
+        "teams": "Microsoft Teams",
+    },
+    "smtpSecurity": {"none": "None", "starttls": "STARTTLS", "tls": "TLS"},
 }
 
 ACTION_VERBS = {"wipe": "Wipe", "retire": "Retire", "delete": "Delete", "syncDevice": "Sync"}
@@ -237,6 +254,10 @@ OPERATION_VERBS = {
 }
 
 HIDDEN = "set (hidden)"
+# Properties whose values are secrets: shown only as set (hidden), never their value.
+SECRET_PROPERTIES = frozenset(
+    {"secret", "password", "secretText", "smtpPassword", "clientSecret", "macOsUnlockCode"}
+)
 
 
 def words(name: str) -> str:

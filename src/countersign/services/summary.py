@@ -30,6 +30,7 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -174,6 +175,12 @@ def _when(value: str) -> str | None:
 def _format(names: Names, key: str, value: Any) -> str:
     if value is None:
         return "—"
+    if key in s.SECRET_PROPERTIES:
+        return s.HIDDEN
+    if key == "url" and isinstance(value, str):
+        # A webhook URL may carry its token (Slack, Teams): the host says where it goes.
+        parts = urlsplit(value)
+        return f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else s.HIDDEN
     if key in ID_LISTS and isinstance(value, list):
         return s.join(names.many(ID_LISTS[key], value))
     if key in ID_VALUES and isinstance(value, str):
