@@ -24,6 +24,7 @@ from countersign.cli_output import (
     resolve_id,
     starting_with,
 )
+from countersign.domain.summary import summary_lines
 
 REQUESTS = "/beta/deviceManagement/operationApprovalRequests"
 POLICIES = "/beta/deviceManagement/operationApprovalPolicies"
@@ -216,13 +217,19 @@ def show_request(
         f"approver notes: {r['approvalJustification'] or ''}",
     ]
     # User-supplied text is printed without Rich markup, so "[...]" in it stays literal.
+    summary = (r.get("displayPayload") or {}).get("summary")
+    if summary:
+        # What the reviewer reads (the same summary as the admin center and notifications);
+        # the JSON pointers stay in --json.
+        lines += ["", *summary_lines(summary)]
     out.print("\n".join(lines), highlight=False, markup=False)
-    for change in (r.get("displayPayload") or {}).get("diff") or []:
-        out.print(
-            f"  {change['op']:8} {change['path']}: {change['before']!r} -> {change['after']!r}",
-            highlight=False,
-            markup=False,
-        )
+    if not summary:
+        for change in (r.get("displayPayload") or {}).get("diff") or []:
+            out.print(
+                f"  {change['op']:8} {change['path']}: {change['before']!r} -> {change['after']!r}",
+                highlight=False,
+                markup=False,
+            )
 
 
 def _decide(action: str, request_id: str, notes: str | None, json_output: bool) -> None:

@@ -144,7 +144,7 @@ def test_the_seed_story_in_the_browser(
     approver.get_by_role("link", name="All requests").click()
     expect(approver.locator(".status.s-needsApproval").first).to_be_visible()
     screenshot(approver, "06-all-requests")
-    approver.get_by_role("link", name="Create Protect apps").click()
+    approver.get_by_role("link", name="Create access policy Protect apps").click()
     screenshot(approver, "07-request-approver-view")
     approver.get_by_label("Approver notes").fill("Checked with the change board")
     approver.get_by_role("button", name="Approve request").click()
@@ -177,8 +177,14 @@ def test_the_seed_story_in_the_browser(
     expect(admin1.get_by_text("An approval request for this script is open")).to_be_visible()
 
     approver.get_by_role("link", name="Waiting for me").click()
-    approver.get_by_role("link", name=f"Delete {script_name}").click()
-    expect(approver.get_by_role("rowheader", name="/displayName")).to_be_visible()  # the diff
+    approver.get_by_role("link", name=f"Delete PowerShell script {script_name}").click()
+    # The summary says what goes; the raw object is one click away.
+    expect(approver.locator("#request-title")).to_have_text(
+        f"Delete PowerShell script {script_name}"
+    )
+    expect(approver.get_by_role("rowheader", name="/displayName")).to_be_hidden()
+    approver.get_by_text("Full object before and after").click()
+    expect(approver.get_by_role("rowheader", name="/displayName")).to_be_visible()
     approver.get_by_role("button", name="Approve request").click()
     expect(approver.locator("#request-status")).to_have_text("Approved")
 

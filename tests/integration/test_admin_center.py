@@ -270,7 +270,10 @@ def test_access_policy_story_through_the_forms(tenants: TenantFactory, app: Fast
     assert "Needs approval" in page and "Seed story &lt;b&gt;now&lt;/b&gt;" in page
     assert "You are the requester" in page and 'id="approve"' not in page
     refused = admin1.post(f"{request_url}/approve", {"notes": "self"})
-    assert refused.status_code == 400 and "proper permissions to approve" in refused.text
+    assert refused.status_code == 400
+    # In words on the page; the reason code stays in the API's innerError.reason.
+    assert "You cannot approve this request: You are the requester" in refused.text
+    assert "approverIsRequester" not in refused.text
 
     admin2 = signed_in(app, admin2_upn)
     assert ">1</span>" in admin2.get("/admin").text  # waiting for me
@@ -391,7 +394,8 @@ def test_editing_and_deleting_a_policy_are_requests_too(
     )
     request_url = submitted.headers["location"].split("?")[0]
     page = admin1.get(request_url).text
-    assert "Update" in page and "Protect every script" in page and "/displayName" in page
+    assert "Change access policy" in page and "Protect every script" in page
+    assert "/displayName" in page  # the raw diff, one click away
 
     # The policy is locked by its open request: deleting it now is refused, in words.
     confirm = admin1.get(f"/admin/access-policies/{policy_id}/delete")
@@ -399,13 +403,22 @@ def test_editing_and_deleting_a_policy_are_requests_too(
     locked = admin1.post(
         f"/admin/access-policies/{policy_id}/delete", {"justification": "No longer needed"}
     )
-    assert "An active Approval Request already exists for this entity." in locked.text
+    # It names the object and the open request, and links to it.
+    assert "Protect scripts already has an open approval request" in locked.text
+    assert "(Change access policy Protect scripts: name; waiting for approval" in locked.text
+    assert f'<a href="{request_url}" id="open-request">Open the request</a>' in locked.text
 
     # Rejecting needs notes; the requester cancels; then the delete goes through as a request.
     admin2 = signed_in(app, admin2_upn)
     admin2.get(request_url)
     no_notes = admin2.post(f"{request_url}/reject", {"notes": ""})
-    assert no_notes.status_code == 400 and "approver note" in no_notes.text
+    assert no_notes.status_code == 400
+    # The error sits at the field, which says why it is invalid.
+    assert (
+        '<p class="field-error" id="notes-error" role="alert">'
+        "Approver notes are required to reject.</p>"
+    ) in no_notes.text
+    assert 'aria-describedby="notes-hint notes-error" aria-invalid="true"' in no_notes.text
     assert "Rejected" not in no_notes.text.split("<h3>The change")[0]
     admin1.get(request_url)
     cancelled = admin1.follow(admin1.post(f"{request_url}/cancel"))

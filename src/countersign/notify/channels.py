@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from countersign.domain.summary import summary_facts
 from countersign.notify import targets
 
 KINDS = ("email", "webhook", "slack", "teams")
@@ -157,10 +158,14 @@ def render(message: Outgoing, public_url: str) -> Rendered:
             link=public_url.rstrip("/") + "/admin",
         )
     request: dict[str, Any] = message.content.get("request") or {}
+    summary: dict[str, Any] = message.content.get("summary") or {}
     operation = request.get("actionName") or request.get("payloadOperation") or "Change"
-    what = f"{operation} {request.get('payloadType') or 'object'} '{request.get('payloadName')}'"
+    what = summary.get("title") or (
+        f"{operation} {request.get('payloadType') or 'object'} '{request.get('payloadName')}'"
+    )
     facts = [
         ("What changes", what),
+        *summary_facts(summary),
         ("Requested by", _who(request.get("requestor"))),
         ("Justification", str(request.get("requestJustification") or "")),
         ("Expires", str(request.get("expirationDateTime") or "")),
@@ -194,6 +199,7 @@ def webhook_body(message: Outgoing, rendered: Rendered) -> dict[str, Any]:
         "link": rendered.link,
         "request": message.content.get("request"),
         "diff": message.content.get("diff"),
+        "summary": message.content.get("summary"),
         "recipients": message.recipients,
         **(
             {"checkpoint": message.content["checkpoint"]} if "checkpoint" in message.content else {}

@@ -96,9 +96,15 @@ def enqueue(
 
 def request_content(event: str, request: dict[str, Any]) -> dict[str, Any]:
     """The channel-neutral content of a message about `request` (formatted at delivery)."""
-    summary = {key: request.get(key) for key in _REQUEST_FIELDS}
-    diff = (request.get("displayPayload") or {}).get("diff")
-    return {"event": event, "request": summary, "diff": diff}
+    fields = {key: request.get(key) for key in _REQUEST_FIELDS}
+    display = request.get("displayPayload") or {}
+    # The reviewer's summary (services/summary.py): what every channel shows people.
+    return {
+        "event": event,
+        "request": fields,
+        "diff": display.get("diff"),
+        "summary": display.get("summary"),
+    }
 
 
 def resolve_recipients(

@@ -50,6 +50,7 @@ from countersign.services.changes import (
     plan_change,
 )
 from countersign.services.identity import caller_as_of, resolve_caller
+from countersign.services.summary import build_summary
 from countersign.store import tables as t
 from countersign.store.db import Database, current_snapshot, load_snapshot
 
@@ -506,6 +507,7 @@ def create_request(
             "after": after,
             "diff": a.json_diff(before or {}, after or {}),
             "accessChange": access_change,
+            "summary": build_summary(session, caller, change, plan, access_change),
         },
         entity_keys=list(plan.entity_keys),
     )

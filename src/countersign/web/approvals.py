@@ -15,8 +15,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from countersign.domain import approval as a
-from countersign.domain.errors import DomainError, ValidationFailed
+from countersign.domain.errors import DomainError, NotEligibleToApprove, ValidationFailed
+from countersign.domain.summary import row_text
 from countersign.services import approvals
+from countersign.services import summary as summary_service
 from countersign.services.changes import CREATE, DELETE, UPDATE, Change
 from countersign.services.policies import get_policy, policy_json
 from countersign.store import tables as t
@@ -30,6 +32,7 @@ from countersign.web.core import (
     redirect,
     render,
     signed_in,
+    templates,
 )
 
 router = APIRouter(prefix="/admin", route_class=HtmlRoute, dependencies=[Depends(signed_in)])
@@ -492,9 +495,7 @@ def _requests(request: Request, web: WebSession, view: str) -> Response:
         items = [
             {
                 "id": row.id,
-                "name": row.payload_name,
-                "operation": row.payload_operation,
-                "action": row.action_name,
+                "title": request_title(row),
                 "type": POLICY_TYPE_LABELS.get(row.policy_type, row.policy_type),
                 "status": engine.effective_status(row, web.now),
                 "requester": row.requestor_name,
@@ -548,8 +549,32 @@ def show_request(
     return _request_page(request, web, request_id, error=None)
 
 
+def request_title(row: t.ApprovalRequest) -> str:
+    """What a person calls the request: the summary's title (requests made before summaries
+    existed fall back to operation and name)."""
+    summary = (row.display_payload or {}).get("summary") or {}
+    title = summary.get("title")
+    if title:
+        return str(title)
+    verb = row.action_name or row.payload_operation
+    return f"{verb} {row.payload_type} {row.payload_name}"
+
+
+# Home (web/objects.py) and the request lists name requests by their summary's title.
+templates.env.globals["request_title"] = request_title
+
+REJECT_NOTES_REQUIRED = "Approver notes are required to reject."
+
+
 def _request_page(
-    request: Request, web: WebSession, request_id: str, *, error: str | None, status: int = 200
+    request: Request,
+    web: WebSession,
+    request_id: str,
+    *,
+    error: str | None,
+    status: int = 200,
+    field_error: str | None = None,
+    notes: str = "",
 ) -> Response:
     with web.ctx.db.read() as session:
         row = approvals.visible_request(session, web.caller, request_id)
@@ -557,9 +582,11 @@ def _request_page(
         body = engine.request_json(row, web.now, decisions)
         blocked = engine.blocker(session, web, row)
         groups = _group_names(session, web.caller.tenant_id)
+        display = body.get("displayPayload") or {}
+        summary = display.get("summary") or {}
+        renamed = summary_service.current_names(session, web.caller.tenant_id, summary)
     current = body["status"]
     is_requester = row.requestor_id == web.caller.id
-    display = body.get("displayPayload") or {}
     diff = [
         {
             "path": change.get("path", ""),
@@ -583,13 +610,18 @@ def _request_page(
         can_decide=current == a.NEEDS_APPROVAL and blocked is None,
         can_cancel_approval=current == a.APPROVED and blocked is None and not is_requester,
         blocked=blocked,
+        title=request_title(row),
+        summary=summary,
+        renamed=renamed,
+        row_text=row_text,
+        field_error=field_error,
         diff=diff,
         before=_shown(display.get("before")),
         after=_shown(display.get("after")),
         approvals=body.get("approvals") or [],
         notice=_notice(request),
         error=error,
-        notes=(request.query_params.get("notes") or "") if error else "",
+        notes=notes,
     )
 
 
@@ -653,6 +685,11 @@ def act_on_request(
     form = form_data(request)
     notes = form.get("notes", "").strip() or None
     db, caller, now = web.ctx.db, web.caller, web.now
+    if action == "reject" and notes is None:
+        # Said at the field, before the engine (which refuses it too) is asked.
+        return _request_page(
+            request, web, request_id, error=None, status=400, field_error=REJECT_NOTES_REQUIRED
+        )
     try:
         if action == "approve":
             approvals.approve_request(db, caller, request_id, notes, now)
@@ -672,8 +709,14 @@ def act_on_request(
         else:
             raise ValidationFailed(f"'{action}' is not something a request can do.")
     except DomainError as exc:
+        # Words for people; the reason code (innerError.reason) is the API's, for machines.
         message = exc.message
-        if exc.reason and exc.reason not in message:
-            message = f"{message} ({exc.reason})"
-        return _request_page(request, web, request_id, error=message, status=400)
+        if isinstance(exc, NotEligibleToApprove):
+            with db.read() as session:
+                row = approvals.visible_request(session, caller, request_id)
+                why = engine.blocker(session, web, row)
+            message = f"You cannot {action.replace('-', ' ')} this request: {why or message}"
+        return _request_page(
+            request, web, request_id, error=message, status=400, notes=form.get("notes", "")
+        )
     return redirect(f"/admin/requests/{request_id}?notice={notice}")

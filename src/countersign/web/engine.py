@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from countersign.domain.actors import Caller
+from countersign.domain.errors import Conflict
 from countersign.services import approvals, gate
 from countersign.services.changes import Change, Result
 from countersign.store import tables as t
@@ -39,8 +40,42 @@ def run(web: WebSession, change: Change, justification: str | None) -> Result | 
     headers = gate.ApprovalHeaders(
         justification=encode_justification(justification) if justification else None
     )
-    outcome = gate.execute(web.ctx.db, web.caller, change, headers, web.now)
+    try:
+        outcome = gate.execute(web.ctx.db, web.caller, change, headers, web.now)
+    except Conflict as conflict:
+        if conflict.reason and conflict.reason.startswith(LOCKED_BY):
+            raise _already_requested(web, conflict, conflict.reason[len(LOCKED_BY) :]) from None
+        raise
     return outcome.request_id if isinstance(outcome, gate.Submitted) else outcome.result
+
+
+LOCKED_BY = "lockedBy:"
+
+
+class LinkedMessage(str):
+    """An error message with a link the page shows beside it (templates/_notice.html)."""
+
+    link: str
+
+
+def _already_requested(web: WebSession, conflict: Conflict, request_id: str) -> Conflict:
+    """The duplicate-request error in words: which object, which open request, and a link."""
+    with web.ctx.db.read() as session:
+        row = session.get(t.ApprovalRequest, request_id)
+        if row is None or row.tenant_id != web.caller.tenant_id:
+            return conflict
+        summary = (row.display_payload or {}).get("summary") or {}
+        title = summary.get("title") or f"{row.payload_operation} {row.payload_name}"
+        name = row.payload_name
+        status = approvals.effective_status(row, web.now)
+    words = "waiting for approval" if status == "needsApproval" else "approved, not completed"
+    message = LinkedMessage(
+        f"{name} already has an open approval request ({title}; {words}, requested by "
+        f"{row.requestor_name}). Another change to it can be submitted once that request is "
+        "completed, rejected, cancelled or expired."
+    )
+    message.link = f"/admin/requests/{request_id}"
+    return Conflict(message, reason=conflict.reason)
 
 
 def request_json(
