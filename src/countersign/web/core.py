@@ -139,8 +139,9 @@ class WebSession:
     now: datetime
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
+def now_utc(request: Request) -> datetime:
+    """The app's clock (create_app(..., clock=...)): the admin center's one source of time."""
+    return context(request).clock()
 
 
 def session_token(request: Request) -> str | None:
@@ -152,7 +153,7 @@ def load_session(request: Request) -> WebSession | None:
     if not token:
         return None
     ctx = context(request)
-    now = now_utc()
+    now = now_utc(request)
     with ctx.db.read() as session:
         row = sessions.find_session(session, token, now)
         if row is None:
@@ -226,7 +227,7 @@ def render(
     **values: Any,
 ) -> HTMLResponse:
     web: WebSession | None = getattr(request.state, "web", None)
-    base: dict[str, Any] = {"web": web, "now": web.now if web else now_utc(), "nav": ""}
+    base: dict[str, Any] = {"web": web, "now": web.now if web else now_utc(request), "nav": ""}
     base["may_open"] = (lambda slug: may_open(web, slug)) if web is not None else (lambda _: False)
     if web is not None and "waiting_count" not in values:
         from countersign.web import engine  # imported late: engine reads approvals lazily
