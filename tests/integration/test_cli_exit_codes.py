@@ -200,7 +200,7 @@ def test_exit_6_server_unreachable(
 
 
 def test_ids_must_be_whole_or_a_unique_prefix(maa: Seed, monkeypatch: pytest.MonkeyPatch) -> None:
-    from countersign import approval_cli
+    from countersign.cli import requests as approval_cli
 
     ids = ["4f2a1c00-0000-0000-0000-000000000001", "4f2a1c99-0000-0000-0000-000000000002"]
     monkeypatch.setattr(approval_cli, "_all", lambda path, params=None: [{"id": i} for i in ids])

@@ -13,8 +13,8 @@ import httpx
 import typer
 import typer.core
 
-from countersign.approval_cli import policies_app, requests_app
-from countersign.cli_output import (
+from countersign.cli.channels import channels_app, worker_command
+from countersign.cli.output import (
     BAD_INPUT,
     CHECK_FAILED,
     CONFLICT,
@@ -27,9 +27,9 @@ from countersign.cli_output import (
     http_exit_code,
     out,
 )
+from countersign.cli.requests import policies_app, requests_app
 from countersign.config import Settings
 from countersign.domain.errors import DomainError
-from countersign.notify.commands import channels_app, worker_command
 
 if TYPE_CHECKING:
     from typer._click import Context
@@ -68,16 +68,16 @@ audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(audit_app, name="audit")
-app.add_typer(channels_app, name="channels")  # notify/commands.py
-app.add_typer(requests_app, name="requests")  # approval_cli.py
-app.add_typer(policies_app, name="policies")  # approval_cli.py
+app.add_typer(channels_app, name="channels")  # cli/channels.py
+app.add_typer(requests_app, name="requests")  # cli/requests.py
+app.add_typer(policies_app, name="policies")  # cli/requests.py
 app.command("worker")(worker_command)
 devices_app = typer.Typer(no_args_is_help=True, help="The managed-device inventory.")
 app.add_typer(devices_app, name="devices")
 
 
 def exit_code(error: DomainError) -> int:
-    """The exit code of an error raised by a local (operator) command: see cli_output."""
+    """The exit code of an error raised by a local (operator) command: see cli/output.py."""
     from countersign.domain import errors as e
 
     for cls, code in (

@@ -1,4 +1,4 @@
-"""CLI commands of notifications (mounted by cli.py): `countersign worker` (operator, local)
+"""CLI commands of notifications (mounted by operator.py): `countersign worker` (operator, local)
 and `countersign channels list|add|test|delete` (an API client, like the other admin commands)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from countersign.cli_output import (
+from countersign.cli.output import (
     JSON,
     OUTPUT,
     WIDE,
@@ -33,7 +33,7 @@ def worker_command(
     json_output: bool = JSON,
 ) -> None:
     """Expire due requests, send reminders and deliver notifications, until SIGTERM/SIGINT."""
-    from countersign.cli import open_database, out
+    from countersign.cli.operator import open_database, out
     from countersign.config import Settings
     from countersign.logs import configure_logging
     from countersign.worker import Worker
@@ -76,7 +76,7 @@ def worker_command(
 
 
 def channel_id_of(prefix: str) -> str:
-    from countersign.cli import api_call
+    from countersign.cli.operator import api_call
 
     return resolve_id(
         prefix,
@@ -90,7 +90,7 @@ def channels_list(
     json_output: bool = JSON, output_format: Format = OUTPUT, wide: bool = WIDE
 ) -> None:
     """List the tenant's notification channels."""
-    from countersign.cli import api_call
+    from countersign.cli.operator import api_call
 
     channels = api_call("GET", CHANNELS_PATH).json()["value"]
     rows = []
@@ -142,7 +142,7 @@ def channels_add(
     json_output: bool = JSON,
 ) -> None:
     """Add a channel (the secret is write-only: it is never shown again)."""
-    from countersign.cli import api_call, out
+    from countersign.cli.operator import api_call, out
 
     body: dict[str, Any] = {"displayName": name, "channelType": channel_type, "events": event}
     if channel_type == "email":
@@ -171,7 +171,7 @@ def channels_test(
     channel_id: str = typer.Argument(..., help=ID_HELP), json_output: bool = JSON
 ) -> None:
     """Send a test message on a channel now."""
-    from countersign.cli import api_call, out
+    from countersign.cli.operator import api_call, out
 
     whole = channel_id_of(channel_id)
     response = api_call("POST", f"{CHANNELS_PATH}/{whole}/sendTestMessage")
@@ -186,7 +186,7 @@ def channels_delete(
     channel_id: str = typer.Argument(..., help=ID_HELP), json_output: bool = JSON
 ) -> None:
     """Delete a channel (its undelivered messages go with it)."""
-    from countersign.cli import api_call, out
+    from countersign.cli.operator import api_call, out
 
     whole = channel_id_of(channel_id)
     api_call("DELETE", f"{CHANNELS_PATH}/{whole}")

@@ -1,4 +1,4 @@
-"""CLI commands of multi admin approval (mounted by cli.py), as an API client with the stored
+"""CLI commands of multi admin approval (mounted by operator.py), as an API client with the stored
 token: `countersign requests list|show|approve|reject|cancel|complete` and
 `countersign policies list|show|create|delete`. Tables for people, `--json` for scripts."""
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from countersign.cli_output import (
+from countersign.cli.output import (
     BAD_INPUT,
     GUID,
     JSON,
@@ -42,7 +42,7 @@ ID_HELP = "The id, or a unique prefix of it as the tables print it."
 
 
 def _call(method: str, path: str, **kwargs: Any) -> Any:
-    from countersign.cli import api_call
+    from countersign.cli.operator import api_call
 
     response = api_call(method, path, **kwargs)
     return response.json() if response.content else None
@@ -51,7 +51,7 @@ def _call(method: str, path: str, **kwargs: Any) -> Any:
 def _all(path: str, params: dict[str, str] | None = None) -> list[dict[str, Any]] | None:
     """Every item of a collection, following @odata.nextLink; None when the caller may not
     list it (403)."""
-    from countersign.cli import api_call
+    from countersign.cli.operator import api_call
 
     items: list[dict[str, Any]] = []
     url: str | None = path
@@ -81,7 +81,7 @@ def _submitted(
     method: str, path: str, body: dict[str, Any] | None, justification: str, json_output: bool
 ) -> None:
     """Send a protected write with its justification; report the request it became."""
-    from countersign.cli import api_call, out, server_error
+    from countersign.cli.operator import api_call, out, server_error
 
     response = api_call(
         method, path, json=body, headers=_justification_header(justification), allow=(403,)
@@ -199,7 +199,7 @@ def show_request(
     request_id: str = typer.Argument(..., help=ID_HELP), json_output: bool = JSON
 ) -> None:
     """Show one request with its justification, approver notes and the diff."""
-    from countersign.cli import out
+    from countersign.cli.operator import out
 
     r = _call("GET", f"{REQUESTS}/{request_id_of(request_id)}")
     if json_output:
@@ -233,7 +233,7 @@ def show_request(
 
 
 def _decide(action: str, request_id: str, notes: str | None, json_output: bool) -> None:
-    from countersign.cli import out
+    from countersign.cli.operator import out
 
     whole = request_id_of(request_id)
     result = _call(
@@ -270,7 +270,7 @@ def reject(
 @requests_app.command("cancel")
 def cancel(request_id: str = typer.Argument(..., help=ID_HELP), json_output: bool = JSON) -> None:
     """Cancel your own request (needs approval, or approved and not yet completed)."""
-    from countersign.cli import out
+    from countersign.cli.operator import out
 
     whole = request_id_of(request_id)
     _call("POST", f"{REQUESTS}/cancelMyRequest", json={"id": whole})
@@ -283,7 +283,7 @@ def cancel(request_id: str = typer.Argument(..., help=ID_HELP), json_output: boo
 @requests_app.command("complete")
 def complete(request_id: str = typer.Argument(..., help=ID_HELP), json_output: bool = JSON) -> None:
     """Complete your approved request: the change is applied now."""
-    from countersign.cli import out
+    from countersign.cli.operator import out
 
     whole = request_id_of(request_id)
     result = _call("POST", f"{REQUESTS}/{whole}/complete")
@@ -307,7 +307,7 @@ def policy_id_of(prefix: str) -> str:
 def _group_names(group_ids: list[str]) -> dict[str, str]:
     """Each group's display name (GET /beta/groups/{id}); a group the caller may not read, or
     one that is gone, keeps its id."""
-    from countersign.cli import api_call
+    from countersign.cli.operator import api_call
 
     names: dict[str, str] = {}
     for group_id in dict.fromkeys(group_ids):
@@ -379,7 +379,7 @@ def show_policy(
     policy_id: str = typer.Argument(..., help=ID_HELP), json_output: bool = JSON
 ) -> None:
     """Show one access policy, with its approver groups by name."""
-    from countersign.cli import out
+    from countersign.cli.operator import out
 
     policy = _call("GET", f"{POLICIES}/{policy_id_of(policy_id)}")
     if json_output:
