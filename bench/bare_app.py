@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    # The arguments of `countersign serve` (src/countersign/cli.py), but for the app.
+    # The arguments of `countersign serve` (src/countersign/cli/operator.py), but for the app.
     uvicorn.run(
         "bare_app:app",
         host="127.0.0.1",

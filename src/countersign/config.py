@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     session_secure_cookie: bool = False
     lockout_attempts: int = 5
     lockout_minutes: int = 15
-    # Notifications and the worker (notify/dispatcher.py, cli.py `worker`).
+    # Notifications and the worker (notify/dispatcher.py, cli/operator.py `worker`).
     worker_poll_seconds: float = 5.0
     outbox_max_attempts: int = 8  # then the message is dead-lettered
     outbox_backoff_seconds: float = 30.0  # first retry; doubles each attempt

@@ -14,11 +14,12 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
+from countersign.clock import Clock, system_clock
 from countersign.config import Settings
 from countersign.logs import request_id_var
 from countersign.notify import targets
@@ -30,10 +31,6 @@ from countersign.store.db import Database
 
 log = logging.getLogger("countersign.worker")
 T = TypeVar("T")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -52,7 +49,7 @@ class Worker:
         self,
         db: Database,
         settings: Settings,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = system_clock,
         deliver: Deliver | None = None,
         approvers: ApproverLookup = engine_approvers,
     ):

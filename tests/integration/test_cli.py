@@ -184,7 +184,7 @@ def test_demo_prints_the_admin_center_both_sign_ins_and_the_cli_path(
 ) -> None:
     import sys
 
-    from countersign import cli
+    from countersign.cli import operator as cli
 
     runner, _ = run
     monkeypatch.setenv("COUNTERSIGN_DATABASE_URL", fresh_database_url())

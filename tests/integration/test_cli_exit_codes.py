@@ -200,10 +200,10 @@ def test_exit_6_server_unreachable(
 
 
 def test_ids_must_be_whole_or_a_unique_prefix(maa: Seed, monkeypatch: pytest.MonkeyPatch) -> None:
-    from countersign import approval_cli
+    from countersign.cli import client
 
     ids = ["4f2a1c00-0000-0000-0000-000000000001", "4f2a1c99-0000-0000-0000-000000000002"]
-    monkeypatch.setattr(approval_cli, "_all", lambda path, params=None: [{"id": i} for i in ids])
+    monkeypatch.setattr(client, "all_items", lambda path, params=None: [{"id": i} for i in ids])
     code, _, stderr = run("requests", "show", "4f2a1c99")
     assert code != 2  # unique: resolved (the server then answers for that id)
     code, _, stderr = run("requests", "show", "4f2a1c")

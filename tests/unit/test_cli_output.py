@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import typer
 
-from countersign.cli_output import http_exit_code, resolve_id, short_ids
+from countersign.cli.output import http_exit_code, resolve_id, short_ids
 
 
 def test_short_ids_are_unique_prefixes_of_eight_or_more() -> None:

@@ -20,6 +20,7 @@ from countersign.api.routers import (
     system,
 )
 from countersign.auth.tokens import TokenService
+from countersign.clock import Clock, system_clock
 from countersign.config import Settings
 from countersign.store.db import Database
 
@@ -41,7 +42,12 @@ PUBLIC_PATHS = frozenset(
 )
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    db: Database | None = None,
+    clock: Clock = system_clock,
+) -> FastAPI:
+    """The app; `clock` is the time every request reads (API, admin center), aware UTC."""
     settings = settings or Settings()
     db = db or Database(settings.database_url, settings.write_concurrency)
     from countersign.notify import targets
@@ -54,7 +60,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     extras: dict[str, Any] = {}
     app.state.ctx = Context(
-        settings=settings, db=db, tokens=TokenService(db, settings), extras=extras
+        settings=settings,
+        db=db,
+        tokens=TokenService(db, settings),
+        extras=extras,
+        clock=clock,
     )
     errors.install(app)
     for module in (system, directory, rbac, resources, audit, approvals, batch):
@@ -79,5 +89,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from countersign.api.paths import GraphPathMiddleware
 
     app.add_middleware(GraphPathMiddleware, routes=app.router.routes)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, clock=clock
+    )
     return app

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
 
 from countersign.auth.tokens import TokenService
+from countersign.clock import Clock, system_clock
 from countersign.config import Settings
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Unauthorized
@@ -21,11 +23,17 @@ class Context:
     db: Database
     tokens: TokenService
     extras: dict[str, Any]
+    clock: Clock = system_clock
 
 
 def context(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
+
+
+def now(request: Request) -> datetime:
+    """The app's clock, read once per use: aware UTC (countersign/clock.py)."""
+    return context(request).clock()
 
 
 def current_caller(request: Request) -> Caller:

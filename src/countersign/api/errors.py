@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from countersign.api.unsupported import unsupported_feature
+from countersign.clock import Clock, system_clock
 from countersign.domain import errors as e
 
 log = logging.getLogger("countersign.api")
@@ -43,6 +44,13 @@ HTTP_CODES = {
 }
 
 
+def _now(request: Request) -> datetime:
+    """The app's clock (api/deps.py Context); the wall clock before the app has one."""
+    ctx = getattr(request.app.state, "ctx", None)
+    clock: Clock = ctx.clock if ctx is not None else system_clock
+    return clock()
+
+
 def graph_error(
     request: Request,
     status: int,
@@ -53,7 +61,7 @@ def graph_error(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     inner: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        "date": _now(request).strftime("%Y-%m-%dT%H:%M:%S"),
         "request-id": getattr(request.state, "request_id", ""),
         "client-request-id": getattr(request.state, "client_request_id", ""),
     }

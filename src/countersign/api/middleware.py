@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from countersign.clock import Clock, system_clock
 
 log = logging.getLogger("countersign.api")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int):
+    def __init__(self, app: ASGIApp, max_body_bytes: int, clock: Clock = system_clock):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,7 +124,7 @@ class RequestContextMiddleware:
                     "code": code,
                     "message": message or f"The request body exceeds {self.max_body_bytes} bytes.",
                     "innerError": {
-                        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                        "date": self.clock().strftime("%Y-%m-%dT%H:%M:%S"),
                         "request-id": request_id,
                         "client-request-id": client_request_id,
                     },

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request, Response
@@ -71,7 +70,7 @@ def if_match_version(request: Request) -> int | None:
 def run_change(request: Request, caller: Caller, change: Change) -> Response:
     ctx = context(request)
     headers = ApprovalHeaders.from_request(request.headers)
-    outcome = execute(ctx.db, caller, change, headers, now=datetime.now(UTC))
+    outcome = execute(ctx.db, caller, change, headers, now=ctx.clock())
     if isinstance(outcome, Submitted):  # Intune's answer: 403 and the request's id in a header
         raise ApprovalRequired(outcome.request_id, outcome.message)
     result = outcome.result

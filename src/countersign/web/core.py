@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,15 +23,18 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from countersign.api.body import form_fields
-from countersign.api.deps import Context, context
+from countersign.api.deps import context
 from countersign.auth import sessions
 from countersign.auth.tokens import TokenClaims
 from countersign.domain import permissions as p
-from countersign.domain.actors import USER, Caller
+from countersign.domain.actors import USER
 from countersign.domain.errors import DomainError, Forbidden, NotFound, Unauthorized
 from countersign.services.changes import iso
 from countersign.services.identity import resolve_caller
 from countersign.store import tables as t
+from countersign.web import engine
+from countersign.web.sections import SECTIONS
+from countersign.web.session import WebSession as WebSession  # re-exported for the pages
 
 log = logging.getLogger("countersign.web")
 
@@ -128,19 +130,9 @@ class CsrfRefused(Exception):
     """A POST without the session's CSRF token."""
 
 
-@dataclass
-class WebSession:
-    """The signed-in administrator of one admin center request."""
-
-    caller: Caller
-    csrf_token: str
-    tenant_name: str
-    ctx: Context
-    now: datetime
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
+def now_utc(request: Request) -> datetime:
+    """The app's clock (create_app(..., clock=...)): the admin center's one source of time."""
+    return context(request).clock()
 
 
 def session_token(request: Request) -> str | None:
@@ -152,7 +144,7 @@ def load_session(request: Request) -> WebSession | None:
     if not token:
         return None
     ctx = context(request)
-    now = now_utc()
+    now = now_utc(request)
     with ctx.db.read() as session:
         row = sessions.find_session(session, token, now)
         if row is None:
@@ -209,8 +201,6 @@ NAV_PERMISSIONS = {
 
 def may_open(web: WebSession, slug: str) -> bool:
     """Whether the navigation shows the page: the administrator holds what it needs to open."""
-    from countersign.web.sections import SECTIONS
-
     section = SECTIONS.get(slug)
     if section is not None:
         spec = section.spec
@@ -226,11 +216,9 @@ def render(
     **values: Any,
 ) -> HTMLResponse:
     web: WebSession | None = getattr(request.state, "web", None)
-    base: dict[str, Any] = {"web": web, "now": web.now if web else now_utc(), "nav": ""}
+    base: dict[str, Any] = {"web": web, "now": web.now if web else now_utc(request), "nav": ""}
     base["may_open"] = (lambda slug: may_open(web, slug)) if web is not None else (lambda _: False)
     if web is not None and "waiting_count" not in values:
-        from countersign.web import engine  # imported late: engine reads approvals lazily
-
         base["waiting_count"] = engine.waiting_count(web)
     base.update(values)
     response = templates.TemplateResponse(request, template, base, status_code=status_code)

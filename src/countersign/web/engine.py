@@ -19,7 +19,7 @@ from countersign.services import approvals, gate
 from countersign.services.changes import Change, Result
 from countersign.store import tables as t
 from countersign.store.db import Database
-from countersign.web.core import WebSession
+from countersign.web.session import WebSession
 
 ACTIVE_STATUSES = ("needsApproval", "approved")
 

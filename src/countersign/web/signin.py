@@ -102,7 +102,7 @@ def sign_in(request: Request) -> Response:
         )
     upn = form.get("username", "").strip()
     ctx = context(request)
-    now = now_utc()
+    now = now_utc(request)
     try:
         user = password_sign_in(
             ctx.db,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, and_, or_, select
 
 from countersign.api.collections import CollectionSpec, mount
 from countersign.api.deps import base_url, context, current_caller
+from countersign.api.deps import now as clock_now
 from countersign.api.odata import Field, list_page
 from countersign.api.writes import json_body
 from countersign.domain import approval as a
@@ -83,7 +84,7 @@ def _request_fields(now: datetime) -> dict[str, Field]:
 
 
 def _list_requests(request: Request, caller: Caller, *, mine: bool) -> dict[str, Any]:
-    now = datetime.now(UTC)
+    now = clock_now(request)
     query = select(R).where(R.tenant_id == caller.tenant_id)
     if mine or not approvals.can_see_all_requests(caller):
         query = query.where(R.requestor_id == caller.id)
@@ -105,7 +106,7 @@ def _list_requests(request: Request, caller: Caller, *, mine: bool) -> dict[str,
 def _one_request(
     request: Request, caller: Caller, request_id: str, *, mine: bool
 ) -> dict[str, Any]:
-    now = datetime.now(UTC)
+    now = clock_now(request)
     with context(request).db.read() as session:
         row = approvals.visible_request(session, caller, request_id)
         if mine and row.requestor_id != caller.id:  # retrieveMyRequestById: only one's own
@@ -142,7 +143,7 @@ def retrieve_request_status(
     body = parse_body(StatusQuery, json_body(request))
     with context(request).db.read() as session:
         status = approvals.retrieve_request_status(
-            session, caller, body.entity_id, body.entity_type, datetime.now(UTC)
+            session, caller, body.entity_id, body.entity_type, clock_now(request)
         )
     return {
         "@odata.context": f"{base_url(request)}/beta/$metadata#{STATUS_TYPE}",
@@ -153,7 +154,7 @@ def retrieve_request_status(
 @router.post(REQUESTS + "/cancelMyRequest", status_code=204)
 def cancel_my_request(request: Request, caller: Caller = Depends(current_caller)) -> Response:
     body = parse_body(CancelBody, json_body(request))
-    approvals.cancel_my_request(context(request).db, caller, body.id, datetime.now(UTC))
+    approvals.cancel_my_request(context(request).db, caller, body.id, clock_now(request))
     return Response(status_code=204)
 
 
@@ -180,7 +181,7 @@ def _decision(decide: Decide) -> Callable[..., dict[str, Any]]:
     ) -> dict[str, Any]:
         body = parse_body(DecisionBody, json_body(request))
         result = decide(
-            context(request).db, caller, request_id, body.justification, datetime.now(UTC)
+            context(request).db, caller, request_id, body.justification, clock_now(request)
         )
         return _string_result(request, result["status"])
 
@@ -206,7 +207,7 @@ def complete(
 ) -> Response:
     """Countersign extension: the requester completes without replaying the operation."""
     json_body(request)
-    result = approvals.complete_request(context(request).db, caller, request_id, datetime.now(UTC))
+    result = approvals.complete_request(context(request).db, caller, request_id, clock_now(request))
     if result.body is None:
         return Response(status_code=204)
     return JSONResponse(result.body, status_code=result.status)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -123,7 +123,7 @@ def change_password(request: Request, caller: Caller = Depends(current_caller)) 
         caller,
         body.current_password,
         body.new_password,
-        now=datetime.now(UTC),
+        now=ctx.clock(),
         max_attempts=ctx.settings.lockout_attempts,
         lockout=timedelta(minutes=ctx.settings.lockout_minutes),
     )

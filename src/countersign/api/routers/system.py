@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -56,7 +56,7 @@ def token(request: Request) -> JSONResponse:
     if any("\x00" in k or "\x00" in v for k, v in values.items()):
         return _oauth_error("invalid_request", "The request cannot contain NUL characters.")
     ctx = context(request)
-    now = datetime.now(UTC)
+    now = ctx.clock()
     grant = values.get("grant_type")
     try:
         if grant == "password":

@@ -1,20 +1,18 @@
-"""The `countersign` command: operator commands run locally, admin commands call a server."""
+"""Operator commands, run on the server's host against the configured database:
+`serve`, `demo`, `db upgrade`, `tenant create`, `audit verify|keygen|export`, `devices import`
+and `worker`. The package's __init__ mounts them on the `countersign` command."""
 
 from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import typer
-import typer.core
 
-from countersign.approval_cli import policies_app, requests_app
-from countersign.cli_output import (
+from countersign.cli.output import (
     BAD_INPUT,
     CHECK_FAILED,
     CONFLICT,
@@ -24,60 +22,23 @@ from countersign.cli_output import (
     UNREACHABLE,
     err,
     fail,
-    http_exit_code,
     out,
+    print_json,
 )
 from countersign.config import Settings
 from countersign.domain.errors import DomainError
-from countersign.notify.commands import channels_app, worker_command
 
 if TYPE_CHECKING:
-    from typer._click import Context
-
     from countersign.store.db import Database
 
-__all__ = ["app", "err", "fail", "main", "out"]
-
-
-def _help_type(self: Any, ctx: Context) -> str | None:
-    """Help shows an option's value as click does (TEXT, INTEGER, PATH) and nothing for a flag
-    or an argument (its name says it), not Typer's `<str>` and `<bool>`."""
-    if getattr(self, "is_flag", False) or getattr(self, "count", False):
-        return None
-    if self.metavar:
-        return str(self.metavar)
-    if isinstance(self, typer.core.TyperArgument):
-        return None
-    label = typer.core._TyperParameter.display_type(self, ctx).strip("<>")
-    if "|" in label:  # a choice: its values, as they are typed
-        return label
-    plain = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "bool": None}
-    return plain.get(label.removeprefix("list[").removesuffix("]"), label.upper())
-
-
-typer.core.TyperOption.display_type_rich = _help_type  # type: ignore[method-assign]
-typer.core.TyperArgument.display_type_rich = _help_type  # type: ignore[method-assign]
-
-app = typer.Typer(
-    no_args_is_help=True,
-    help="Countersign: device management where high-impact changes need a second administrator.",
-)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 tenant_app = typer.Typer(no_args_is_help=True, help="Tenants.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
-app.add_typer(db_app, name="db")
-app.add_typer(tenant_app, name="tenant")
-app.add_typer(audit_app, name="audit")
-app.add_typer(channels_app, name="channels")  # notify/commands.py
-app.add_typer(requests_app, name="requests")  # approval_cli.py
-app.add_typer(policies_app, name="policies")  # approval_cli.py
-app.command("worker")(worker_command)
 devices_app = typer.Typer(no_args_is_help=True, help="The managed-device inventory.")
-app.add_typer(devices_app, name="devices")
 
 
 def exit_code(error: DomainError) -> int:
-    """The exit code of an error raised by a local (operator) command: see cli_output."""
+    """The exit code of an error raised by a local (operator) command: see cli/output.py."""
     from countersign.domain import errors as e
 
     for cls, code in (
@@ -144,7 +105,6 @@ def open_database(settings: Settings | None = None) -> Database:
 # -- operator commands ---------------------------------------------------------------------
 
 
-@app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="The address to listen on."),
     port: int = typer.Option(8000, help="The TCP port to listen on."),
@@ -198,7 +158,6 @@ def _redact(url: str) -> str:
     return url
 
 
-@app.command()
 def demo(
     host: str = typer.Option("127.0.0.1", help="The address to listen on."),
     port: int = typer.Option(8000, help="The TCP port to listen on."),
@@ -486,9 +445,8 @@ def devices_import(
     json_output: bool = JSON,
 ) -> None:
     """Import devices from CSV, all or nothing; a known serial number updates its device."""
-    from datetime import UTC, datetime
-
     from countersign.auth.tokens import TokenClaims
+    from countersign.clock import system_clock
     from countersign.domain.actors import USER
     from countersign.services.devices import first_administrator, import_csv
     from countersign.services.identity import resolve_caller
@@ -507,7 +465,7 @@ def devices_import(
             if upn is None:
                 fail(f"tenant {tenant} has no users", NOT_FOUND)
             caller = resolve_caller(session, db, TokenClaims(tenant, None, USER, upn=upn))
-        imported = import_csv(db, caller, text, datetime.now(UTC))
+        imported = import_csv(db, caller, text, system_clock())
     except DomainError as exc:
         fail(f"{file}: {exc.message} Nothing was imported.", exit_code(exc))
     finally:
@@ -524,165 +482,49 @@ def devices_import(
         )
 
 
-# -- administrator commands (an API client) ------------------------------------------------
-
-
-def config_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "countersign"
-
-
-def _credentials_path() -> Path:
-    return config_dir() / "credentials.json"
-
-
-def load_credentials() -> dict[str, Any]:
-    path = _credentials_path()
-    if not path.exists():
-        fail("not signed in: run 'countersign login --url URL --username UPN' first", REFUSED)
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-        if not isinstance(data.get("url"), str) or not data.get("access_token"):
-            raise ValueError("incomplete")
-    except (ValueError, KeyError, TypeError):
-        fail(f"{path} is not a sign-in this CLI wrote: run 'countersign login' again", REFUSED)
-    return data
-
-
-def save_credentials(data: dict[str, Any]) -> Path:
-    path = _credentials_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle)
-    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
-    return path
-
-
-def server_error(response: httpx.Response) -> NoReturn:
-    """Exit with the server's refusal: its message and reason on one line, or (--json) its
-    Graph error object as is; the exit code from the README's table."""
-    error: dict[str, Any] | None = None
-    try:
-        body = response.json()
-        error = body["error"] if isinstance(body.get("error"), dict) else None
-    except (ValueError, AttributeError):
-        pass
-    if error is not None:
-        reason = (error.get("innerError") or {}).get("reason")
-        message = str(error.get("message", "")) + (f" (reason: {reason})" if reason else "")
-    else:
-        message = response.text or response.reason_phrase
-    fail(
-        f"{response.status_code} {message}",
-        http_exit_code(response.status_code, error),
-        error or {"code": response.reason_phrase or "error", "message": message},
-    )
-
-
-def api_call(
-    method: str, path: str, *, allow: tuple[int, ...] = (), **kwargs: Any
-) -> httpx.Response:
-    """Call the server with the stored token. An error answer (unless its status is in
-    `allow`) exits with the server's reason; an unreachable server exits 6."""
-    creds = load_credentials()
-    url = path if path.startswith(("http://", "https://")) else creds["url"].rstrip("/") + path
-    try:
-        response = httpx.request(
-            method,
-            url,
-            timeout=30,
-            headers={
-                "Authorization": f"Bearer {creds['access_token']}",
-                **kwargs.pop("headers", {}),
-            },
-            **kwargs,
-        )
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach {creds['url']}: {exc}", UNREACHABLE)
-    if response.status_code >= 400 and response.status_code not in allow:
-        server_error(response)
-    return response
-
-
-@app.command()
-def login(
-    url: str = typer.Option(..., help="The server, e.g. http://127.0.0.1:8000"),
-    username: str = typer.Option(..., help="Your user principal name."),
-    password: str = typer.Option(
-        ..., prompt=True, hide_input=True, help="Your password (asked for when omitted)."
+def worker_command(
+    once: bool = typer.Option(False, "--once", help="Run one cycle and exit."),
+    metrics_port: int = typer.Option(
+        0, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: off)."
     ),
     json_output: bool = JSON,
 ) -> None:
-    """Sign in and keep the token in your config directory (mode 0600)."""
+    """Expire due requests, send reminders and deliver notifications, until SIGTERM/SIGINT."""
+    from countersign.logs import configure_logging
+    from countersign.worker import Worker
+
+    settings = Settings()
+    db = open_database(settings)  # before logging is set up: a refusal is one plain line
+    configure_logging(settings.log_level, settings.log_format)
     try:
-        response = httpx.post(
-            url.rstrip("/") + "/oauth2/token",
-            timeout=30,
-            data={"grant_type": "password", "username": username, "password": password},
-        )
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach {url}: {exc}", UNREACHABLE)
-    if response.status_code != 200:
-        try:
-            description = response.json().get("error_description", response.text)
-        except ValueError:
-            description = response.text
-        code = REFUSED if response.status_code in (400, 401, 403) else UNREACHABLE
-        fail(f"sign-in refused: {description}", code)
-    path = save_credentials(
-        {"url": url, "username": username, "access_token": response.json()["access_token"]}
-    )
-    if json_output:
-        out.print_json(data={"userPrincipalName": username, "url": url, "credentials": str(path)})
-    else:
-        out.print(f"signed in as {username}; token kept in {path}", highlight=False)
+        runner = Worker(db, settings)
+        if once:
+            result = runner.run_once()
+            if json_output:
+                print_json(
+                    {
+                        "expired": result.expired,
+                        "reminded": result.reminded,
+                        "delivered": result.dispatch.delivered,
+                        "retrying": result.dispatch.retried,
+                        "dead": result.dispatch.dead,
+                    }
+                )
+                return
+            out.print(
+                f"expired {result.expired}, reminded {result.reminded}, delivered "
+                f"{result.dispatch.delivered}, retrying {result.dispatch.retried}, "
+                f"dead {result.dispatch.dead}"
+            )
+            return
+        if metrics_port:
+            from prometheus_client import start_http_server
 
+            from countersign.metrics import REGISTRY, DatabaseCollector
 
-@app.command()
-def whoami(json_output: bool = JSON) -> None:
-    """Show the signed-in principal."""
-    me = api_call("GET", "/beta/me").json()
-    if json_output:
-        out.print_json(data=me)
-    else:
-        out.print(
-            f"{me.get('displayName')} <{me.get('userPrincipalName') or me.get('appId')}> "
-            f"id {me['id']} tenant {me.get('tenantId')}",
-            highlight=False,
-            markup=False,
-        )
-
-
-@app.command("change-password")
-def change_password(
-    current: str = typer.Option(
-        ..., prompt="Current password", hide_input=True, help="Your current password."
-    ),
-    new: str = typer.Option(
-        ...,
-        prompt="New password",
-        hide_input=True,
-        confirmation_prompt=True,
-        help="The new password (8 to 256 characters).",
-    ),
-) -> None:
-    """Change your own password (no approval needed: you prove the current one), then sign in
-    again with it: the change ends every earlier token of yours."""
-    api_call(
-        "POST", "/beta/me/changePassword", json={"currentPassword": current, "newPassword": new}
-    )
-    creds = load_credentials()
-    response = httpx.post(
-        creds["url"].rstrip("/") + "/oauth2/token",
-        timeout=30,
-        data={"grant_type": "password", "username": creds["username"], "password": new},
-    )
-    if response.status_code != 200:
-        fail("password changed; sign in again with `countersign login`", 3)
-    save_credentials({**creds, "access_token": response.json()["access_token"]})
-    out.print(f"password changed for {creds['username']}; signed in again with it")
-
-
-def main() -> None:
-    app()
+            REGISTRY.register(DatabaseCollector(db))  # this process serves no /metrics of its own
+            start_http_server(metrics_port, addr="127.0.0.1", registry=REGISTRY)
+        runner.install_signal_handlers()
+        runner.run_forever()
+    finally:
+        db.dispose()

@@ -1,5 +1,6 @@
-"""CLI commands of notifications (mounted by cli.py): `countersign worker` (operator, local)
-and `countersign channels list|add|test|delete` (an API client, like the other admin commands)."""
+"""`countersign channels list|add|test|delete`: the tenant's notification channels, as an API
+client with the stored token (cli/client.py), like the other administrator commands. The
+worker that delivers their messages is an operator command (cli/operator.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from typing import Any
 
 import typer
 
-from countersign.cli_output import (
+from countersign.cli.client import api_call
+from countersign.cli.output import (
     JSON,
     OUTPUT,
     WIDE,
     Column,
     Format,
+    out,
     print_json,
     render,
     resolve_id,
@@ -25,59 +28,7 @@ channels_app = typer.Typer(no_args_is_help=True, help="Notification channels (AP
 ID_HELP = "The channel's id, or a unique prefix of it as `channels list` prints it."
 
 
-def worker_command(
-    once: bool = typer.Option(False, "--once", help="Run one cycle and exit."),
-    metrics_port: int = typer.Option(
-        0, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: off)."
-    ),
-    json_output: bool = JSON,
-) -> None:
-    """Expire due requests, send reminders and deliver notifications, until SIGTERM/SIGINT."""
-    from countersign.cli import open_database, out
-    from countersign.config import Settings
-    from countersign.logs import configure_logging
-    from countersign.worker import Worker
-
-    settings = Settings()
-    db = open_database(settings)  # before logging is set up: a refusal is one plain line
-    configure_logging(settings.log_level, settings.log_format)
-    try:
-        runner = Worker(db, settings)
-        if once:
-            result = runner.run_once()
-            if json_output:
-                print_json(
-                    {
-                        "expired": result.expired,
-                        "reminded": result.reminded,
-                        "delivered": result.dispatch.delivered,
-                        "retrying": result.dispatch.retried,
-                        "dead": result.dispatch.dead,
-                    }
-                )
-                return
-            out.print(
-                f"expired {result.expired}, reminded {result.reminded}, delivered "
-                f"{result.dispatch.delivered}, retrying {result.dispatch.retried}, "
-                f"dead {result.dispatch.dead}"
-            )
-            return
-        if metrics_port:
-            from prometheus_client import start_http_server
-
-            from countersign.metrics import REGISTRY, DatabaseCollector
-
-            REGISTRY.register(DatabaseCollector(db))  # this process serves no /metrics of its own
-            start_http_server(metrics_port, addr="127.0.0.1", registry=REGISTRY)
-        runner.install_signal_handlers()
-        runner.run_forever()
-    finally:
-        db.dispose()
-
-
 def channel_id_of(prefix: str) -> str:
-    from countersign.cli import api_call
-
     return resolve_id(
         prefix,
         "channel",
@@ -90,8 +41,6 @@ def channels_list(
     json_output: bool = JSON, output_format: Format = OUTPUT, wide: bool = WIDE
 ) -> None:
     """List the tenant's notification channels."""
-    from countersign.cli import api_call
-
     channels = api_call("GET", CHANNELS_PATH).json()["value"]
     rows = []
     for c in channels:
@@ -142,8 +91,6 @@ def channels_add(
     json_output: bool = JSON,
 ) -> None:
     """Add a channel (the secret is write-only: it is never shown again)."""
-    from countersign.cli import api_call, out
-
     body: dict[str, Any] = {"displayName": name, "channelType": channel_type, "events": event}
     if channel_type == "email":
         body.update(
@@ -171,8 +118,6 @@ def channels_test(
     channel_id: str = typer.Argument(..., help=ID_HELP), json_output: bool = JSON
 ) -> None:
     """Send a test message on a channel now."""
-    from countersign.cli import api_call, out
-
     whole = channel_id_of(channel_id)
     response = api_call("POST", f"{CHANNELS_PATH}/{whole}/sendTestMessage")
     if json_output:
@@ -186,8 +131,6 @@ def channels_delete(
     channel_id: str = typer.Argument(..., help=ID_HELP), json_output: bool = JSON
 ) -> None:
     """Delete a channel (its undelivered messages go with it)."""
-    from countersign.cli import api_call, out
-
     whole = channel_id_of(channel_id)
     api_call("DELETE", f"{CHANNELS_PATH}/{whole}")
     if json_output:

@@ -1,0 +1,78 @@
+"""One clock, injected: expiry driven through the API and the admin center with a FakeClock,
+without sleeping (create_app(settings, db, clock=...), countersign/clock.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from countersign.api.app import create_app
+from countersign.clock import FakeClock
+from countersign.config import Settings
+from countersign.store.db import Database
+from tests.factories import TenantFactory
+from tests.integration.test_admin_center import signed_in
+from tests.maa import REQUESTS, SCOPE_TAGS, seed
+
+
+@pytest.fixture()
+def clock() -> FakeClock:
+    return FakeClock(datetime.now(UTC))
+
+
+@pytest.fixture()
+def clocked_app(settings: Settings, db: Database, clock: FakeClock) -> FastAPI:
+    return create_app(settings, db, clock=clock)
+
+
+@pytest.fixture()
+def clocked(clocked_app: FastAPI, db: Database) -> Iterator[TenantFactory]:
+    with TestClient(clocked_app) as client:
+        yield TenantFactory(client, db)
+
+
+def test_the_fake_clock_stands_still_until_moved() -> None:
+    start = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    clock = FakeClock(start)
+    assert clock() == clock() == start
+    assert clock.advance(hours=2) == start + timedelta(hours=2) == clock()
+    clock.set(start)
+    assert clock() == start
+    with pytest.raises(ValueError):
+        FakeClock(datetime(2026, 12, 1))  # naive: not a time of this clock
+
+
+def test_moving_the_clock_expires_a_request_in_the_api_and_the_admin_center(
+    clocked: TenantFactory, clocked_app: FastAPI, clock: FakeClock
+) -> None:
+    s = seed(clocked)
+    s.activate_policy("role")
+    request_id = s.submit("POST", SCOPE_TAGS, json={"displayName": "Lisbon"})
+    request = s.request(request_id)
+    assert request["status"] == "needsApproval"
+    expires = datetime.fromisoformat(request["expirationDateTime"].replace("Z", "+00:00"))
+    assert datetime.fromisoformat(request["requestDateTime"].replace("Z", "+00:00")) == clock()
+
+    clock.set(expires - timedelta(seconds=1))  # the last second it can still be approved
+    assert s.request(request_id)["status"] == "needsApproval"
+    pending = s.tenant.ok("GET", REQUESTS, params={"$filter": "status eq 'needsApproval'"})
+    assert request_id in [r["id"] for r in pending["value"]]
+
+    clock.set(expires)  # the request's lifetime is over: nothing wrote that, the clock moved
+    assert s.request(request_id)["status"] == "expired"
+    listed = s.tenant.ok("GET", REQUESTS, params={"$filter": "status eq 'expired'"})["value"]
+    assert [r["id"] for r in listed] == [request_id]
+    refused = s.approve(request_id)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["innerError"]["reason"] == "requestExpired"
+    assert s.request(request_id)["status"] == "expired"  # the refusal decided nothing
+
+    web = signed_in(clocked_app, s.admin2.upn)  # a session of the moved clock
+    page = web.get(f"/admin/requests/{request_id}")
+    assert page.status_code == 200
+    assert 'id="request-status">Expired<' in page.text
+    assert "This request is expired" in page.text
