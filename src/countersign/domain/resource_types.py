@@ -32,6 +32,9 @@ class ResourceType:
     # every unprotected change, and every completion, is judged by its measured effect on the
     # directory whatever this says.
     changes_access: bool
+    # Whether the tenant's cached directory snapshot (or its cached channel list) holds its
+    # objects: every change to them moves tenants.directory_version, the cache's key.
+    directory_cached: bool = False
     # The platform its objects have for access policies; None: each object's own (derived from
     # its @odata.type or a property: services/resources.py Kind.platform).
     platform: str | None = NOT_APPLICABLE
@@ -47,7 +50,9 @@ def lock_key(collection: str, object_id: str) -> str:
 
 
 _TYPES = (
-    ResourceType("mobileApps", "mobileApp", "Application", "app", p.MOBILE_APPS_READ, False, None),
+    ResourceType(
+        "mobileApps", "mobileApp", "Application", "app", p.MOBILE_APPS_READ, False, platform=None
+    ),
     ResourceType(
         "deviceManagementScripts",
         "deviceManagementScript",
@@ -79,7 +84,7 @@ _TYPES = (
         "compliancePolicy",
         p.DEVICE_COMPLIANCE_READ,
         False,
-        None,
+        platform=None,
     ),
     ResourceType(
         "configurationPolicies",
@@ -88,7 +93,7 @@ _TYPES = (
         "configurationPolicy",
         p.DEVICE_CONFIGURATIONS_READ,
         False,
-        None,
+        platform=None,
     ),
     ResourceType(
         "deviceCategories",
@@ -99,10 +104,21 @@ _TYPES = (
         False,
     ),
     ResourceType("managedDevices", "managedDevice", "Device", None, p.MANAGED_DEVICES_READ, False),
-    ResourceType("users", "user", "Directory", None, p.DIRECTORY_USERS_READ, True),
-    ResourceType("groups", "group", "Directory", None, p.DIRECTORY_GROUPS_READ, True),
     ResourceType(
-        "servicePrincipals", "servicePrincipal", "Directory", None, None, True, request_status=False
+        "users", "user", "Directory", None, p.DIRECTORY_USERS_READ, True, directory_cached=True
+    ),
+    ResourceType(
+        "groups", "group", "Directory", None, p.DIRECTORY_GROUPS_READ, True, directory_cached=True
+    ),
+    ResourceType(
+        "servicePrincipals",
+        "servicePrincipal",
+        "Directory",
+        None,
+        None,
+        True,
+        directory_cached=True,
+        request_status=False,
     ),
     ResourceType(
         "roleDefinitions",
@@ -111,6 +127,7 @@ _TYPES = (
         "role",
         p.ROLES_READ,
         True,
+        directory_cached=True,
         graph_type_aliases=("deviceAndAppManagementRoleDefinition",),
     ),
     ResourceType(
@@ -120,6 +137,7 @@ _TYPES = (
         "role",
         p.ROLES_READ,
         True,
+        directory_cached=True,
         graph_type_aliases=("deviceAndAppManagementRoleAssignment",),
     ),
     ResourceType("roleScopeTags", "roleScopeTag", "Role", "role", p.ROLES_READ, True),
@@ -130,6 +148,7 @@ _TYPES = (
         ACCESS_POLICY_TYPE,
         None,
         True,
+        directory_cached=True,
     ),
     ResourceType(
         "multiAdminApprovalSettings",
@@ -147,6 +166,7 @@ _TYPES = (
         TENANT_CONFIGURATION,
         p.ORGANIZATION_READ,
         False,
+        directory_cached=True,
         request_status=False,
     ),
 )
