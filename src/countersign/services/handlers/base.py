@@ -18,7 +18,7 @@ access, whether the snapshot caches it) come from `domain/resource_types.py`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
@@ -68,7 +68,7 @@ def touch(row: Stamped, now: datetime) -> None:
 
 
 class CollectionHandler(Generic[Row]):
-    resource: ClassVar[ResourceType]
+    resource: ResourceType  # the collection's row of the table (a class attribute, usually)
 
     def __init__(self) -> None:
         self.collection = self.resource.collection
