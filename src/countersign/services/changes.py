@@ -86,13 +86,13 @@ class Result:
 
 
 class Handler(Protocol):
+    """What the engine asks of a collection's handler. The facts (entity type, category,
+    changes_access...) are the collection's row in domain/resource_types.py; the skeleton of
+    plan and apply is services/handlers/base.py."""
+
     collection: str
     entity_type: str
     category: str
-    # Whether changes to this collection can change who may do what (directory, RBAC, access
-    # policies). It decides only whether a protected change is tried at submission to learn
-    # whom it is about; every unprotected change, and every completion, is judged by its
-    # measured effect on the directory whatever this says.
     changes_access: bool
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan: ...
