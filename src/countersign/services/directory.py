@@ -14,14 +14,13 @@ from sqlalchemy.orm import Session
 
 from countersign.auth.passwords import hash_secret, new_secret, verify_secret
 from countersign.domain import permissions as p
-from countersign.domain.actors import SERVICE_PRINCIPAL, USER, Caller
+from countersign.domain.actors import SERVICE_PRINCIPAL, USER
 from countersign.domain.errors import Conflict, NotFound, ValidationFailed
 from countersign.domain.resource_types import RESOURCE_TYPES
 from countersign.graph import schema
 from countersign.services.changes import (
     DELETE,
     UPDATE,
-    Change,
     GraphBody,
     Plan,
     Result,
@@ -29,7 +28,7 @@ from countersign.services.changes import (
     parse_body,
     register,
 )
-from countersign.services.handlers.base import CollectionHandler, get_in_tenant, touch
+from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
 from countersign.services.rbac import require_reach_over_holders
 from countersign.store import tables as t
 
@@ -262,82 +261,66 @@ class Users(CollectionHandler[t.User]):
     def to_json(self, session: Session, row: t.User) -> dict[str, Any]:
         return user_json(row)
 
-    def plan_create(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        caller.require(p.DIRECTORY_USERS_CREATE)
-        body = parse_body(UserCreate, change.body)
-        _upn_free(session, body.user_principal_name)
+    def plan_create(self, write: Write) -> Plan:
+        write.caller.require(p.DIRECTORY_USERS_CREATE)
+        body = parse_body(UserCreate, write.change.body)
+        _upn_free(write.session, body.user_principal_name)
         return self.new_plan(
             body.display_name, body.model_dump(by_alias=True, exclude={"password_profile"})
         )
 
-    def plan_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        row: t.User,
-        plan: Plan,
-        now: datetime,
-    ) -> None:
-        if change.operation == DELETE:
-            caller.require(p.DIRECTORY_USERS_DELETE)
-            if row.id == caller.id:
+    def plan_existing(self, write: Write, row: t.User, plan: Plan) -> None:
+        if write.change.operation == DELETE:
+            write.caller.require(p.DIRECTORY_USERS_DELETE)
+            if row.id == write.caller.id:
                 raise ValidationFailed("You cannot delete your own account.")
-            require_reach_over_holders(caller, [row.id])
+            require_reach_over_holders(write.caller, [row.id])
             return
-        update = parse_body(UserUpdate, change.body, partial=True)
+        update = parse_body(UserUpdate, write.change.body, partial=True)
         fields = update.model_fields_set
         if fields - {"password_profile"}:
-            caller.require(p.DIRECTORY_USERS_UPDATE)
+            write.caller.require(p.DIRECTORY_USERS_UPDATE)
         if "password_profile" in fields:
-            caller.require(p.DIRECTORY_USERS_PASSWORD_UPDATE)
+            write.caller.require(p.DIRECTORY_USERS_PASSWORD_UPDATE)
         if fields & TAKEOVER_PROPERTIES:
-            require_reach_over_holders(caller, [row.id])
+            require_reach_over_holders(write.caller, [row.id])
         if update.user_principal_name:
-            _upn_free(session, update.user_principal_name, row.id)
+            _upn_free(write.session, update.user_principal_name, row.id)
         plan.after = {
             **user_json(row),
             **update.model_dump(by_alias=True, exclude_unset=True, exclude={"password_profile"}),
         }
 
-    def create(self, session: Session, caller: Caller, change: Change, now: datetime) -> t.User:
-        body = parse_body(UserCreate, change.body)
+    def create(self, write: Write) -> t.User:
+        body = parse_body(UserCreate, write.change.body)
         return t.User(
             id=str(uuid.uuid4()),
-            tenant_id=caller.tenant_id,
+            tenant_id=write.caller.tenant_id,
             display_name=body.display_name,
             user_principal_name=body.user_principal_name,
             mail=body.mail,
             account_enabled=body.account_enabled,
             password_hash=body.password_profile.hashed() if body.password_profile else None,
             **{name: getattr(body, name) for name in PROFILE_PROPERTIES},
-            created_date_time=now,
-            last_modified_date_time=now,
+            created_date_time=write.now,
+            last_modified_date_time=write.now,
         )
 
-    def delete(self, session: Session, caller: Caller, row: t.User, now: datetime) -> None:
-        _delete_member(session, row)
+    def delete(self, write: Write, row: t.User) -> None:
+        _delete_member(write.session, row)
 
-    def apply_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        plan: Plan,
-        row: t.User,
-        now: datetime,
-    ) -> Result:
-        update = parse_body(UserUpdate, change.body, partial=True)
+    def apply_existing(self, write: Write, plan: Plan, row: t.User) -> Result:
+        update = parse_body(UserUpdate, write.change.body, partial=True)
         for name in update.model_fields_set - {"password_profile", "mail_nickname"}:
             setattr(row, name, getattr(update, name))
         if update.model_fields_set & TAKEOVER_PROPERTIES:
             # Whoever held the account before this change is signed out everywhere.
-            row.tokens_valid_after = now
-            session.execute(delete(t.WebSession).where(t.WebSession.user_id == row.id))
+            row.tokens_valid_after = write.now
+            write.session.execute(delete(t.WebSession).where(t.WebSession.user_id == row.id))
         if update.password_profile is not None:
             row.password_hash = update.password_profile.hashed()
             row.failed_sign_ins, row.locked_until = 0, None
-        touch(row, now)
+        touch(row, write.now)
         return Result(204, user_json(row), row.id)
 
 
@@ -413,102 +396,86 @@ class Groups(CollectionHandler[t.Group]):
     def to_json(self, session: Session, row: t.Group) -> dict[str, Any]:
         return group_json(row)
 
-    def plan_create(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        caller.require(p.DIRECTORY_GROUPS_CREATE)
-        body = parse_body(GroupCreate, change.body)
+    def plan_create(self, write: Write) -> Plan:
+        write.caller.require(p.DIRECTORY_GROUPS_CREATE)
+        body = parse_body(GroupCreate, write.change.body)
         member_ids = [member_id_from_ref(ref) for ref in body.members_odata_bind]
         if len(set(member_ids)) != len(member_ids):
             raise ValidationFailed(
                 "members@odata.bind names a member twice.", target="members@odata.bind"
             )
         for member_id in member_ids:
-            directory_object_type(session, caller.tenant_id, member_id)
+            directory_object_type(write.session, write.caller.tenant_id, member_id)
         return self.new_plan(body.display_name, body.model_dump(by_alias=True))
 
-    def plan_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        row: t.Group,
-        plan: Plan,
-        now: datetime,
-    ) -> None:
-        if change.operation == DELETE:
-            caller.require(p.DIRECTORY_GROUPS_DELETE)
-            require_reach_over_holders(caller, [row.id])
-        elif change.operation == UPDATE:
-            caller.require(p.DIRECTORY_GROUPS_UPDATE)
-            update = parse_body(GroupUpdate, change.body, partial=True)
+    def plan_existing(self, write: Write, row: t.Group, plan: Plan) -> None:
+        if write.change.operation == DELETE:
+            write.caller.require(p.DIRECTORY_GROUPS_DELETE)
+            require_reach_over_holders(write.caller, [row.id])
+        elif write.change.operation == UPDATE:
+            write.caller.require(p.DIRECTORY_GROUPS_UPDATE)
+            update = parse_body(GroupUpdate, write.change.body, partial=True)
             plan.after = {
                 **group_json(row),
                 **update.model_dump(by_alias=True, exclude_unset=True),
             }
-        elif change.action_name in ("addMember", "removeMember"):
-            caller.require(p.DIRECTORY_GROUPS_MEMBERS_UPDATE)
-            require_reach_over_holders(caller, [row.id])
-            member_id = member_id_from_ref(str(change.body.get("@odata.id", "")))
-            kind = directory_object_type(session, caller.tenant_id, member_id)
-            is_member = session.get(t.GroupMember, (row.id, member_id)) is not None
-            if change.action_name == "addMember":
+        elif write.change.action_name in ("addMember", "removeMember"):
+            write.caller.require(p.DIRECTORY_GROUPS_MEMBERS_UPDATE)
+            require_reach_over_holders(write.caller, [row.id])
+            member_id = member_id_from_ref(str(write.change.body.get("@odata.id", "")))
+            kind = directory_object_type(write.session, write.caller.tenant_id, member_id)
+            is_member = write.session.get(t.GroupMember, (row.id, member_id)) is not None
+            if write.change.action_name == "addMember":
                 if is_member:
                     raise Conflict("One or more added object references already exist.")
                 if kind == "group":
-                    _check_no_cycle(session, caller.tenant_id, row.id, member_id)
+                    _check_no_cycle(write.session, write.caller.tenant_id, row.id, member_id)
             elif not is_member:
                 raise NotFound(f"'{member_id}' is not a member of the group.")
             plan.after = {"memberId": member_id, "memberType": kind}
         else:
-            raise ValidationFailed(f"Unsupported operation on groups: {change.action_name}.")
+            raise ValidationFailed(f"Unsupported operation on groups: {write.change.action_name}.")
 
-    def create(self, session: Session, caller: Caller, change: Change, now: datetime) -> t.Group:
-        body = parse_body(GroupCreate, change.body)
+    def create(self, write: Write) -> t.Group:
+        body = parse_body(GroupCreate, write.change.body)
         return t.Group(
             id=str(uuid.uuid4()),
-            tenant_id=caller.tenant_id,
+            tenant_id=write.caller.tenant_id,
             display_name=body.display_name,
             description=body.description,
             security_enabled=body.security_enabled,
             mail_enabled=body.mail_enabled,
             mail_nickname=body.mail_nickname,
-            created_date_time=now,
-            last_modified_date_time=now,
+            created_date_time=write.now,
+            last_modified_date_time=write.now,
         )
 
-    def created(self, session: Session, caller: Caller, change: Change, row: t.Group) -> None:
-        for ref in parse_body(GroupCreate, change.body).members_odata_bind:
+    def created(self, write: Write, row: t.Group) -> None:
+        for ref in parse_body(GroupCreate, write.change.body).members_odata_bind:
             member_id = member_id_from_ref(ref)
-            kind = directory_object_type(session, caller.tenant_id, member_id)
-            _add_member(session, row, member_id, kind)
+            kind = directory_object_type(write.session, write.caller.tenant_id, member_id)
+            _add_member(write.session, row, member_id, kind)
 
-    def delete(self, session: Session, caller: Caller, row: t.Group, now: datetime) -> None:
-        _delete_member(session, row)
+    def delete(self, write: Write, row: t.Group) -> None:
+        _delete_member(write.session, row)
 
-    def apply_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        plan: Plan,
-        row: t.Group,
-        now: datetime,
-    ) -> Result:
-        if change.operation == UPDATE:
-            update = parse_body(GroupUpdate, change.body, partial=True)
+    def apply_existing(self, write: Write, plan: Plan, row: t.Group) -> Result:
+        if write.change.operation == UPDATE:
+            update = parse_body(GroupUpdate, write.change.body, partial=True)
             for name in update.model_fields_set:
                 setattr(row, name, getattr(update, name))
         else:
             assert plan.after is not None
-            if change.action_name == "addMember":
-                _add_member(session, row, plan.after["memberId"], plan.after["memberType"])
+            if write.change.action_name == "addMember":
+                _add_member(write.session, row, plan.after["memberId"], plan.after["memberType"])
             else:
-                session.execute(
+                write.session.execute(
                     delete(t.GroupMember).where(
                         t.GroupMember.group_id == row.id,
                         t.GroupMember.member_id == plan.after["memberId"],
                     )
                 )
-        touch(row, now)
+        touch(row, write.now)
         return Result(204, group_json(row), row.id)
 
 
@@ -574,111 +541,91 @@ class ServicePrincipals(CollectionHandler[t.ServicePrincipal]):
     def to_json(self, session: Session, row: t.ServicePrincipal) -> dict[str, Any]:
         return service_principal_json(row, _secrets(session, row.id))
 
-    def plan_create(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREATE)
-        body = parse_body(ServicePrincipalCreate, change.body)
+    def plan_create(self, write: Write) -> Plan:
+        write.caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREATE)
+        body = parse_body(ServicePrincipalCreate, write.change.body)
         if body.app_id is not None:
             try:
                 app_id = str(uuid.UUID(body.app_id))
             except ValueError:
                 raise ValidationFailed("Property 'appId' must be a GUID.", target="appId") from None
-            if session.scalar(
+            if write.session.scalar(
                 select(t.ServicePrincipal.id).where(t.ServicePrincipal.app_id == app_id)
             ):
                 raise Conflict(f"A service principal with appId '{app_id}' already exists.")
         return self.new_plan(body.display_name, body.model_dump(by_alias=True))
 
-    def plan_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        row: t.ServicePrincipal,
-        plan: Plan,
-        now: datetime,
-    ) -> None:
-        if change.operation == DELETE:
-            caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_DELETE)
-            require_reach_over_holders(caller, [row.id])
-        elif change.operation == UPDATE:
-            caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREATE)
-            update = parse_body(ServicePrincipalUpdate, change.body, partial=True)
+    def plan_existing(self, write: Write, row: t.ServicePrincipal, plan: Plan) -> None:
+        if write.change.operation == DELETE:
+            write.caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_DELETE)
+            require_reach_over_holders(write.caller, [row.id])
+        elif write.change.operation == UPDATE:
+            write.caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREATE)
+            update = parse_body(ServicePrincipalUpdate, write.change.body, partial=True)
             if "account_enabled" in update.model_fields_set:
-                require_reach_over_holders(caller, [row.id])
-        elif change.action_name == "addPassword":
-            caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREDENTIALS_UPDATE)
-            require_reach_over_holders(caller, [row.id])
-            end = parse_body(AddPassword, change.body).password_credential.end_date_time
-            if end is not None and (end.tzinfo is None or end <= now):
+                require_reach_over_holders(write.caller, [row.id])
+        elif write.change.action_name == "addPassword":
+            write.caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREDENTIALS_UPDATE)
+            require_reach_over_holders(write.caller, [row.id])
+            end = parse_body(AddPassword, write.change.body).password_credential.end_date_time
+            if end is not None and (end.tzinfo is None or end <= write.now):
                 raise ValidationFailed(
                     "endDateTime must be a future time with a time zone.",
                     target="passwordCredential.endDateTime",
                 )
-        elif change.action_name == "removePassword":
-            caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREDENTIALS_UPDATE)
-            require_reach_over_holders(caller, [row.id])
-            key_id = str(parse_body(RemovePassword, change.body).key_id)
-            secret = session.get(t.ServicePrincipalSecret, key_id)
+        elif write.change.action_name == "removePassword":
+            write.caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREDENTIALS_UPDATE)
+            require_reach_over_holders(write.caller, [row.id])
+            key_id = str(parse_body(RemovePassword, write.change.body).key_id)
+            secret = write.session.get(t.ServicePrincipalSecret, key_id)
             if secret is None or secret.service_principal_id != row.id:
                 raise NotFound(f"No password credential with keyId '{key_id}'.")
         else:
             raise ValidationFailed(
-                f"Unsupported operation on servicePrincipals: {change.action_name}."
+                f"Unsupported operation on servicePrincipals: {write.change.action_name}."
             )
 
-    def create(
-        self, session: Session, caller: Caller, change: Change, now: datetime
-    ) -> t.ServicePrincipal:
-        body = parse_body(ServicePrincipalCreate, change.body)
+    def create(self, write: Write) -> t.ServicePrincipal:
+        body = parse_body(ServicePrincipalCreate, write.change.body)
         return t.ServicePrincipal(
             id=str(uuid.uuid4()),
-            tenant_id=caller.tenant_id,
+            tenant_id=write.caller.tenant_id,
             app_id=str(uuid.UUID(body.app_id)) if body.app_id else str(uuid.uuid4()),
             display_name=body.display_name,
             account_enabled=body.account_enabled,
             notes=body.notes,
-            created_date_time=now,
+            created_date_time=write.now,
         )
 
-    def delete(
-        self, session: Session, caller: Caller, row: t.ServicePrincipal, now: datetime
-    ) -> None:
-        _delete_member(session, row)
+    def delete(self, write: Write, row: t.ServicePrincipal) -> None:
+        _delete_member(write.session, row)
 
-    def apply_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        plan: Plan,
-        row: t.ServicePrincipal,
-        now: datetime,
-    ) -> Result:
+    def apply_existing(self, write: Write, plan: Plan, row: t.ServicePrincipal) -> Result:
         # Its credentials and enabled state are part of the directory snapshot (resource_types).
-        if change.operation == UPDATE:
-            update = parse_body(ServicePrincipalUpdate, change.body, partial=True)
+        if write.change.operation == UPDATE:
+            update = parse_body(ServicePrincipalUpdate, write.change.body, partial=True)
             for name in update.model_fields_set:
                 setattr(row, name, getattr(update, name))
             return Result(204, None, row.id)
-        if change.action_name == "removePassword":
-            key_id = str(parse_body(RemovePassword, change.body).key_id)
-            session.execute(
+        if write.change.action_name == "removePassword":
+            key_id = str(parse_body(RemovePassword, write.change.body).key_id)
+            write.session.execute(
                 delete(t.ServicePrincipalSecret).where(t.ServicePrincipalSecret.key_id == key_id)
             )
             return Result(204, None, row.id)
-        credential = parse_body(AddPassword, change.body).password_credential
+        credential = parse_body(AddPassword, write.change.body).password_credential
         secret = new_secret()
         stored = t.ServicePrincipalSecret(
             key_id=str(uuid.uuid4()),
-            tenant_id=caller.tenant_id,
+            tenant_id=write.caller.tenant_id,
             service_principal_id=row.id,
             display_name=credential.display_name,
             hint=secret[:3],
             secret_hash=hash_secret(secret),
-            start_date_time=now,
-            end_date_time=credential.end_date_time or now + timedelta(days=730),
+            start_date_time=write.now,
+            end_date_time=credential.end_date_time or write.now + timedelta(days=730),
         )
-        session.add(stored)
+        write.session.add(stored)
         # The secret is returned once, here, and never stored: the audit entry gets no copy.
         audit_view = {
             "keyId": stored.key_id,

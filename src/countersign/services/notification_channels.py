@@ -52,7 +52,7 @@ from countersign.services.changes import (
     parse_body,
     register,
 )
-from countersign.services.handlers.base import CollectionHandler, get_in_tenant, touch
+from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
 from countersign.store import tables as t
 
 ODATA_TYPE = "#microsoft.graph.countersignNotificationChannel"
@@ -225,23 +225,15 @@ class NotificationChannels(CollectionHandler[t.NotificationChannel]):
         caller.require(p.ORGANIZATION_UPDATE)
         return super().plan(session, caller, change, now)
 
-    def plan_create(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        body = parse_body(ChannelBody, change.body)
+    def plan_create(self, write: Write) -> Plan:
+        body = parse_body(ChannelBody, write.change.body)
         _check(body)
-        return self.new_plan(body.display_name, _without_secret(change.body))
+        return self.new_plan(body.display_name, _without_secret(write.change.body))
 
-    def plan_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        row: t.NotificationChannel,
-        plan: Plan,
-        now: datetime,
-    ) -> None:
-        if change.operation != DELETE:
-            merged = self._merged(row, change.body)
-            plan.after = {**channel_json(row), **_without_secret(change.body)}
+    def plan_existing(self, write: Write, row: t.NotificationChannel, plan: Plan) -> None:
+        if write.change.operation != DELETE:
+            merged = self._merged(row, write.change.body)
+            plan.after = {**channel_json(row), **_without_secret(write.change.body)}
             plan.target_name = merged.display_name
 
     def _merged(self, channel: t.NotificationChannel, patch: dict[str, Any]) -> ChannelBody:
@@ -256,48 +248,36 @@ class NotificationChannels(CollectionHandler[t.NotificationChannel]):
     # The outbox caches each tenant's enabled channels by directory version
     # (Database.enabled_channels): every channel change moves the version (resource_types).
 
-    def create(
-        self, session: Session, caller: Caller, change: Change, now: datetime
-    ) -> t.NotificationChannel:
-        body = parse_body(ChannelBody, change.body)
+    def create(self, write: Write) -> t.NotificationChannel:
+        body = parse_body(ChannelBody, write.change.body)
         return t.NotificationChannel(
             id=str(uuid.uuid4()),
-            tenant_id=caller.tenant_id,
+            tenant_id=write.caller.tenant_id,
             display_name=body.display_name,
             kind=body.channel_type,
             enabled=body.enabled,
             settings=_settings(body),
             secret=body.secret,
             events=body.events,
-            created_date_time=now,
-            last_modified_date_time=now,
+            created_date_time=write.now,
+            last_modified_date_time=write.now,
             version=1,
         )
 
-    def delete(
-        self, session: Session, caller: Caller, row: t.NotificationChannel, now: datetime
-    ) -> None:
-        _farewell_if_last(session, caller, row, "deleted", now)
-        session.delete(row)
+    def delete(self, write: Write, row: t.NotificationChannel) -> None:
+        _farewell_if_last(write.session, write.caller, row, "deleted", write.now)
+        write.session.delete(row)
 
-    def apply_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        plan: Plan,
-        row: t.NotificationChannel,
-        now: datetime,
-    ) -> Result:
-        body = self._merged(row, change.body)
+    def apply_existing(self, write: Write, plan: Plan, row: t.NotificationChannel) -> Result:
+        body = self._merged(row, write.change.body)
         if row.enabled and not body.enabled:
-            _farewell_if_last(session, caller, row, "disabled", now)
+            _farewell_if_last(write.session, write.caller, row, "disabled", write.now)
         row.display_name = body.display_name
         row.enabled = body.enabled
         row.events = body.events
         row.settings = _settings(body)
         row.secret = body.secret
-        touch(row, now)
+        touch(row, write.now)
         return Result(204, channel_json(row), row.id)
 
 

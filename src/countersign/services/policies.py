@@ -27,7 +27,7 @@ from countersign.services.changes import (
     parse_body,
     register,
 )
-from countersign.services.handlers.base import CollectionHandler, get_in_tenant, touch
+from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
 from countersign.store import tables as t
 
 MAX_LIFETIME_DAYS = 90
@@ -174,10 +174,12 @@ class OperationApprovalPolicies(CollectionHandler[t.ApprovalPolicy]):
         caller.require(p.APPROVAL_FOR_MAA)
         return super().plan(session, caller, change, now)
 
-    def plan_create(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        body = parse_body(PolicyBody, change.body)
+    def plan_create(self, write: Write) -> Plan:
+        body = parse_body(PolicyBody, write.change.body)
         policy_type, platform = _type_and_platform(body, None)
-        check_approver_groups(session, caller.snapshot, caller.tenant_id, body.approver_group_ids)
+        check_approver_groups(
+            write.session, write.caller.snapshot, write.caller.tenant_id, body.approver_group_ids
+        )
         after = {
             **body.model_dump(by_alias=True, exclude={"odata_type", "policy_set"}),
             "policyType": policy_type,
@@ -185,22 +187,17 @@ class OperationApprovalPolicies(CollectionHandler[t.ApprovalPolicy]):
         }
         return self.new_plan(body.display_name, after)
 
-    def plan_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        row: t.ApprovalPolicy,
-        plan: Plan,
-        now: datetime,
-    ) -> None:
-        if change.operation == DELETE:
+    def plan_existing(self, write: Write, row: t.ApprovalPolicy, plan: Plan) -> None:
+        if write.change.operation == DELETE:
             return
-        update = parse_body(PolicyUpdate, change.body, partial=True)
+        update = parse_body(PolicyUpdate, write.change.body, partial=True)
         _, platform = _type_and_platform(update, row)
         if "approver_group_ids" in update.model_fields_set:
             check_approver_groups(
-                session, caller.snapshot, caller.tenant_id, update.approver_group_ids
+                write.session,
+                write.caller.snapshot,
+                write.caller.tenant_id,
+                update.approver_group_ids,
             )
         plan.after = {
             **policy_json(row),
@@ -210,14 +207,12 @@ class OperationApprovalPolicies(CollectionHandler[t.ApprovalPolicy]):
             "policyPlatform": platform,
         }
 
-    def create(
-        self, session: Session, caller: Caller, change: Change, now: datetime
-    ) -> t.ApprovalPolicy:
-        body = parse_body(PolicyBody, change.body)
+    def create(self, write: Write) -> t.ApprovalPolicy:
+        body = parse_body(PolicyBody, write.change.body)
         policy_type, platform = _type_and_platform(body, None)
         return t.ApprovalPolicy(
             id=str(uuid.uuid4()),
-            tenant_id=caller.tenant_id,
+            tenant_id=write.caller.tenant_id,
             display_name=body.display_name,
             description=body.description,
             policy_type=policy_type,
@@ -226,20 +221,12 @@ class OperationApprovalPolicies(CollectionHandler[t.ApprovalPolicy]):
             approvals_required=body.approvals_required,
             auto_complete=body.auto_complete,
             request_lifetime_days=body.request_lifetime_in_days,
-            created_date_time=now,
-            last_modified_date_time=now,
+            created_date_time=write.now,
+            last_modified_date_time=write.now,
         )
 
-    def apply_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        plan: Plan,
-        row: t.ApprovalPolicy,
-        now: datetime,
-    ) -> Result:
-        update = parse_body(PolicyUpdate, change.body, partial=True)
+    def apply_existing(self, write: Write, plan: Plan, row: t.ApprovalPolicy) -> Result:
+        update = parse_body(PolicyUpdate, write.change.body, partial=True)
         _, row.policy_platform = _type_and_platform(update, row)
         fields = update.model_fields_set
         for name, column in (
@@ -252,5 +239,5 @@ class OperationApprovalPolicies(CollectionHandler[t.ApprovalPolicy]):
         ):
             if name in fields:
                 setattr(row, column, getattr(update, name))
-        touch(row, now)
+        touch(row, write.now)
         return Result(200, policy_json(row), row.id)

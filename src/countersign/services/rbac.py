@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -19,7 +18,6 @@ from countersign.domain.resource_types import RESOURCE_TYPES, lock_key
 from countersign.services.changes import (
     DELETE,
     UPDATE,
-    Change,
     GraphBody,
     Plan,
     Result,
@@ -28,7 +26,7 @@ from countersign.services.changes import (
     parse_body,
     register,
 )
-from countersign.services.handlers.base import CollectionHandler, get_in_tenant, touch
+from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
 from countersign.store import tables as t
 from countersign.store.db import lock_tenant
 from countersign.store.scope import set_scope_tags
@@ -223,27 +221,19 @@ class RoleDefinitions(CollectionHandler[t.RoleDefinition]):
     def to_json(self, session: Session, row: t.RoleDefinition) -> dict[str, Any]:
         return role_definition_json(row)
 
-    def plan_create(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        body = parse_body(RoleDefinitionBody, change.body)
-        require_over_each_tag(caller, p.ROLES_CREATE, body.role_scope_tag_ids)
-        check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
+    def plan_create(self, write: Write) -> Plan:
+        body = parse_body(RoleDefinitionBody, write.change.body)
+        require_over_each_tag(write.caller, p.ROLES_CREATE, body.role_scope_tag_ids)
+        check_scope_tags(write.session, write.caller.tenant_id, body.role_scope_tag_ids)
         body.permission_set()
-        return self.new_plan(body.display_name, change.body)
+        return self.new_plan(body.display_name, write.change.body)
 
-    def plan_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        row: t.RoleDefinition,
-        plan: Plan,
-        now: datetime,
-    ) -> None:
+    def plan_existing(self, write: Write, row: t.RoleDefinition, plan: Plan) -> None:
         if row.is_built_in:
             raise ValidationFailed(f"The built-in role '{row.display_name}' cannot be changed.")
-        if change.operation == DELETE:
-            caller.require(p.ROLES_DELETE, row.role_scope_tag_ids)
-            in_use = session.scalar(
+        if write.change.operation == DELETE:
+            write.caller.require(p.ROLES_DELETE, row.role_scope_tag_ids)
+            in_use = write.session.scalar(
                 select(func.count())
                 .select_from(t.RoleAssignment)
                 .where(t.RoleAssignment.role_definition_id == row.id)
@@ -253,52 +243,40 @@ class RoleDefinitions(CollectionHandler[t.RoleDefinition]):
                     f"The role '{row.display_name}' has {in_use} assignment(s); remove them first."
                 )
             return
-        caller.require(p.ROLES_UPDATE, row.role_scope_tag_ids)
-        update = parse_body(RoleDefinitionUpdate, change.body, partial=True)
+        write.caller.require(p.ROLES_UPDATE, row.role_scope_tag_ids)
+        update = parse_body(RoleDefinitionUpdate, write.change.body, partial=True)
         if "role_scope_tag_ids" in update.model_fields_set:
-            require_over_each_tag(caller, p.ROLES_UPDATE, update.role_scope_tag_ids)
-            check_scope_tags(session, caller.tenant_id, update.role_scope_tag_ids)
+            require_over_each_tag(write.caller, p.ROLES_UPDATE, update.role_scope_tag_ids)
+            check_scope_tags(write.session, write.caller.tenant_id, update.role_scope_tag_ids)
         if "role_permissions" in update.model_fields_set:
             update.permission_set()
-        plan.after = {**plan.before, **change.body} if plan.before else None
+        plan.after = {**plan.before, **write.change.body} if plan.before else None
 
-    def create(
-        self, session: Session, caller: Caller, change: Change, now: datetime
-    ) -> t.RoleDefinition:
-        body = parse_body(RoleDefinitionBody, change.body)
+    def create(self, write: Write) -> t.RoleDefinition:
+        body = parse_body(RoleDefinitionBody, write.change.body)
         return t.RoleDefinition(
             id=str(uuid.uuid4()),
-            tenant_id=caller.tenant_id,
+            tenant_id=write.caller.tenant_id,
             display_name=body.display_name,
             description=body.description,
             is_built_in=False,
             permissions=body.permission_set(),
             role_scope_tag_ids=[],
-            created_date_time=now,
-            last_modified_date_time=now,
+            created_date_time=write.now,
+            last_modified_date_time=write.now,
         )
 
-    def created(
-        self, session: Session, caller: Caller, change: Change, row: t.RoleDefinition
-    ) -> None:
-        set_scope_tags(session, row, parse_body(RoleDefinitionBody, change.body).role_scope_tag_ids)
+    def created(self, write: Write, row: t.RoleDefinition) -> None:
+        set_scope_tags(
+            write.session, row, parse_body(RoleDefinitionBody, write.change.body).role_scope_tag_ids
+        )
 
-    def delete(
-        self, session: Session, caller: Caller, row: t.RoleDefinition, now: datetime
-    ) -> None:
-        set_scope_tags(session, row, [])
-        session.delete(row)
+    def delete(self, write: Write, row: t.RoleDefinition) -> None:
+        set_scope_tags(write.session, row, [])
+        write.session.delete(row)
 
-    def apply_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        plan: Plan,
-        row: t.RoleDefinition,
-        now: datetime,
-    ) -> Result:
-        update = parse_body(RoleDefinitionUpdate, change.body, partial=True)
+    def apply_existing(self, write: Write, plan: Plan, row: t.RoleDefinition) -> Result:
+        update = parse_body(RoleDefinitionUpdate, write.change.body, partial=True)
         fields = update.model_fields_set
         if "display_name" in fields:
             row.display_name = update.display_name
@@ -307,8 +285,8 @@ class RoleDefinitions(CollectionHandler[t.RoleDefinition]):
         if "role_permissions" in fields:
             row.permissions = update.permission_set()
         if "role_scope_tag_ids" in fields:
-            set_scope_tags(session, row, update.role_scope_tag_ids)
-        touch(row, now)
+            set_scope_tags(write.session, row, update.role_scope_tag_ids)
+        touch(row, write.now)
         return Result(204, role_definition_json(row), row.id)
 
 
@@ -359,80 +337,62 @@ class RoleAssignments(CollectionHandler[t.RoleAssignment]):
     def to_json(self, session: Session, row: t.RoleAssignment) -> dict[str, Any]:
         return role_assignment_json(row)
 
-    def plan_create(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        caller.require(p.ROLES_ASSIGN)
-        body = parse_body(RoleAssignmentBody, change.body)
+    def plan_create(self, write: Write) -> Plan:
+        write.caller.require(p.ROLES_ASSIGN)
+        body = parse_body(RoleAssignmentBody, write.change.body)
         role_id = body.role_id()
         if not role_id:
             raise ValidationFailed(
                 "Property 'roleDefinition@odata.bind' is required.",
                 target="roleDefinition@odata.bind",
             )
-        role = get_visible_role_definition(session, caller, role_id)
-        require_over_each_tag(caller, p.ROLES_ASSIGN, body.role_scope_tag_ids)
-        _check_members(session, caller.tenant_id, body.members)
-        _check_members(session, caller.tenant_id, body.scope_members)
-        check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
+        role = get_visible_role_definition(write.session, write.caller, role_id)
+        require_over_each_tag(write.caller, p.ROLES_ASSIGN, body.role_scope_tag_ids)
+        _check_members(write.session, write.caller.tenant_id, body.members)
+        _check_members(write.session, write.caller.tenant_id, body.scope_members)
+        check_scope_tags(write.session, write.caller.tenant_id, body.role_scope_tag_ids)
         return self.new_plan(
             body.display_name,
-            {**change.body, "roleDefinitionId": role.id},
+            {**write.change.body, "roleDefinitionId": role.id},
             entity_keys=(lock_key("roleDefinitions", role.id),),
         )
 
-    def plan_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        row: t.RoleAssignment,
-        plan: Plan,
-        now: datetime,
-    ) -> None:
-        require_assignment_reach(caller, row.all_scope_tags, row.role_scope_tag_ids)
-        if change.operation == UPDATE:
-            update = parse_body(RoleAssignmentUpdate, change.body, partial=True)
+    def plan_existing(self, write: Write, row: t.RoleAssignment, plan: Plan) -> None:
+        require_assignment_reach(write.caller, row.all_scope_tags, row.role_scope_tag_ids)
+        if write.change.operation == UPDATE:
+            update = parse_body(RoleAssignmentUpdate, write.change.body, partial=True)
             if "members" in update.model_fields_set:
-                _check_members(session, caller.tenant_id, update.members)
+                _check_members(write.session, write.caller.tenant_id, update.members)
             if "role_scope_tag_ids" in update.model_fields_set:
-                require_over_each_tag(caller, p.ROLES_ASSIGN, update.role_scope_tag_ids)
-                check_scope_tags(session, caller.tenant_id, update.role_scope_tag_ids)
+                require_over_each_tag(write.caller, p.ROLES_ASSIGN, update.role_scope_tag_ids)
+                check_scope_tags(write.session, write.caller.tenant_id, update.role_scope_tag_ids)
             if update.role_id():
-                get_visible_role_definition(session, caller, update.role_id() or "")
-            plan.after = {**(plan.before or {}), **change.body}
+                get_visible_role_definition(write.session, write.caller, update.role_id() or "")
+            plan.after = {**(plan.before or {}), **write.change.body}
 
-    def create(
-        self, session: Session, caller: Caller, change: Change, now: datetime
-    ) -> t.RoleAssignment:
-        body = parse_body(RoleAssignmentBody, change.body)
+    def create(self, write: Write) -> t.RoleAssignment:
+        body = parse_body(RoleAssignmentBody, write.change.body)
         return t.RoleAssignment(
             id=str(uuid.uuid4()),
-            tenant_id=caller.tenant_id,
+            tenant_id=write.caller.tenant_id,
             role_definition_id=body.role_id(),
             display_name=body.display_name,
             description=body.description,
             members=body.members,
             role_scope_tag_ids=body.role_scope_tag_ids,
-            created_date_time=now,
-            last_modified_date_time=now,
+            created_date_time=write.now,
+            last_modified_date_time=write.now,
         )
 
-    def apply_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        plan: Plan,
-        row: t.RoleAssignment,
-        now: datetime,
-    ) -> Result:
-        update = parse_body(RoleAssignmentUpdate, change.body, partial=True)
+    def apply_existing(self, write: Write, plan: Plan, row: t.RoleAssignment) -> Result:
+        update = parse_body(RoleAssignmentUpdate, write.change.body, partial=True)
         fields = update.model_fields_set
         for name in ("display_name", "description", "members", "role_scope_tag_ids"):
             if name in fields:
                 setattr(row, name, getattr(update, name))
         if update.role_id():
             row.role_definition_id = update.role_id() or row.role_definition_id
-        touch(row, now)
+        touch(row, write.now)
         return Result(204, role_assignment_json(row), row.id)
 
 
@@ -459,33 +419,25 @@ class RoleScopeTags(CollectionHandler[t.RoleScopeTag]):
     def to_json(self, session: Session, row: t.RoleScopeTag) -> dict[str, Any]:
         return scope_tag_json(row)
 
-    def plan_create(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        caller.require(p.ROLES_CREATE)
-        body = parse_body(ScopeTagBody, change.body)
-        return self.new_plan(body.display_name, change.body)
+    def plan_create(self, write: Write) -> Plan:
+        write.caller.require(p.ROLES_CREATE)
+        body = parse_body(ScopeTagBody, write.change.body)
+        return self.new_plan(body.display_name, write.change.body)
 
-    def plan_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        row: t.RoleScopeTag,
-        plan: Plan,
-        now: datetime,
-    ) -> None:
+    def plan_existing(self, write: Write, row: t.RoleScopeTag, plan: Plan) -> None:
         if row.is_built_in:
             raise ValidationFailed("The built-in Default scope tag cannot be changed.")
-        if change.operation != DELETE:
-            caller.require(p.ROLES_UPDATE)
-            parse_body(ScopeTagUpdate, change.body, partial=True)
-            plan.after = {**(plan.before or {}), **change.body}
+        if write.change.operation != DELETE:
+            write.caller.require(p.ROLES_UPDATE)
+            parse_body(ScopeTagUpdate, write.change.body, partial=True)
+            plan.after = {**(plan.before or {}), **write.change.body}
             return
-        caller.require(p.ROLES_DELETE)
-        used = session.scalar(
+        write.caller.require(p.ROLES_DELETE)
+        used = write.session.scalar(
             select(func.count())
             .select_from(t.ObjectScopeTag)
             .where(
-                t.ObjectScopeTag.tenant_id == caller.tenant_id,
+                t.ObjectScopeTag.tenant_id == write.caller.tenant_id,
                 t.ObjectScopeTag.tag_id == row.id,
             )
         )
@@ -496,8 +448,8 @@ class RoleScopeTags(CollectionHandler[t.RoleScopeTag]):
         # An assignment naming a deleted tag would reach the next tag given its id.
         assigned = [
             a.display_name
-            for a in session.scalars(
-                select(t.RoleAssignment).where(t.RoleAssignment.tenant_id == caller.tenant_id)
+            for a in write.session.scalars(
+                select(t.RoleAssignment).where(t.RoleAssignment.tenant_id == write.caller.tenant_id)
             )
             if row.id in a.role_scope_tag_ids
         ]
@@ -507,35 +459,27 @@ class RoleScopeTags(CollectionHandler[t.RoleScopeTag]):
                 f"'{assigned[0]}'; remove it there first."
             )
 
-    def create(
-        self, session: Session, caller: Caller, change: Change, now: datetime
-    ) -> t.RoleScopeTag:
-        body = parse_body(ScopeTagBody, change.body)
-        lock_tenant(session, caller.tenant_id)  # concurrent creates must not share an id
+    def create(self, write: Write) -> t.RoleScopeTag:
+        body = parse_body(ScopeTagBody, write.change.body)
+        lock_tenant(
+            write.session, write.caller.tenant_id
+        )  # concurrent creates must not share an id
         numbers = [
             int(i)
-            for i in session.scalars(
-                select(t.RoleScopeTag.id).where(t.RoleScopeTag.tenant_id == caller.tenant_id)
+            for i in write.session.scalars(
+                select(t.RoleScopeTag.id).where(t.RoleScopeTag.tenant_id == write.caller.tenant_id)
             )
             if i.isdigit()
         ]
         return t.RoleScopeTag(
-            tenant_id=caller.tenant_id,
+            tenant_id=write.caller.tenant_id,
             id=str(max(numbers, default=0) + 1),
             display_name=body.display_name,
             description=body.description,
         )
 
-    def apply_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        plan: Plan,
-        row: t.RoleScopeTag,
-        now: datetime,
-    ) -> Result:
-        update = parse_body(ScopeTagUpdate, change.body, partial=True)
+    def apply_existing(self, write: Write, plan: Plan, row: t.RoleScopeTag) -> Result:
+        update = parse_body(ScopeTagUpdate, write.change.body, partial=True)
         for name in update.model_fields_set - {"odata_type"}:
             setattr(row, name, getattr(update, name))
         row.version += 1  # a scope tag keeps no lastModifiedDateTime

@@ -29,7 +29,6 @@ from countersign.services.changes import (
     ASSIGN,
     DELETE,
     UPDATE,
-    Change,
     GraphBody,
     Plan,
     Result,
@@ -38,7 +37,7 @@ from countersign.services.changes import (
     parse_body,
     register,
 )
-from countersign.services.handlers.base import CollectionHandler, touch
+from countersign.services.handlers.base import CollectionHandler, Write, touch
 from countersign.services.rbac import check_scope_tags
 from countersign.store import tables as t
 from countersign.store.scope import set_scope_tags
@@ -659,72 +658,58 @@ class ResourceHandler(CollectionHandler[t.Resource]):
     def to_json(self, session: Session, row: t.Resource) -> dict[str, Any]:
         return resource_json(row)
 
-    def plan_create(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        new = draft(self.kind, change.body)
-        caller.require(self.kind.permissions.create, new.tags)
-        check_scope_tags(session, caller.tenant_id, new.tags)
-        after = resource_json(_new_row(self.kind, new, caller.tenant_id, "", now))
+    def plan_create(self, write: Write) -> Plan:
+        new = draft(self.kind, write.change.body)
+        write.caller.require(self.kind.permissions.create, new.tags)
+        check_scope_tags(write.session, write.caller.tenant_id, new.tags)
+        after = resource_json(_new_row(self.kind, new, write.caller.tenant_id, "", write.now))
         return self.new_plan(new.display_name, after, platform=new.platform)
 
-    def plan_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        row: t.Resource,
-        plan: Plan,
-        now: datetime,
-    ) -> None:
+    def plan_existing(self, write: Write, row: t.Resource, plan: Plan) -> None:
         kind, perms = self.kind, self.kind.permissions
-        if change.operation == DELETE:
-            caller.require(perms.delete, row.role_scope_tag_ids)
-        elif change.operation == UPDATE:
-            caller.require(perms.update, row.role_scope_tag_ids)
-            new = _merged_draft(kind, row, change.body)
-            caller.require(perms.update, new.tags)
-            check_scope_tags(session, caller.tenant_id, new.tags)
+        if write.change.operation == DELETE:
+            write.caller.require(perms.delete, row.role_scope_tag_ids)
+        elif write.change.operation == UPDATE:
+            write.caller.require(perms.update, row.role_scope_tag_ids)
+            new = _merged_draft(kind, row, write.change.body)
+            write.caller.require(perms.update, new.tags)
+            check_scope_tags(write.session, write.caller.tenant_id, new.tags)
             plan.after = {**plan.before, **_changed(kind, new)} if plan.before else None
-        elif change.operation == ASSIGN and perms.assign and kind.assignment_type:
-            caller.require(perms.assign, row.role_scope_tag_ids)
-            assignments = assignments_of(kind, row.id, change.body)
-            check_groups_exist(session, caller.tenant_id, assignments)
+        elif write.change.operation == ASSIGN and perms.assign and kind.assignment_type:
+            write.caller.require(perms.assign, row.role_scope_tag_ids)
+            assignments = assignments_of(kind, row.id, write.change.body)
+            check_groups_exist(write.session, write.caller.tenant_id, assignments)
             plan.after = {**(plan.before or {}), "assignments": assignments}
         else:
-            raise ValidationFailed(f"{change.operation} is not an operation on {kind.collection}.")
+            raise ValidationFailed(
+                f"{write.change.operation} is not an operation on {kind.collection}."
+            )
 
-    def create(self, session: Session, caller: Caller, change: Change, now: datetime) -> t.Resource:
-        new = draft(self.kind, change.body)
-        check_scope_tags(session, caller.tenant_id, new.tags)
-        return _new_row(self.kind, new, caller.tenant_id, str(uuid.uuid4()), now)
+    def create(self, write: Write) -> t.Resource:
+        new = draft(self.kind, write.change.body)
+        check_scope_tags(write.session, write.caller.tenant_id, new.tags)
+        return _new_row(self.kind, new, write.caller.tenant_id, str(uuid.uuid4()), write.now)
 
-    def created(self, session: Session, caller: Caller, change: Change, row: t.Resource) -> None:
-        set_scope_tags(session, row, list(row.role_scope_tag_ids), new=True)
+    def created(self, write: Write, row: t.Resource) -> None:
+        set_scope_tags(write.session, row, list(row.role_scope_tag_ids), new=True)
 
-    def delete(self, session: Session, caller: Caller, row: t.Resource, now: datetime) -> None:
-        set_scope_tags(session, row, [])
-        session.delete(row)
+    def delete(self, write: Write, row: t.Resource) -> None:
+        set_scope_tags(write.session, row, [])
+        write.session.delete(row)
 
-    def apply_existing(
-        self,
-        session: Session,
-        caller: Caller,
-        change: Change,
-        plan: Plan,
-        row: t.Resource,
-        now: datetime,
-    ) -> Result:
-        if change.operation == UPDATE:
-            new = _merged_draft(self.kind, row, change.body)
-            check_scope_tags(session, caller.tenant_id, new.tags)
+    def apply_existing(self, write: Write, plan: Plan, row: t.Resource) -> Result:
+        if write.change.operation == UPDATE:
+            new = _merged_draft(self.kind, row, write.change.body)
+            check_scope_tags(write.session, write.caller.tenant_id, new.tags)
             row.display_name, row.description = new.display_name, new.description
             row.properties = new.properties
             if new.tags != row.role_scope_tag_ids:
-                set_scope_tags(session, row, new.tags)
+                set_scope_tags(write.session, row, new.tags)
         else:
-            assignments = assignments_of(self.kind, row.id, change.body)
-            check_groups_exist(session, caller.tenant_id, assignments)
+            assignments = assignments_of(self.kind, row.id, write.change.body)
+            check_groups_exist(write.session, write.caller.tenant_id, assignments)
             row.assignments = assignments
-        touch(row, now)
+        touch(row, write.now)
         return Result(204, resource_json(row), row.id)
 
 

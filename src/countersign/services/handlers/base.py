@@ -17,6 +17,7 @@ access, whether the snapshot caches it) come from `domain/resource_types.py`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar, cast
 
@@ -27,6 +28,16 @@ from countersign.domain.errors import Conflict, NotFound
 from countersign.domain.resource_types import ResourceType, lock_key
 from countersign.services.changes import CREATE, DELETE, Change, Plan, Result, check_version
 from countersign.store.db import bump_directory_version
+
+
+@dataclass(frozen=True)
+class Write:
+    """One change being planned or applied: in which transaction, by whom, what, when."""
+
+    session: Session
+    caller: Caller
+    change: Change
+    now: datetime
 
 
 class Owned(Protocol):
@@ -102,28 +113,24 @@ class CollectionHandler(Generic[Row]):
     def to_json(self, session: Session, row: Row) -> dict[str, Any]:
         raise NotImplementedError
 
-    def plan_create(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
+    def plan_create(self, write: Write) -> Plan:
         raise NotImplementedError
 
-    def plan_existing(
-        self, session: Session, caller: Caller, change: Change, row: Row, plan: Plan, now: datetime
-    ) -> None:
+    def plan_existing(self, write: Write, row: Row, plan: Plan) -> None:
         """Check the change against the object; set plan.after."""
         raise NotImplementedError
 
-    def create(self, session: Session, caller: Caller, change: Change, now: datetime) -> Row:
+    def create(self, write: Write) -> Row:
         """The new row, not yet added to the session."""
         raise NotImplementedError
 
-    def created(self, session: Session, caller: Caller, change: Change, row: Row) -> None:
+    def created(self, write: Write, row: Row) -> None:
         """What follows the new row's flush (scope tags, members...)."""
 
-    def delete(self, session: Session, caller: Caller, row: Row, now: datetime) -> None:
-        session.delete(row)
+    def delete(self, write: Write, row: Row) -> None:
+        write.session.delete(row)
 
-    def apply_existing(
-        self, session: Session, caller: Caller, change: Change, plan: Plan, row: Row, now: datetime
-    ) -> Result:
+    def apply_existing(self, write: Write, plan: Plan, row: Row) -> Result:
         raise NotImplementedError
 
     # -- the skeleton --------------------------------------------------------------------------
@@ -133,8 +140,9 @@ class CollectionHandler(Generic[Row]):
         return Plan(self.entity_type, name, self.policy_type, after=after, **extra)
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
+        write = Write(session, caller, change, now)
         if change.operation == CREATE:
-            return self.plan_create(session, caller, change, now)
+            return self.plan_create(write)
         row = self.load(session, caller, change.target_id or "")
         row_id, version = _owned(row).id, self.version_of(row)
         if version is not None:
@@ -148,26 +156,27 @@ class CollectionHandler(Generic[Row]):
             versions={} if version is None else {row_id: version},
             before=self.to_json(session, row),
         )
-        self.plan_existing(session, caller, change, row, plan, now)
+        self.plan_existing(write, row, plan)
         return plan
 
     def apply(
         self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
     ) -> Result:
+        write = Write(session, caller, change, now)
         if self.resource.directory_cached:
             # The snapshot (and the channel list) cached by this version must not outlive it.
             bump_directory_version(session, caller.tenant_id)
         if change.operation == CREATE:
-            new = self.create(session, caller, change, now)
+            new = self.create(write)
             session.add(new)
             session.flush()
-            self.created(session, caller, change, new)
+            self.created(write, new)
             return Result(201, self.to_json(session, new), _owned(new).id)
         row = self.get(session, caller.tenant_id, change.target_id or "")
         row_id, version = _owned(row).id, self.version_of(row)
         if plan.versions.get(row_id, version) != version:
             raise Conflict(f"'{self.name_of(row)}' has changed since the change was planned.")
         if change.operation == DELETE:
-            self.delete(session, caller, row, now)
+            self.delete(write, row)
             return Result(204, None, row_id)
-        return self.apply_existing(session, caller, change, plan, row, now)
+        return self.apply_existing(write, plan, row)
