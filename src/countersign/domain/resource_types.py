@@ -32,6 +32,9 @@ class ResourceType:
     # every unprotected change, and every completion, is judged by its measured effect on the
     # directory whatever this says.
     changes_access: bool
+    # The permission every change to it needs, whatever the operation (checked before any
+    # other); None: each operation has its own (the handler's).
+    change_permission: str | None = None
     # Whether the tenant's cached directory snapshot (or its cached channel list) holds its
     # objects: every change to them moves tenants.directory_version, the cache's key.
     directory_cached: bool = False
@@ -148,6 +151,7 @@ _TYPES = (
         ACCESS_POLICY_TYPE,
         None,
         True,
+        change_permission=p.APPROVAL_FOR_MAA,
         directory_cached=True,
     ),
     ResourceType(
@@ -157,6 +161,7 @@ _TYPES = (
         TENANT_CONFIGURATION,
         None,
         False,
+        change_permission=p.APPROVAL_FOR_MAA,
         request_status=False,
     ),
     ResourceType(
@@ -166,6 +171,7 @@ _TYPES = (
         TENANT_CONFIGURATION,
         p.ORGANIZATION_READ,
         False,
+        change_permission=p.ORGANIZATION_UPDATE,
         directory_cached=True,
         request_status=False,
     ),

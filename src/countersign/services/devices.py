@@ -306,8 +306,7 @@ class ManagedDevices(CollectionHandler[t.ManagedDevice]):
 
     resource = RESOURCE_TYPES[COLLECTION]
 
-    def get(self, session: Session, tenant_id: str, object_id: str) -> t.ManagedDevice:
-        return get_device(session, tenant_id, object_id)
+    get = staticmethod(get_device)
 
     def load(self, session: Session, caller: Caller, object_id: str) -> t.ManagedDevice:
         row = session.get(t.ManagedDevice, object_id)

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from countersign.auth.passwords import hash_secret, new_secret, verify_secret
 from countersign.domain import permissions as p
@@ -255,11 +255,9 @@ def same_secrets(frozen: dict[str, Any], replay: dict[str, Any]) -> bool:
 class Users(CollectionHandler[t.User]):
     resource = RESOURCE_TYPES["users"]
 
-    def get(self, session: Session, tenant_id: str, object_id: str) -> t.User:
-        return get_user(session, tenant_id, object_id)
+    get = staticmethod(get_user)
 
-    def to_json(self, session: Session, row: t.User) -> dict[str, Any]:
-        return user_json(row)
+    to_json = staticmethod(user_json)
 
     def plan_create(self, write: Write) -> Plan:
         write.caller.require(p.DIRECTORY_USERS_CREATE)
@@ -390,11 +388,9 @@ def _check_no_cycle(session: Session, tenant_id: str, group_id: str, member_id: 
 class Groups(CollectionHandler[t.Group]):
     resource = RESOURCE_TYPES["groups"]
 
-    def get(self, session: Session, tenant_id: str, object_id: str) -> t.Group:
-        return get_group(session, tenant_id, object_id)
+    get = staticmethod(get_group)
 
-    def to_json(self, session: Session, row: t.Group) -> dict[str, Any]:
-        return group_json(row)
+    to_json = staticmethod(group_json)
 
     def plan_create(self, write: Write) -> Plan:
         write.caller.require(p.DIRECTORY_GROUPS_CREATE)
@@ -535,11 +531,11 @@ def _secrets(session: Session, sp_id: str) -> list[t.ServicePrincipalSecret]:
 class ServicePrincipals(CollectionHandler[t.ServicePrincipal]):
     resource = RESOURCE_TYPES["servicePrincipals"]
 
-    def get(self, session: Session, tenant_id: str, object_id: str) -> t.ServicePrincipal:
-        return get_service_principal(session, tenant_id, object_id)
+    get = staticmethod(get_service_principal)
 
-    def to_json(self, session: Session, row: t.ServicePrincipal) -> dict[str, Any]:
-        return service_principal_json(row, _secrets(session, row.id))
+    def to_json(self, row: t.ServicePrincipal) -> dict[str, Any]:
+        session = object_session(row)
+        return service_principal_json(row, _secrets(session, row.id) if session else [])
 
     def plan_create(self, write: Write) -> Plan:
         write.caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREATE)

@@ -43,7 +43,6 @@ from countersign.notify.outbox import EVENTS, PENDING, TEST_EVENT, resolve_recip
 from countersign.services import audit
 from countersign.services.changes import (
     DELETE,
-    Change,
     GraphBody,
     Plan,
     Result,
@@ -215,15 +214,9 @@ def get_channel(session: Session, tenant_id: str, channel_id: str) -> t.Notifica
 class NotificationChannels(CollectionHandler[t.NotificationChannel]):
     resource = RESOURCE_TYPES["notificationChannels"]
 
-    def get(self, session: Session, tenant_id: str, object_id: str) -> t.NotificationChannel:
-        return get_channel(session, tenant_id, object_id)
+    get = staticmethod(get_channel)
 
-    def to_json(self, session: Session, row: t.NotificationChannel) -> dict[str, Any]:
-        return channel_json(row)
-
-    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        caller.require(p.ORGANIZATION_UPDATE)
-        return super().plan(session, caller, change, now)
+    to_json = staticmethod(channel_json)
 
     def plan_create(self, write: Write) -> Plan:
         body = parse_body(ChannelBody, write.change.body)

@@ -4,21 +4,17 @@ request that creates it is approved and completed."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from pydantic import Field, field_validator
 from sqlalchemy.orm import Session
 
 from countersign.domain import approval as a
-from countersign.domain import permissions as p
-from countersign.domain.actors import Caller
 from countersign.domain.errors import ValidationFailed
 from countersign.domain.rbac import DirectorySnapshot
 from countersign.domain.resource_types import RESOURCE_TYPES
 from countersign.services.changes import (
     DELETE,
-    Change,
     GraphBody,
     Plan,
     Result,
@@ -164,15 +160,9 @@ def check_approver_groups(
 class OperationApprovalPolicies(CollectionHandler[t.ApprovalPolicy]):
     resource = RESOURCE_TYPES["operationApprovalPolicies"]
 
-    def get(self, session: Session, tenant_id: str, object_id: str) -> t.ApprovalPolicy:
-        return get_policy(session, tenant_id, object_id)
+    get = staticmethod(get_policy)
 
-    def to_json(self, session: Session, row: t.ApprovalPolicy) -> dict[str, Any]:
-        return policy_json(row)
-
-    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        caller.require(p.APPROVAL_FOR_MAA)
-        return super().plan(session, caller, change, now)
+    to_json = staticmethod(policy_json)
 
     def plan_create(self, write: Write) -> Plan:
         body = parse_body(PolicyBody, write.change.body)

@@ -212,14 +212,12 @@ class RoleDefinitionUpdate(RoleDefinitionBody):
 class RoleDefinitions(CollectionHandler[t.RoleDefinition]):
     resource = RESOURCE_TYPES["roleDefinitions"]
 
-    def get(self, session: Session, tenant_id: str, object_id: str) -> t.RoleDefinition:
-        return get_role_definition(session, tenant_id, object_id)
+    get = staticmethod(get_role_definition)
 
     def load(self, session: Session, caller: Caller, object_id: str) -> t.RoleDefinition:
         return get_visible_role_definition(session, caller, object_id)
 
-    def to_json(self, session: Session, row: t.RoleDefinition) -> dict[str, Any]:
-        return role_definition_json(row)
+    to_json = staticmethod(role_definition_json)
 
     def plan_create(self, write: Write) -> Plan:
         body = parse_body(RoleDefinitionBody, write.change.body)
@@ -331,11 +329,9 @@ def _check_members(session: Session, tenant_id: str, members: list[str]) -> None
 class RoleAssignments(CollectionHandler[t.RoleAssignment]):
     resource = RESOURCE_TYPES["roleAssignments"]
 
-    def get(self, session: Session, tenant_id: str, object_id: str) -> t.RoleAssignment:
-        return get_role_assignment(session, tenant_id, object_id)
+    get = staticmethod(get_role_assignment)
 
-    def to_json(self, session: Session, row: t.RoleAssignment) -> dict[str, Any]:
-        return role_assignment_json(row)
+    to_json = staticmethod(role_assignment_json)
 
     def plan_create(self, write: Write) -> Plan:
         write.caller.require(p.ROLES_ASSIGN)
@@ -413,11 +409,9 @@ class ScopeTagUpdate(ScopeTagBody):
 class RoleScopeTags(CollectionHandler[t.RoleScopeTag]):
     resource = RESOURCE_TYPES["roleScopeTags"]
 
-    def get(self, session: Session, tenant_id: str, object_id: str) -> t.RoleScopeTag:
-        return get_scope_tag(session, tenant_id, object_id)
+    get = staticmethod(get_scope_tag)
 
-    def to_json(self, session: Session, row: t.RoleScopeTag) -> dict[str, Any]:
-        return scope_tag_json(row)
+    to_json = staticmethod(scope_tag_json)
 
     def plan_create(self, write: Write) -> Plan:
         write.caller.require(p.ROLES_CREATE)

@@ -655,8 +655,7 @@ class ResourceHandler(CollectionHandler[t.Resource]):
     def platform_of(self, row: t.Resource) -> str:
         return row.platform
 
-    def to_json(self, session: Session, row: t.Resource) -> dict[str, Any]:
-        return resource_json(row)
+    to_json = staticmethod(resource_json)
 
     def plan_create(self, write: Write) -> Plan:
         new = draft(self.kind, write.change.body)

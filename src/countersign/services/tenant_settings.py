@@ -80,7 +80,7 @@ class MultiAdminApprovalSettings(CollectionHandler[t.Tenant]):
     resource = RESOURCE_TYPES[COLLECTION]
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        caller.require(p.APPROVAL_FOR_MAA)
+        self.require_change_permission(caller)
         if change.operation != UPDATE:
             raise ValidationFailed("The settings can only be updated (PATCH).")
         tenant = _tenant(session, caller.tenant_id)

@@ -90,7 +90,7 @@ class CollectionHandler(Generic[Row]):
 
     # -- hooks ---------------------------------------------------------------------------------
 
-    def get(self, session: Session, tenant_id: str, object_id: str) -> Row:
+    def get(self, session: Session, tenant_id: str, object_id: str, /) -> Row:
         """The object in the tenant, or NotFound."""
         raise NotImplementedError
 
@@ -110,7 +110,8 @@ class CollectionHandler(Generic[Row]):
         assert self.resource.platform is not None, "override platform_of"
         return self.resource.platform
 
-    def to_json(self, session: Session, row: Row) -> dict[str, Any]:
+    def to_json(self, row: Row, /) -> dict[str, Any]:
+        """The object as Graph serves it."""
         raise NotImplementedError
 
     def plan_create(self, write: Write) -> Plan:
@@ -139,7 +140,12 @@ class CollectionHandler(Generic[Row]):
         """The plan of a create."""
         return Plan(self.entity_type, name, self.policy_type, after=after, **extra)
 
+    def require_change_permission(self, caller: Caller) -> None:
+        if self.resource.change_permission is not None:
+            caller.require(self.resource.change_permission)
+
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
+        self.require_change_permission(caller)
         write = Write(session, caller, change, now)
         if change.operation == CREATE:
             return self.plan_create(write)
@@ -154,7 +160,7 @@ class CollectionHandler(Generic[Row]):
             self.platform_of(row),
             entity_keys=(lock_key(self.collection, row_id),),
             versions={} if version is None else {row_id: version},
-            before=self.to_json(session, row),
+            before=self.to_json(row),
         )
         self.plan_existing(write, row, plan)
         return plan
@@ -171,7 +177,7 @@ class CollectionHandler(Generic[Row]):
             session.add(new)
             session.flush()
             self.created(write, new)
-            return Result(201, self.to_json(session, new), _owned(new).id)
+            return Result(201, self.to_json(new), _owned(new).id)
         row = self.get(session, caller.tenant_id, change.target_id or "")
         row_id, version = _owned(row).id, self.version_of(row)
         if plan.versions.get(row_id, version) != version:
