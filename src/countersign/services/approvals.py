@@ -40,15 +40,8 @@ from countersign.domain.rbac import DirectorySnapshot
 from countersign.metrics import observe_time_to_approval
 from countersign.notify import outbox
 from countersign.services import audit, directory
-from countersign.services.changes import (
-    Change,
-    Plan,
-    Result,
-    apply_change,
-    canonical_json,
-    iso,
-    plan_change,
-)
+from countersign.services.catalog import apply_change, plan_change
+from countersign.services.changes import Change, Plan, Result, canonical_json, iso
 from countersign.services.identity import caller_as_of, resolve_caller
 from countersign.store import tables as t
 from countersign.store.db import Database, current_snapshot, load_snapshot

@@ -28,12 +28,11 @@ from countersign.services.changes import (
     GraphBody,
     Plan,
     Result,
+    apply_planned,
     check_version,
     etag,
     iso,
     parse_body,
-    register,
-    run_unprotected,
 )
 from countersign.services.handlers.base import CollectionHandler, get_in_tenant, touch
 from countersign.services.rbac import check_scope_tags
@@ -299,7 +298,6 @@ def _action_of(change: Change) -> DeviceAction:
     return action
 
 
-@register
 class ManagedDevices(CollectionHandler[t.ManagedDevice]):
     """Devices take remote actions (one device or many) besides their inventory edits: this
     handler keeps its own plan and apply, on the shared loading and lock keys."""
@@ -421,6 +419,9 @@ class ManagedDevices(CollectionHandler[t.ManagedDevice]):
         )
 
 
+DEVICES = ManagedDevices()  # the CSV import plans and applies through it (catalog lists its own)
+
+
 def _modelled(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k in DEVICE_BODY_NAMES}
 
@@ -524,7 +525,8 @@ def import_csv(db: Database, caller: Caller, text: str, now: datetime) -> Import
                         body={**current, **body},
                         expected_version=existing.version,
                     )
-                run_unprotected(session, caller, change, now)
+                plan = DEVICES.plan(session, caller, change, now)
+                apply_planned(DEVICES, session, caller, change, plan, now)
             except DomainError as exc:
                 raise ValidationFailed(
                     f"Line {reader.line_num}: {exc.message}", target=exc.target

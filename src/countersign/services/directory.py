@@ -26,7 +26,6 @@ from countersign.services.changes import (
     Result,
     iso,
     parse_body,
-    register,
 )
 from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
 from countersign.services.rbac import require_reach_over_holders
@@ -251,7 +250,6 @@ def same_secrets(frozen: dict[str, Any], replay: dict[str, Any]) -> bool:
     )
 
 
-@register
 class Users(CollectionHandler[t.User]):
     resource = RESOURCE_TYPES["users"]
 
@@ -384,7 +382,6 @@ def _check_no_cycle(session: Session, tenant_id: str, group_id: str, member_id: 
         )
 
 
-@register
 class Groups(CollectionHandler[t.Group]):
     resource = RESOURCE_TYPES["groups"]
 
@@ -527,7 +524,6 @@ def _secrets(session: Session, sp_id: str) -> list[t.ServicePrincipalSecret]:
     )
 
 
-@register
 class ServicePrincipals(CollectionHandler[t.ServicePrincipal]):
     resource = RESOURCE_TYPES["servicePrincipals"]
 

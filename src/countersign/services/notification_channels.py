@@ -49,7 +49,6 @@ from countersign.services.changes import (
     etag,
     iso,
     parse_body,
-    register,
 )
 from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
 from countersign.store import tables as t
@@ -210,7 +209,6 @@ def get_channel(session: Session, tenant_id: str, channel_id: str) -> t.Notifica
     )
 
 
-@register
 class NotificationChannels(CollectionHandler[t.NotificationChannel]):
     resource = RESOURCE_TYPES["notificationChannels"]
 

@@ -21,7 +21,6 @@ from countersign.services.changes import (
     etag,
     iso,
     parse_body,
-    register,
 )
 from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
 from countersign.store import tables as t
@@ -156,7 +155,6 @@ def check_approver_groups(
             )
 
 
-@register
 class OperationApprovalPolicies(CollectionHandler[t.ApprovalPolicy]):
     resource = RESOURCE_TYPES["operationApprovalPolicies"]
 

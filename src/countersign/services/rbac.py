@@ -24,7 +24,6 @@ from countersign.services.changes import (
     etag,
     iso,
     parse_body,
-    register,
 )
 from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
 from countersign.store import tables as t
@@ -208,7 +207,6 @@ class RoleDefinitionUpdate(RoleDefinitionBody):
     display_name: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
 
 
-@register
 class RoleDefinitions(CollectionHandler[t.RoleDefinition]):
     resource = RESOURCE_TYPES["roleDefinitions"]
 
@@ -325,7 +323,6 @@ def _check_members(session: Session, tenant_id: str, members: list[str]) -> None
             )
 
 
-@register
 class RoleAssignments(CollectionHandler[t.RoleAssignment]):
     resource = RESOURCE_TYPES["roleAssignments"]
 
@@ -405,7 +402,6 @@ class ScopeTagUpdate(ScopeTagBody):
     display_name: str = Field(None, min_length=1, max_length=128)  # type: ignore[assignment]
 
 
-@register
 class RoleScopeTags(CollectionHandler[t.RoleScopeTag]):
     resource = RESOURCE_TYPES["roleScopeTags"]
 

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, Field
@@ -35,7 +34,6 @@ from countersign.services.changes import (
     etag,
     iso,
     parse_body,
-    register,
 )
 from countersign.services.handlers.base import CollectionHandler, Write, touch
 from countersign.services.rbac import check_scope_tags
@@ -738,7 +736,3 @@ def _new_row(kind: Kind, new: Draft, tenant_id: str, object_id: str, now: dateti
         last_modified_date_time=now,
         version=1,
     )
-
-
-for _kind in KINDS.values():
-    register(partial(ResourceHandler, _kind))

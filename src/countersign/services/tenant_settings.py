@@ -33,7 +33,6 @@ from countersign.services.changes import (
     check_version,
     etag,
     parse_body,
-    register,
 )
 from countersign.services.handlers.base import CollectionHandler
 from countersign.services.policies import MAX_LIFETIME_DAYS
@@ -73,7 +72,6 @@ def get_settings(session: Session, caller: Caller) -> dict[str, Any]:
     return settings_json(_tenant(session, caller.tenant_id))
 
 
-@register
 class MultiAdminApprovalSettings(CollectionHandler[t.Tenant]):
     """One object per tenant, versioned by `settings_version`: its own plan and apply."""
 
