@@ -290,16 +290,13 @@ class Users(CollectionHandler[t.User]):
     def create(self, write: Write) -> t.User:
         body = parse_body(UserCreate, write.change.body)
         return t.User(
-            id=str(uuid.uuid4()),
-            tenant_id=write.caller.tenant_id,
+            **write.new_object_columns(),
             display_name=body.display_name,
             user_principal_name=body.user_principal_name,
             mail=body.mail,
             account_enabled=body.account_enabled,
             password_hash=body.password_profile.hashed() if body.password_profile else None,
             **{name: getattr(body, name) for name in PROFILE_PROPERTIES},
-            created_date_time=write.now,
-            last_modified_date_time=write.now,
         )
 
     def delete(self, write: Write, row: t.User) -> None:
@@ -432,15 +429,12 @@ class Groups(CollectionHandler[t.Group]):
     def create(self, write: Write) -> t.Group:
         body = parse_body(GroupCreate, write.change.body)
         return t.Group(
-            id=str(uuid.uuid4()),
-            tenant_id=write.caller.tenant_id,
+            **write.new_object_columns(),
             display_name=body.display_name,
             description=body.description,
             security_enabled=body.security_enabled,
             mail_enabled=body.mail_enabled,
             mail_nickname=body.mail_nickname,
-            created_date_time=write.now,
-            last_modified_date_time=write.now,
         )
 
     def created(self, write: Write, row: t.Group) -> None:

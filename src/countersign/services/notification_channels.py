@@ -242,16 +242,13 @@ class NotificationChannels(CollectionHandler[t.NotificationChannel]):
     def create(self, write: Write) -> t.NotificationChannel:
         body = parse_body(ChannelBody, write.change.body)
         return t.NotificationChannel(
-            id=str(uuid.uuid4()),
-            tenant_id=write.caller.tenant_id,
+            **write.new_object_columns(),
             display_name=body.display_name,
             kind=body.channel_type,
             enabled=body.enabled,
             settings=_settings(body),
             secret=body.secret,
             events=body.events,
-            created_date_time=write.now,
-            last_modified_date_time=write.now,
             version=1,
         )
 

@@ -3,7 +3,6 @@ request that creates it is approved and completed."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -199,8 +198,7 @@ class OperationApprovalPolicies(CollectionHandler[t.ApprovalPolicy]):
         body = parse_body(PolicyBody, write.change.body)
         policy_type, platform = _type_and_platform(body, None)
         return t.ApprovalPolicy(
-            id=str(uuid.uuid4()),
-            tenant_id=write.caller.tenant_id,
+            **write.new_object_columns(),
             display_name=body.display_name,
             description=body.description,
             policy_type=policy_type,
@@ -209,8 +207,6 @@ class OperationApprovalPolicies(CollectionHandler[t.ApprovalPolicy]):
             approvals_required=body.approvals_required,
             auto_complete=body.auto_complete,
             request_lifetime_days=body.request_lifetime_in_days,
-            created_date_time=write.now,
-            last_modified_date_time=write.now,
         )
 
     def apply_existing(self, write: Write, plan: Plan, row: t.ApprovalPolicy) -> Result:

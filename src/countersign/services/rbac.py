@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -251,15 +250,12 @@ class RoleDefinitions(CollectionHandler[t.RoleDefinition]):
     def create(self, write: Write) -> t.RoleDefinition:
         body = parse_body(RoleDefinitionBody, write.change.body)
         return t.RoleDefinition(
-            id=str(uuid.uuid4()),
-            tenant_id=write.caller.tenant_id,
+            **write.new_object_columns(),
             display_name=body.display_name,
             description=body.description,
             is_built_in=False,
             permissions=body.permission_set(),
             role_scope_tag_ids=[],
-            created_date_time=write.now,
-            last_modified_date_time=write.now,
         )
 
     def created(self, write: Write, row: t.RoleDefinition) -> None:
@@ -366,15 +362,12 @@ class RoleAssignments(CollectionHandler[t.RoleAssignment]):
     def create(self, write: Write) -> t.RoleAssignment:
         body = parse_body(RoleAssignmentBody, write.change.body)
         return t.RoleAssignment(
-            id=str(uuid.uuid4()),
-            tenant_id=write.caller.tenant_id,
+            **write.new_object_columns(),
             role_definition_id=body.role_id(),
             display_name=body.display_name,
             description=body.description,
             members=body.members,
             role_scope_tag_ids=body.role_scope_tag_ids,
-            created_date_time=write.now,
-            last_modified_date_time=write.now,
         )
 
     def apply_existing(self, write: Write, plan: Plan, row: t.RoleAssignment) -> Result:

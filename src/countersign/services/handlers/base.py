@@ -17,6 +17,7 @@ access, whether the snapshot caches it) come from `domain/resource_types.py`.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar, cast
@@ -38,6 +39,15 @@ class Write:
     caller: Caller
     change: Change
     now: datetime
+
+    def new_object_columns(self) -> dict[str, Any]:
+        """The columns a new object of the caller's tenant starts with."""
+        return {
+            "id": str(uuid.uuid4()),
+            "tenant_id": self.caller.tenant_id,
+            "created_date_time": self.now,
+            "last_modified_date_time": self.now,
+        }
 
 
 class Owned(Protocol):
