@@ -21,7 +21,8 @@ from common import database
 
 from countersign.domain.actors import Caller
 from countersign.services import gate
-from countersign.services.changes import ACTION, CREATE, UPDATE, Change, run_unprotected
+from countersign.services.catalog import run_unprotected
+from countersign.services.changes import ACTION, CREATE, UPDATE, Change
 from countersign.services.demo import caller_for
 from countersign.services.tenants import create_tenant
 from countersign.store.db import Database

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from countersign.services.changes import ACTION, Change, plan_change
+from countersign.services.catalog import plan_change
+from countersign.services.changes import ACTION, Change
 from countersign.services.demo import caller_for
 from countersign.store.db import Database
 from tests.factories import Tenant, TenantFactory, unique

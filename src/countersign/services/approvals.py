@@ -25,7 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from countersign.auth.tokens import TokenClaims
 from countersign.domain import approval as a
-from countersign.domain import guards
+from countersign.domain import guards, resource_types
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
 from countersign.domain.errors import (
@@ -40,15 +40,8 @@ from countersign.domain.rbac import DirectorySnapshot
 from countersign.metrics import observe_time_to_approval
 from countersign.notify import outbox
 from countersign.services import audit, directory
-from countersign.services.changes import (
-    Change,
-    Plan,
-    Result,
-    apply_change,
-    canonical_json,
-    iso,
-    plan_change,
-)
+from countersign.services.catalog import apply_change, plan_change
+from countersign.services.changes import Change, Plan, Result, canonical_json, iso
 from countersign.services.identity import caller_as_of, resolve_caller
 from countersign.services.summary import build_summary
 from countersign.store import tables as t
@@ -57,45 +50,6 @@ from countersign.store.db import Database, current_snapshot, load_snapshot
 MAX_JUSTIFICATION = 1024
 LOCKED_MESSAGE = "An active Approval Request already exists for this entity."
 NOT_ELIGIBLE = "Requesting user does not have proper permissions to approve"
-
-# What an approver must be able to read, per collection (SPEC §4 rule 4).
-READ_PERMISSIONS: dict[str, str] = {
-    "mobileApps": p.MOBILE_APPS_READ,
-    "deviceManagementScripts": p.DEVICE_CONFIGURATIONS_READ,
-    "deviceHealthScripts": p.DEVICE_CONFIGURATIONS_READ,
-    "deviceShellScripts": p.DEVICE_CONFIGURATIONS_READ,
-    "configurationPolicies": p.DEVICE_CONFIGURATIONS_READ,
-    "deviceCompliancePolicies": p.DEVICE_COMPLIANCE_READ,
-    "deviceCategories": p.ORGANIZATION_READ,
-    "notificationChannels": p.ORGANIZATION_READ,
-    "managedDevices": p.MANAGED_DEVICES_READ,
-    "roleDefinitions": p.ROLES_READ,
-    "roleAssignments": p.ROLES_READ,
-    "roleScopeTags": p.ROLES_READ,
-    "users": p.DIRECTORY_USERS_READ,
-    "groups": p.DIRECTORY_GROUPS_READ,
-}
-
-# Graph base type names (retrieveRequestStatus's entityType) -> collections.
-ENTITY_COLLECTIONS: dict[str, str] = {
-    "mobileApp": "mobileApps",
-    "deviceManagementScript": "deviceManagementScripts",
-    "deviceHealthScript": "deviceHealthScripts",
-    "deviceShellScript": "deviceShellScripts",
-    "deviceCompliancePolicy": "deviceCompliancePolicies",
-    "deviceManagementConfigurationPolicy": "configurationPolicies",
-    "deviceCategory": "deviceCategories",
-    "managedDevice": "managedDevices",
-    "roleDefinition": "roleDefinitions",
-    "deviceAndAppManagementRoleDefinition": "roleDefinitions",
-    "roleAssignment": "roleAssignments",
-    "deviceAndAppManagementRoleAssignment": "roleAssignments",
-    "roleScopeTag": "roleScopeTags",
-    "operationApprovalPolicy": "operationApprovalPolicies",
-    "user": "users",
-    "group": "groups",
-}
-
 
 # -- reading ---------------------------------------------------------------------------------
 
@@ -244,7 +198,7 @@ def protection_for(snapshot: DirectorySnapshot, change: Change, plan: Plan) -> P
         policies=policies,
         approvers=a.Approvers(
             groups,
-            READ_PERMISSIONS.get(change.collection),
+            resource_types.approver_read_permission(change.collection),
             a.object_tag_sets(plan.before, plan.after),
         ),
         approvals_required=max(policy.approvals_required for policy in policies),
@@ -915,7 +869,7 @@ def retrieve_request_status(
     session: Session, caller: Caller, entity_id: str, entity_type: str, now: datetime
 ) -> dict[str, Any]:
     name = entity_type.rsplit(".", 1)[-1].lstrip("#")
-    collection = ENTITY_COLLECTIONS.get(name)
+    collection = resource_types.COLLECTIONS_BY_GRAPH_TYPE.get(name)
     if collection is None:
         raise ValidationFailed(
             f"'{entity_type}' is not an entity type Countersign protects.", target="entityType"
@@ -925,7 +879,7 @@ def retrieve_request_status(
         .join(t.RequestLock, t.RequestLock.request_id == t.ApprovalRequest.id)
         .where(
             t.RequestLock.tenant_id == caller.tenant_id,
-            t.RequestLock.entity_key == f"{collection}:{entity_id}",
+            t.RequestLock.entity_key == resource_types.lock_key(collection, entity_id),
         )
     ).scalar_one_or_none()
     if holder is None or effective_status(holder, now) not in a.ACTIVE:

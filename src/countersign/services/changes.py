@@ -2,13 +2,13 @@
 
 Each Graph collection has a `Handler` that plans a change (validates it in full, checks the
 caller's permission and scope-tag reach, computes before/after) and applies it. The API, the
-admin center, the CLI and the approval engine all go through `plan_change` / `apply_change`.
+admin center, the CLI and the approval engine all go through `plan_change` / `apply_change`
+(services/catalog.py, which lists every handler).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -18,7 +18,7 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy.orm import Session
 
 from countersign.domain.actors import Caller
-from countersign.domain.errors import NotFound, PreconditionFailed, ValidationFailed
+from countersign.domain.errors import PreconditionFailed, ValidationFailed
 from countersign.services import audit
 
 CREATE, UPDATE, DELETE, ASSIGN, ACTION = "Create", "Update", "Delete", "Assign", "Action"
@@ -86,13 +86,13 @@ class Result:
 
 
 class Handler(Protocol):
+    """What the engine asks of a collection's handler. The facts (entity type, category,
+    changes_access...) are the collection's row in domain/resource_types.py; the skeleton of
+    plan and apply is services/handlers/base.py."""
+
     collection: str
     entity_type: str
     category: str
-    # Whether changes to this collection can change who may do what (directory, RBAC, access
-    # policies). It decides only whether a protected change is tried at submission to learn
-    # whom it is about; every unprotected change, and every completion, is judged by its
-    # measured effect on the directory whatever this says.
     changes_access: bool
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan: ...
@@ -102,31 +102,8 @@ class Handler(Protocol):
     ) -> Result: ...
 
 
-HANDLERS: dict[str, Handler] = {}
-
-H = TypeVar("H")
-
-
-def register(handler_class: Callable[[], H]) -> Callable[[], H]:
-    handler: Any = handler_class()
-    HANDLERS[handler.collection] = handler
-    return handler_class
-
-
-def handler_for(collection: str) -> Handler:
-    import countersign.services.catalog  # noqa: F401  (registers every handler)
-
-    try:
-        return HANDLERS[collection]
-    except KeyError:
-        raise NotFound(f"Unknown collection '{collection}'.") from None
-
-
-def plan_change(session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-    return handler_for(change.collection).plan(session, caller, change, now)
-
-
-def apply_change(
+def apply_planned(
+    handler: Handler,
     session: Session,
     caller: Caller,
     change: Change,
@@ -134,8 +111,8 @@ def apply_change(
     now: datetime,
     approval_request_id: str | None = None,
 ) -> Result:
-    """Apply a planned change and write its audit entry, in the caller's transaction."""
-    handler = handler_for(change.collection)
+    """Apply a planned change with its handler and write its audit entry, in the caller's
+    transaction (services/catalog.py finds the handler of a collection: apply_change)."""
     result = handler.apply(session, caller, change, plan, now)
     activity = change.action_name or change.operation
     audit.record(
@@ -156,14 +133,6 @@ def apply_change(
         now=now,
     )
     return result
-
-
-def run_unprotected(
-    session: Session, caller: Caller, change: Change, now: datetime | None = None
-) -> Result:
-    """Plan and apply at once (no approval gate): for tenant bootstrap and for tests."""
-    now = now or datetime.now(UTC)
-    return apply_change(session, caller, change, plan_change(session, caller, change, now), now)
 
 
 # -- helpers for handlers ------------------------------------------------------------------

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
-from countersign.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+from countersign.domain.errors import Conflict, DomainError, ValidationFailed
 from countersign.domain.rbac import DEFAULT_SCOPE_TAG
+from countersign.domain.resource_types import RESOURCE_TYPES, lock_key
 from countersign.graph import schema
 from countersign.services.changes import (
     CREATE,
@@ -27,13 +28,13 @@ from countersign.services.changes import (
     GraphBody,
     Plan,
     Result,
+    apply_planned,
     check_version,
     etag,
     iso,
     parse_body,
-    register,
-    run_unprotected,
 )
+from countersign.services.handlers.base import CollectionHandler, get_in_tenant, touch
 from countersign.services.rbac import check_scope_tags
 from countersign.services.resources import visible_or_404
 from countersign.store import tables as t
@@ -198,10 +199,7 @@ def device_json(row: t.ManagedDevice) -> dict[str, Any]:
 
 
 def get_device(session: Session, tenant_id: str, device_id: str) -> t.ManagedDevice:
-    row = session.get(t.ManagedDevice, device_id)
-    if row is None or row.tenant_id != tenant_id:
-        raise NotFound(f"Managed device '{device_id}' does not exist.")
-    return row
+    return get_in_tenant(session, t.ManagedDevice, tenant_id, device_id, "Managed device")
 
 
 def _pending(action: DeviceAction, now: datetime) -> dict[str, Any]:
@@ -284,8 +282,7 @@ def _act(session: Session, row: t.ManagedDevice, action: DeviceAction, now: date
         assert action.name in RECORDED
         row.management_state = action.pending_state or row.management_state
         row.device_action_results = [*row.device_action_results, _pending(action, now)]
-    row.version += 1
-    row.last_modified_date_time = now
+    touch(row, now)
 
 
 def _action_of(change: Change) -> DeviceAction:
@@ -301,12 +298,17 @@ def _action_of(change: Change) -> DeviceAction:
     return action
 
 
-@register
-class ManagedDevices:
-    collection = COLLECTION
-    entity_type = ENTITY_TYPE
-    category = "Device"
-    changes_access = False
+class ManagedDevices(CollectionHandler[t.ManagedDevice]):
+    """Devices take remote actions (one device or many) besides their inventory edits: this
+    handler keeps its own plan and apply, on the shared loading and lock keys."""
+
+    resource = RESOURCE_TYPES[COLLECTION]
+
+    get = staticmethod(get_device)
+
+    def load(self, session: Session, caller: Caller, object_id: str) -> t.ManagedDevice:
+        row = session.get(t.ManagedDevice, object_id)
+        return visible_or_404(caller, row, p.MANAGED_DEVICES_READ, object_id)
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
         if change.operation == CREATE:
@@ -319,12 +321,7 @@ class ManagedDevices:
         if change.operation == UPDATE:
             # An edit of the inventory (CSV import) or of Graph's writable properties (PATCH
             # notes, ownership...): not a protected operation.
-            row = visible_or_404(
-                caller,
-                session.get(t.ManagedDevice, change.target_id or ""),
-                p.MANAGED_DEVICES_READ,
-                change.target_id or "",
-            )
+            row = self.load(session, caller, change.target_id or "")
             check_version(row.version, change.expected_version)
             caller.require(p.MANAGED_DEVICES_UPDATE, row.role_scope_tag_ids)
             columns, changed = _update_of(row, change.body)
@@ -336,7 +333,7 @@ class ManagedDevices:
                 ENTITY_TYPE,
                 columns.device_name if columns is not None else row.device_name,
                 None,
-                entity_keys=(f"{COLLECTION}:{row.id}",),
+                entity_keys=(lock_key(COLLECTION, row.id),),
                 versions={row.id: row.version},
                 before=before,
                 after={**before, **changed},
@@ -349,17 +346,12 @@ class ManagedDevices:
                 ENTITY_TYPE,
                 ", ".join(d.device_name for d in devices.acted)[:256] or "no device",
                 action.policy_type,
-                entity_keys=tuple(f"{COLLECTION}:{d.id}" for d in devices.acted),
+                entity_keys=tuple(lock_key(COLLECTION, d.id) for d in devices.acted),
                 versions={d.id: d.version for d in devices.acted},
                 before={"value": [device_json(d) for d in devices.acted]},
                 after={"value": [a for d in devices.acted if (a := _after(d, action, now))]},
             )
-        row = visible_or_404(
-            caller,
-            session.get(t.ManagedDevice, change.target_id or ""),
-            p.MANAGED_DEVICES_READ,
-            change.target_id or "",
-        )
+        row = self.load(session, caller, change.target_id or "")
         check_version(row.version, change.expected_version)
         caller.require(action.permission, row.role_scope_tag_ids)
         if action.pending_state is not None and row.management_state in LEAVING:
@@ -370,7 +362,7 @@ class ManagedDevices:
             ENTITY_TYPE,
             row.device_name,
             action.policy_type,
-            entity_keys=(f"{COLLECTION}:{row.id}",),
+            entity_keys=(lock_key(COLLECTION, row.id),),
             versions={row.id: row.version},
             before=device_json(row),
             after=_after(row, action, now),
@@ -389,7 +381,7 @@ class ManagedDevices:
             set_scope_tags(session, row, body.role_scope_tag_ids)
             return Result(201, device_json(row), row.id)
         if change.operation == UPDATE:
-            row = get_device(session, caller.tenant_id, change.target_id or "")
+            row = self.get(session, caller.tenant_id, change.target_id or "")
             if plan.versions.get(row.id) != row.version:
                 raise Conflict(f"'{row.device_name}' has changed since the update was planned.")
             columns, changed = _update_of(row, change.body)
@@ -397,8 +389,7 @@ class ManagedDevices:
                 check_scope_tags(session, caller.tenant_id, columns.role_scope_tag_ids)
                 _update_device(session, row, columns, now)
             else:
-                row.last_modified_date_time = now
-                row.version += 1
+                touch(row, now)
             row.properties = {**(row.properties or {}), **changed}
             return Result(204, device_json(row), row.id)
         action = _action_of(change)
@@ -426,6 +417,9 @@ class ManagedDevices:
                 "notSupportedDeviceIds": devices.not_supported,
             },
         )
+
+
+DEVICES = ManagedDevices()  # the CSV import plans and applies through it (catalog lists its own)
 
 
 def _modelled(body: dict[str, Any]) -> dict[str, Any]:
@@ -466,8 +460,7 @@ def _update_device(session: Session, row: t.ManagedDevice, body: DeviceBody, now
     row.last_sync_date_time = body.last_sync_date_time
     if list(row.role_scope_tag_ids) != list(body.role_scope_tag_ids):
         set_scope_tags(session, row, body.role_scope_tag_ids)
-    row.last_modified_date_time = now
-    row.version += 1
+    touch(row, now)
 
 
 # -- CSV import ------------------------------------------------------------------------------
@@ -532,7 +525,8 @@ def import_csv(db: Database, caller: Caller, text: str, now: datetime) -> Import
                         body={**current, **body},
                         expected_version=existing.version,
                     )
-                run_unprotected(session, caller, change, now)
+                plan = DEVICES.plan(session, caller, change, now)
+                apply_planned(DEVICES, session, caller, change, plan, now)
             except DomainError as exc:
                 raise ValidationFailed(
                     f"Line {reader.line_num}: {exc.message}", target=exc.target

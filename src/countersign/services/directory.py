@@ -10,29 +10,26 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from countersign.auth.passwords import hash_secret, new_secret, verify_secret
 from countersign.domain import permissions as p
-from countersign.domain.actors import SERVICE_PRINCIPAL, USER, Caller
+from countersign.domain.actors import SERVICE_PRINCIPAL, USER
 from countersign.domain.errors import Conflict, NotFound, ValidationFailed
+from countersign.domain.resource_types import RESOURCE_TYPES
 from countersign.graph import schema
 from countersign.services.changes import (
-    CREATE,
     DELETE,
     UPDATE,
-    Change,
     GraphBody,
     Plan,
     Result,
-    check_version,
     iso,
     parse_body,
-    register,
 )
+from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
 from countersign.services.rbac import require_reach_over_holders
 from countersign.store import tables as t
-from countersign.store.db import bump_directory_version
 
 # A user's properties that decide who can sign in as it: changing them takes the account over.
 TAKEOVER_PROPERTIES = frozenset({"password_profile", "account_enabled", "user_principal_name"})
@@ -104,24 +101,15 @@ def _sp_values(sp: t.ServicePrincipal, secrets: list[t.ServicePrincipalSecret]) 
 
 
 def get_user(session: Session, tenant_id: str, user_id: str) -> t.User:
-    user = session.get(t.User, user_id)
-    if user is None or user.tenant_id != tenant_id:
-        raise NotFound(f"User '{user_id}' does not exist.")
-    return user
+    return get_in_tenant(session, t.User, tenant_id, user_id, "User")
 
 
 def get_group(session: Session, tenant_id: str, group_id: str) -> t.Group:
-    group = session.get(t.Group, group_id)
-    if group is None or group.tenant_id != tenant_id:
-        raise NotFound(f"Group '{group_id}' does not exist.")
-    return group
+    return get_in_tenant(session, t.Group, tenant_id, group_id, "Group")
 
 
 def get_service_principal(session: Session, tenant_id: str, sp_id: str) -> t.ServicePrincipal:
-    sp = session.get(t.ServicePrincipal, sp_id)
-    if sp is None or sp.tenant_id != tenant_id:
-        raise NotFound(f"Service principal '{sp_id}' does not exist.")
-    return sp
+    return get_in_tenant(session, t.ServicePrincipal, tenant_id, sp_id, "Service principal")
 
 
 def directory_object_type(session: Session, tenant_id: str, object_id: str) -> str:
@@ -262,93 +250,77 @@ def same_secrets(frozen: dict[str, Any], replay: dict[str, Any]) -> bool:
     )
 
 
-@register
-class Users:
-    collection = "users"
-    entity_type = "user"
-    category = "Directory"
-    changes_access = True
+class Users(CollectionHandler[t.User]):
+    resource = RESOURCE_TYPES["users"]
 
-    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        if change.operation == CREATE:
-            caller.require(p.DIRECTORY_USERS_CREATE)
-            body = parse_body(UserCreate, change.body)
-            _upn_free(session, body.user_principal_name)
-            after = body.model_dump(by_alias=True, exclude={"password_profile"})
-            return Plan(self.entity_type, body.display_name, None, after=after)
-        user = get_user(session, caller.tenant_id, change.target_id or "")
-        check_version(user.version, change.expected_version)
-        plan = Plan(
-            self.entity_type,
-            user.display_name,
-            None,
-            entity_keys=(f"users:{user.id}",),
-            versions={user.id: user.version},
-            before=user_json(user),
+    get = staticmethod(get_user)
+
+    to_json = staticmethod(user_json)
+
+    def plan_create(self, write: Write) -> Plan:
+        write.caller.require(p.DIRECTORY_USERS_CREATE)
+        body = parse_body(UserCreate, write.change.body)
+        _upn_free(write.session, body.user_principal_name)
+        return self.new_plan(
+            body.display_name, body.model_dump(by_alias=True, exclude={"password_profile"})
         )
-        if change.operation == DELETE:
-            caller.require(p.DIRECTORY_USERS_DELETE)
-            if user.id == caller.id:
+
+    def plan_existing(self, write: Write, row: t.User, plan: Plan) -> None:
+        if write.change.operation == DELETE:
+            write.caller.require(p.DIRECTORY_USERS_DELETE)
+            if row.id == write.caller.id:
                 raise ValidationFailed("You cannot delete your own account.")
-            require_reach_over_holders(caller, [user.id])
-            return plan
-        update = parse_body(UserUpdate, change.body, partial=True)
+            require_reach_over_holders(write.caller, [row.id])
+            return
+        update = parse_body(UserUpdate, write.change.body, partial=True)
         fields = update.model_fields_set
         if fields - {"password_profile"}:
-            caller.require(p.DIRECTORY_USERS_UPDATE)
+            write.caller.require(p.DIRECTORY_USERS_UPDATE)
         if "password_profile" in fields:
-            caller.require(p.DIRECTORY_USERS_PASSWORD_UPDATE)
+            write.caller.require(p.DIRECTORY_USERS_PASSWORD_UPDATE)
         if fields & TAKEOVER_PROPERTIES:
-            require_reach_over_holders(caller, [user.id])
+            require_reach_over_holders(write.caller, [row.id])
         if update.user_principal_name:
-            _upn_free(session, update.user_principal_name, user.id)
+            _upn_free(write.session, update.user_principal_name, row.id)
         plan.after = {
-            **user_json(user),
+            **user_json(row),
             **update.model_dump(by_alias=True, exclude_unset=True, exclude={"password_profile"}),
         }
-        return plan
 
-    def apply(
-        self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
-    ) -> Result:
-        if change.operation == CREATE:
-            body = parse_body(UserCreate, change.body)
-            user = t.User(
-                id=str(uuid.uuid4()),
-                tenant_id=caller.tenant_id,
-                display_name=body.display_name,
-                user_principal_name=body.user_principal_name,
-                mail=body.mail,
-                account_enabled=body.account_enabled,
-                password_hash=body.password_profile.hashed() if body.password_profile else None,
-                **{name: getattr(body, name) for name in PROFILE_PROPERTIES},
-                created_date_time=now,
-                last_modified_date_time=now,
-            )
-            session.add(user)
-            session.flush()
-            bump_directory_version(session, caller.tenant_id)
-            return Result(201, user_json(user), user.id)
-        user = get_user(session, caller.tenant_id, change.target_id or "")
-        if change.operation == DELETE:
-            session.execute(delete(t.GroupMember).where(t.GroupMember.member_id == user.id))
-            session.delete(user)
-            bump_directory_version(session, caller.tenant_id)
-            return Result(204, None, user.id)
-        update = parse_body(UserUpdate, change.body, partial=True)
+    def create(self, write: Write) -> t.User:
+        body = parse_body(UserCreate, write.change.body)
+        return t.User(
+            **write.new_object_columns(),
+            display_name=body.display_name,
+            user_principal_name=body.user_principal_name,
+            mail=body.mail,
+            account_enabled=body.account_enabled,
+            password_hash=body.password_profile.hashed() if body.password_profile else None,
+            **{name: getattr(body, name) for name in PROFILE_PROPERTIES},
+        )
+
+    def delete(self, write: Write, row: t.User) -> None:
+        _delete_member(write.session, row)
+
+    def apply_existing(self, write: Write, plan: Plan, row: t.User) -> Result:
+        update = parse_body(UserUpdate, write.change.body, partial=True)
         for name in update.model_fields_set - {"password_profile", "mail_nickname"}:
-            setattr(user, name, getattr(update, name))
+            setattr(row, name, getattr(update, name))
         if update.model_fields_set & TAKEOVER_PROPERTIES:
             # Whoever held the account before this change is signed out everywhere.
-            user.tokens_valid_after = now
-            session.execute(delete(t.WebSession).where(t.WebSession.user_id == user.id))
+            row.tokens_valid_after = write.now
+            write.session.execute(delete(t.WebSession).where(t.WebSession.user_id == row.id))
         if update.password_profile is not None:
-            user.password_hash = update.password_profile.hashed()
-            user.failed_sign_ins, user.locked_until = 0, None
-        user.version += 1
-        user.last_modified_date_time = now
-        bump_directory_version(session, caller.tenant_id)
-        return Result(204, user_json(user), user.id)
+            row.password_hash = update.password_profile.hashed()
+            row.failed_sign_ins, row.locked_until = 0, None
+        touch(row, write.now)
+        return Result(204, user_json(row), row.id)
+
+
+def _delete_member(session: Session, row: t.User | t.Group | t.ServicePrincipal) -> None:
+    """A directory object leaves every group it was a member of as it goes."""
+    session.execute(delete(t.GroupMember).where(t.GroupMember.member_id == row.id))
+    session.delete(row)
 
 
 # -- groups and members --------------------------------------------------------------------
@@ -407,126 +379,102 @@ def _check_no_cycle(session: Session, tenant_id: str, group_id: str, member_id: 
         )
 
 
-@register
-class Groups:
-    collection = "groups"
-    entity_type = "group"
-    category = "Directory"
-    changes_access = True
+class Groups(CollectionHandler[t.Group]):
+    resource = RESOURCE_TYPES["groups"]
 
-    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        if change.operation == CREATE:
-            caller.require(p.DIRECTORY_GROUPS_CREATE)
-            body = parse_body(GroupCreate, change.body)
-            member_ids = [member_id_from_ref(ref) for ref in body.members_odata_bind]
-            if len(set(member_ids)) != len(member_ids):
-                raise ValidationFailed(
-                    "members@odata.bind names a member twice.", target="members@odata.bind"
-                )
-            for member_id in member_ids:
-                directory_object_type(session, caller.tenant_id, member_id)
-            return Plan(
-                self.entity_type, body.display_name, None, after=body.model_dump(by_alias=True)
+    get = staticmethod(get_group)
+
+    to_json = staticmethod(group_json)
+
+    def plan_create(self, write: Write) -> Plan:
+        write.caller.require(p.DIRECTORY_GROUPS_CREATE)
+        body = parse_body(GroupCreate, write.change.body)
+        member_ids = [member_id_from_ref(ref) for ref in body.members_odata_bind]
+        if len(set(member_ids)) != len(member_ids):
+            raise ValidationFailed(
+                "members@odata.bind names a member twice.", target="members@odata.bind"
             )
-        group = get_group(session, caller.tenant_id, change.target_id or "")
-        check_version(group.version, change.expected_version)
-        plan = Plan(
-            self.entity_type,
-            group.display_name,
-            None,
-            entity_keys=(f"groups:{group.id}",),
-            versions={group.id: group.version},
-            before=group_json(group),
-        )
-        if change.operation == DELETE:
-            caller.require(p.DIRECTORY_GROUPS_DELETE)
-            require_reach_over_holders(caller, [group.id])
-        elif change.operation == UPDATE:
-            caller.require(p.DIRECTORY_GROUPS_UPDATE)
-            update = parse_body(GroupUpdate, change.body, partial=True)
+        for member_id in member_ids:
+            directory_object_type(write.session, write.caller.tenant_id, member_id)
+        return self.new_plan(body.display_name, body.model_dump(by_alias=True))
+
+    def plan_existing(self, write: Write, row: t.Group, plan: Plan) -> None:
+        if write.change.operation == DELETE:
+            write.caller.require(p.DIRECTORY_GROUPS_DELETE)
+            require_reach_over_holders(write.caller, [row.id])
+        elif write.change.operation == UPDATE:
+            write.caller.require(p.DIRECTORY_GROUPS_UPDATE)
+            update = parse_body(GroupUpdate, write.change.body, partial=True)
             plan.after = {
-                **group_json(group),
+                **group_json(row),
                 **update.model_dump(by_alias=True, exclude_unset=True),
             }
-        elif change.action_name in ("addMember", "removeMember"):
-            caller.require(p.DIRECTORY_GROUPS_MEMBERS_UPDATE)
-            require_reach_over_holders(caller, [group.id])
-            member_id = member_id_from_ref(str(change.body.get("@odata.id", "")))
-            kind = directory_object_type(session, caller.tenant_id, member_id)
-            is_member = session.get(t.GroupMember, (group.id, member_id)) is not None
-            if change.action_name == "addMember":
+        elif write.change.action_name in ("addMember", "removeMember"):
+            write.caller.require(p.DIRECTORY_GROUPS_MEMBERS_UPDATE)
+            require_reach_over_holders(write.caller, [row.id])
+            member_id = member_id_from_ref(str(write.change.body.get("@odata.id", "")))
+            kind = directory_object_type(write.session, write.caller.tenant_id, member_id)
+            is_member = write.session.get(t.GroupMember, (row.id, member_id)) is not None
+            if write.change.action_name == "addMember":
                 if is_member:
                     raise Conflict("One or more added object references already exist.")
                 if kind == "group":
-                    _check_no_cycle(session, caller.tenant_id, group.id, member_id)
+                    _check_no_cycle(write.session, write.caller.tenant_id, row.id, member_id)
             elif not is_member:
                 raise NotFound(f"'{member_id}' is not a member of the group.")
             plan.after = {"memberId": member_id, "memberType": kind}
         else:
-            raise ValidationFailed(f"Unsupported operation on groups: {change.action_name}.")
-        return plan
+            raise ValidationFailed(f"Unsupported operation on groups: {write.change.action_name}.")
 
-    def apply(
-        self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
-    ) -> Result:
-        if change.operation == CREATE:
-            body = parse_body(GroupCreate, change.body)
-            group = t.Group(
-                id=str(uuid.uuid4()),
-                tenant_id=caller.tenant_id,
-                display_name=body.display_name,
-                description=body.description,
-                security_enabled=body.security_enabled,
-                mail_enabled=body.mail_enabled,
-                mail_nickname=body.mail_nickname,
-                created_date_time=now,
-                last_modified_date_time=now,
-            )
-            session.add(group)
-            session.flush()
-            for ref in body.members_odata_bind:
-                member_id = member_id_from_ref(ref)
-                session.add(
-                    t.GroupMember(
-                        group_id=group.id,
-                        member_id=member_id,
-                        tenant_id=caller.tenant_id,
-                        member_type=directory_object_type(session, caller.tenant_id, member_id),
-                    )
-                )
-            bump_directory_version(session, caller.tenant_id)
-            return Result(201, group_json(group), group.id)
-        group = get_group(session, caller.tenant_id, change.target_id or "")
-        bump_directory_version(session, caller.tenant_id)
-        if change.operation == DELETE:
-            session.execute(delete(t.GroupMember).where(t.GroupMember.member_id == group.id))
-            session.delete(group)
-            return Result(204, None, group.id)
-        if change.operation == UPDATE:
-            update = parse_body(GroupUpdate, change.body, partial=True)
+    def create(self, write: Write) -> t.Group:
+        body = parse_body(GroupCreate, write.change.body)
+        return t.Group(
+            **write.new_object_columns(),
+            display_name=body.display_name,
+            description=body.description,
+            security_enabled=body.security_enabled,
+            mail_enabled=body.mail_enabled,
+            mail_nickname=body.mail_nickname,
+        )
+
+    def created(self, write: Write, row: t.Group) -> None:
+        for ref in parse_body(GroupCreate, write.change.body).members_odata_bind:
+            member_id = member_id_from_ref(ref)
+            kind = directory_object_type(write.session, write.caller.tenant_id, member_id)
+            _add_member(write.session, row, member_id, kind)
+
+    def delete(self, write: Write, row: t.Group) -> None:
+        _delete_member(write.session, row)
+
+    def apply_existing(self, write: Write, plan: Plan, row: t.Group) -> Result:
+        if write.change.operation == UPDATE:
+            update = parse_body(GroupUpdate, write.change.body, partial=True)
             for name in update.model_fields_set:
-                setattr(group, name, getattr(update, name))
+                setattr(row, name, getattr(update, name))
         else:
             assert plan.after is not None
-            if change.action_name == "addMember":
-                session.add(
-                    t.GroupMember(
-                        group_id=group.id,
-                        member_id=plan.after["memberId"],
-                        tenant_id=caller.tenant_id,
-                        member_type=plan.after["memberType"],
-                    )
-                )
+            if write.change.action_name == "addMember":
+                _add_member(write.session, row, plan.after["memberId"], plan.after["memberType"])
             else:
-                session.execute(
+                write.session.execute(
                     delete(t.GroupMember).where(
-                        t.GroupMember.group_id == group.id,
+                        t.GroupMember.group_id == row.id,
                         t.GroupMember.member_id == plan.after["memberId"],
                     )
                 )
-        group.version += 1
-        group.last_modified_date_time = now
-        return Result(204, group_json(group), group.id)
+        touch(row, write.now)
+        return Result(204, group_json(row), row.id)
+
+
+def _add_member(session: Session, group: t.Group, member_id: str, member_type: str) -> None:
+    session.add(
+        t.GroupMember(
+            group_id=group.id,
+            member_id=member_id,
+            tenant_id=group.tenant_id,
+            member_type=member_type,
+        )
+    )
 
 
 # -- service principals --------------------------------------------------------------------
@@ -570,125 +518,107 @@ def _secrets(session: Session, sp_id: str) -> list[t.ServicePrincipalSecret]:
     )
 
 
-@register
-class ServicePrincipals:
-    collection = "servicePrincipals"
-    entity_type = "servicePrincipal"
-    category = "Directory"
-    changes_access = True
+class ServicePrincipals(CollectionHandler[t.ServicePrincipal]):
+    resource = RESOURCE_TYPES["servicePrincipals"]
 
-    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        if change.operation == CREATE:
-            caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREATE)
-            body = parse_body(ServicePrincipalCreate, change.body)
-            if body.app_id is not None:
-                try:
-                    app_id = str(uuid.UUID(body.app_id))
-                except ValueError:
-                    raise ValidationFailed(
-                        "Property 'appId' must be a GUID.", target="appId"
-                    ) from None
-                if session.scalar(
-                    select(t.ServicePrincipal.id).where(t.ServicePrincipal.app_id == app_id)
-                ):
-                    raise Conflict(f"A service principal with appId '{app_id}' already exists.")
-            return Plan(
-                self.entity_type, body.display_name, None, after=body.model_dump(by_alias=True)
-            )
-        sp = get_service_principal(session, caller.tenant_id, change.target_id or "")
-        plan = Plan(
-            self.entity_type,
-            sp.display_name,
-            None,
-            entity_keys=(f"servicePrincipals:{sp.id}",),
-            before=service_principal_json(sp, _secrets(session, sp.id)),
-        )
-        if change.operation == DELETE:
-            caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_DELETE)
-            require_reach_over_holders(caller, [sp.id])
-        elif change.operation == UPDATE:
-            caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREATE)
-            update = parse_body(ServicePrincipalUpdate, change.body, partial=True)
+    get = staticmethod(get_service_principal)
+
+    def to_json(self, row: t.ServicePrincipal) -> dict[str, Any]:
+        session = object_session(row)
+        return service_principal_json(row, _secrets(session, row.id) if session else [])
+
+    def plan_create(self, write: Write) -> Plan:
+        write.caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREATE)
+        body = parse_body(ServicePrincipalCreate, write.change.body)
+        if body.app_id is not None:
+            try:
+                app_id = str(uuid.UUID(body.app_id))
+            except ValueError:
+                raise ValidationFailed("Property 'appId' must be a GUID.", target="appId") from None
+            if write.session.scalar(
+                select(t.ServicePrincipal.id).where(t.ServicePrincipal.app_id == app_id)
+            ):
+                raise Conflict(f"A service principal with appId '{app_id}' already exists.")
+        return self.new_plan(body.display_name, body.model_dump(by_alias=True))
+
+    def plan_existing(self, write: Write, row: t.ServicePrincipal, plan: Plan) -> None:
+        if write.change.operation == DELETE:
+            write.caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_DELETE)
+            require_reach_over_holders(write.caller, [row.id])
+        elif write.change.operation == UPDATE:
+            write.caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREATE)
+            update = parse_body(ServicePrincipalUpdate, write.change.body, partial=True)
             if "account_enabled" in update.model_fields_set:
-                require_reach_over_holders(caller, [sp.id])
-        elif change.action_name == "addPassword":
-            caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREDENTIALS_UPDATE)
-            require_reach_over_holders(caller, [sp.id])
-            end = parse_body(AddPassword, change.body).password_credential.end_date_time
-            if end is not None and (end.tzinfo is None or end <= now):
+                require_reach_over_holders(write.caller, [row.id])
+        elif write.change.action_name == "addPassword":
+            write.caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREDENTIALS_UPDATE)
+            require_reach_over_holders(write.caller, [row.id])
+            end = parse_body(AddPassword, write.change.body).password_credential.end_date_time
+            if end is not None and (end.tzinfo is None or end <= write.now):
                 raise ValidationFailed(
                     "endDateTime must be a future time with a time zone.",
                     target="passwordCredential.endDateTime",
                 )
-        elif change.action_name == "removePassword":
-            caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREDENTIALS_UPDATE)
-            require_reach_over_holders(caller, [sp.id])
-            key_id = str(parse_body(RemovePassword, change.body).key_id)
-            secret = session.get(t.ServicePrincipalSecret, key_id)
-            if secret is None or secret.service_principal_id != sp.id:
+        elif write.change.action_name == "removePassword":
+            write.caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREDENTIALS_UPDATE)
+            require_reach_over_holders(write.caller, [row.id])
+            key_id = str(parse_body(RemovePassword, write.change.body).key_id)
+            secret = write.session.get(t.ServicePrincipalSecret, key_id)
+            if secret is None or secret.service_principal_id != row.id:
                 raise NotFound(f"No password credential with keyId '{key_id}'.")
         else:
             raise ValidationFailed(
-                f"Unsupported operation on servicePrincipals: {change.action_name}."
+                f"Unsupported operation on servicePrincipals: {write.change.action_name}."
             )
-        return plan
 
-    def apply(
-        self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
-    ) -> Result:
-        if change.operation == CREATE:
-            body = parse_body(ServicePrincipalCreate, change.body)
-            sp = t.ServicePrincipal(
-                id=str(uuid.uuid4()),
-                tenant_id=caller.tenant_id,
-                app_id=str(uuid.UUID(body.app_id)) if body.app_id else str(uuid.uuid4()),
-                display_name=body.display_name,
-                account_enabled=body.account_enabled,
-                notes=body.notes,
-                created_date_time=now,
-            )
-            session.add(sp)
-            session.flush()
-            bump_directory_version(session, caller.tenant_id)
-            return Result(201, service_principal_json(sp, []), sp.id)
-        sp = get_service_principal(session, caller.tenant_id, change.target_id or "")
-        # Its credentials and enabled state are part of the directory snapshot.
-        bump_directory_version(session, caller.tenant_id)
-        if change.operation == DELETE:
-            session.execute(delete(t.GroupMember).where(t.GroupMember.member_id == sp.id))
-            session.delete(sp)
-            return Result(204, None, sp.id)
-        if change.operation == UPDATE:
-            update = parse_body(ServicePrincipalUpdate, change.body, partial=True)
+    def create(self, write: Write) -> t.ServicePrincipal:
+        body = parse_body(ServicePrincipalCreate, write.change.body)
+        return t.ServicePrincipal(
+            id=str(uuid.uuid4()),
+            tenant_id=write.caller.tenant_id,
+            app_id=str(uuid.UUID(body.app_id)) if body.app_id else str(uuid.uuid4()),
+            display_name=body.display_name,
+            account_enabled=body.account_enabled,
+            notes=body.notes,
+            created_date_time=write.now,
+        )
+
+    def delete(self, write: Write, row: t.ServicePrincipal) -> None:
+        _delete_member(write.session, row)
+
+    def apply_existing(self, write: Write, plan: Plan, row: t.ServicePrincipal) -> Result:
+        # Its credentials and enabled state are part of the directory snapshot (resource_types).
+        if write.change.operation == UPDATE:
+            update = parse_body(ServicePrincipalUpdate, write.change.body, partial=True)
             for name in update.model_fields_set:
-                setattr(sp, name, getattr(update, name))
-            return Result(204, None, sp.id)
-        if change.action_name == "removePassword":
-            key_id = str(parse_body(RemovePassword, change.body).key_id)
-            session.execute(
+                setattr(row, name, getattr(update, name))
+            return Result(204, None, row.id)
+        if write.change.action_name == "removePassword":
+            key_id = str(parse_body(RemovePassword, write.change.body).key_id)
+            write.session.execute(
                 delete(t.ServicePrincipalSecret).where(t.ServicePrincipalSecret.key_id == key_id)
             )
-            return Result(204, None, sp.id)
-        credential = parse_body(AddPassword, change.body).password_credential
+            return Result(204, None, row.id)
+        credential = parse_body(AddPassword, write.change.body).password_credential
         secret = new_secret()
-        row = t.ServicePrincipalSecret(
+        stored = t.ServicePrincipalSecret(
             key_id=str(uuid.uuid4()),
-            tenant_id=caller.tenant_id,
-            service_principal_id=sp.id,
+            tenant_id=write.caller.tenant_id,
+            service_principal_id=row.id,
             display_name=credential.display_name,
             hint=secret[:3],
             secret_hash=hash_secret(secret),
-            start_date_time=now,
-            end_date_time=credential.end_date_time or now + timedelta(days=730),
+            start_date_time=write.now,
+            end_date_time=credential.end_date_time or write.now + timedelta(days=730),
         )
-        session.add(row)
+        write.session.add(stored)
         # The secret is returned once, here, and never stored: the audit entry gets no copy.
         audit_view = {
-            "keyId": row.key_id,
-            "displayName": row.display_name,
-            "hint": row.hint,
-            "startDateTime": iso(row.start_date_time),
-            "endDateTime": iso(row.end_date_time),
+            "keyId": stored.key_id,
+            "displayName": stored.display_name,
+            "hint": stored.hint,
+            "startDateTime": iso(stored.start_date_time),
+            "endDateTime": iso(stored.end_date_time),
         }
         reply = {
             "@odata.type": "#microsoft.graph.passwordCredential",
@@ -696,7 +626,7 @@ class ServicePrincipals:
             "secretText": secret,
             "customKeyIdentifier": None,
         }
-        return Result(200, reply, sp.id, audit_after=audit_view)
+        return Result(200, reply, row.id, audit_after=audit_view)
 
 
 def member_json(session: Session, member: t.GroupMember) -> dict[str, Any] | None:

@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
-from countersign.domain.errors import NotFound, ValidationFailed
+from countersign.domain.errors import ValidationFailed
+from countersign.domain.resource_types import RESOURCE_TYPES, TENANT_CONFIGURATION
 from countersign.notify import targets
 from countersign.notify.channels import (
     CHANNEL_REMOVED_EVENT,
@@ -41,23 +42,20 @@ from countersign.notify.channels import (
 from countersign.notify.outbox import EVENTS, PENDING, TEST_EVENT, resolve_recipients
 from countersign.services import audit
 from countersign.services.changes import (
-    CREATE,
     DELETE,
-    Change,
     GraphBody,
     Plan,
     Result,
-    check_version,
     etag,
     iso,
     parse_body,
-    register,
 )
+from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
 from countersign.store import tables as t
-from countersign.store.db import bump_directory_version
 
 ODATA_TYPE = "#microsoft.graph.countersignNotificationChannel"
-POLICY_TYPE = "tenantConfiguration"  # the operationApprovalPolicyType that protects channels
+# The operationApprovalPolicyType that protects channels (the table's; web/channels.py reads it).
+POLICY_TYPE = TENANT_CONFIGURATION
 Kind = Literal["email", "webhook", "slack", "teams"]
 Security = Literal["none", "starttls", "tls"]
 
@@ -206,45 +204,28 @@ def _without_secret(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_channel(session: Session, tenant_id: str, channel_id: str) -> t.NotificationChannel:
-    channel = session.get(t.NotificationChannel, channel_id)
-    if channel is None or channel.tenant_id != tenant_id:
-        raise NotFound(f"Notification channel '{channel_id}' does not exist.")
-    return channel
+    return get_in_tenant(
+        session, t.NotificationChannel, tenant_id, channel_id, "Notification channel"
+    )
 
 
-@register
-class NotificationChannels:
-    collection = "notificationChannels"
-    entity_type = "notificationChannel"
-    category = "Organization"
-    changes_access = False
+class NotificationChannels(CollectionHandler[t.NotificationChannel]):
+    resource = RESOURCE_TYPES["notificationChannels"]
 
-    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        caller.require(p.ORGANIZATION_UPDATE)
-        if change.operation == CREATE:
-            body = parse_body(ChannelBody, change.body)
-            _check(body)
-            return Plan(
-                self.entity_type,
-                body.display_name,
-                POLICY_TYPE,
-                after=_without_secret(change.body),
-            )
-        channel = get_channel(session, caller.tenant_id, change.target_id or "")
-        check_version(channel.version, change.expected_version)
-        plan = Plan(
-            self.entity_type,
-            channel.display_name,
-            POLICY_TYPE,
-            entity_keys=(f"{self.collection}:{channel.id}",),
-            versions={channel.id: channel.version},
-            before=channel_json(channel),
-        )
-        if change.operation != DELETE:
-            merged = self._merged(channel, change.body)
-            plan.after = {**channel_json(channel), **_without_secret(change.body)}
+    get = staticmethod(get_channel)
+
+    to_json = staticmethod(channel_json)
+
+    def plan_create(self, write: Write) -> Plan:
+        body = parse_body(ChannelBody, write.change.body)
+        _check(body)
+        return self.new_plan(body.display_name, _without_secret(write.change.body))
+
+    def plan_existing(self, write: Write, row: t.NotificationChannel, plan: Plan) -> None:
+        if write.change.operation != DELETE:
+            merged = self._merged(row, write.change.body)
+            plan.after = {**channel_json(row), **_without_secret(write.change.body)}
             plan.target_name = merged.display_name
-        return plan
 
     def _merged(self, channel: t.NotificationChannel, patch: dict[str, Any]) -> ChannelBody:
         if "channelType" in patch and patch["channelType"] != channel.kind:
@@ -255,46 +236,37 @@ class NotificationChannels:
         _check(body)
         return body
 
-    def apply(
-        self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
-    ) -> Result:
-        # The outbox caches each tenant's enabled channels by directory version
-        # (Database.enabled_channels): every channel change moves the version.
-        bump_directory_version(session, caller.tenant_id)
-        if change.operation == CREATE:
-            body = parse_body(ChannelBody, change.body)
-            channel = t.NotificationChannel(
-                id=str(uuid.uuid4()),
-                tenant_id=caller.tenant_id,
-                display_name=body.display_name,
-                kind=body.channel_type,
-                enabled=body.enabled,
-                settings=_settings(body),
-                secret=body.secret,
-                events=body.events,
-                created_date_time=now,
-                last_modified_date_time=now,
-                version=1,
-            )
-            session.add(channel)
-            session.flush()
-            return Result(201, channel_json(channel), channel.id)
-        channel = get_channel(session, caller.tenant_id, change.target_id or "")
-        if change.operation == DELETE:
-            _farewell_if_last(session, caller, channel, "deleted", now)
-            session.delete(channel)
-            return Result(204, None, channel.id)
-        body = self._merged(channel, change.body)
-        if channel.enabled and not body.enabled:
-            _farewell_if_last(session, caller, channel, "disabled", now)
-        channel.display_name = body.display_name
-        channel.enabled = body.enabled
-        channel.events = body.events
-        channel.settings = _settings(body)
-        channel.secret = body.secret
-        channel.last_modified_date_time = now
-        channel.version += 1
-        return Result(204, channel_json(channel), channel.id)
+    # The outbox caches each tenant's enabled channels by directory version
+    # (Database.enabled_channels): every channel change moves the version (resource_types).
+
+    def create(self, write: Write) -> t.NotificationChannel:
+        body = parse_body(ChannelBody, write.change.body)
+        return t.NotificationChannel(
+            **write.new_object_columns(),
+            display_name=body.display_name,
+            kind=body.channel_type,
+            enabled=body.enabled,
+            settings=_settings(body),
+            secret=body.secret,
+            events=body.events,
+            version=1,
+        )
+
+    def delete(self, write: Write, row: t.NotificationChannel) -> None:
+        _farewell_if_last(write.session, write.caller, row, "deleted", write.now)
+        write.session.delete(row)
+
+    def apply_existing(self, write: Write, plan: Plan, row: t.NotificationChannel) -> Result:
+        body = self._merged(row, write.change.body)
+        if row.enabled and not body.enabled:
+            _farewell_if_last(write.session, write.caller, row, "disabled", write.now)
+        row.display_name = body.display_name
+        row.enabled = body.enabled
+        row.events = body.events
+        row.settings = _settings(body)
+        row.secret = body.secret
+        touch(row, write.now)
+        return Result(204, channel_json(row), row.id)
 
 
 def _farewell_if_last(

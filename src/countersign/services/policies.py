@@ -3,33 +3,26 @@ request that creates it is approved and completed."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Any
 
 from pydantic import Field, field_validator
 from sqlalchemy.orm import Session
 
 from countersign.domain import approval as a
-from countersign.domain import permissions as p
-from countersign.domain.actors import Caller
-from countersign.domain.errors import NotFound, ValidationFailed
+from countersign.domain.errors import ValidationFailed
 from countersign.domain.rbac import DirectorySnapshot
+from countersign.domain.resource_types import RESOURCE_TYPES
 from countersign.services.changes import (
-    CREATE,
     DELETE,
-    Change,
     GraphBody,
     Plan,
     Result,
-    check_version,
     etag,
     iso,
     parse_body,
-    register,
 )
+from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
 from countersign.store import tables as t
-from countersign.store.db import bump_directory_version
 
 MAX_LIFETIME_DAYS = 90
 
@@ -55,10 +48,7 @@ def policy_json(row: t.ApprovalPolicy) -> dict[str, Any]:
 
 
 def get_policy(session: Session, tenant_id: str, policy_id: str) -> t.ApprovalPolicy:
-    row = session.get(t.ApprovalPolicy, policy_id)
-    if row is None or row.tenant_id != tenant_id:
-        raise NotFound(f"Access policy '{policy_id}' does not exist.")
-    return row
+    return get_in_tenant(session, t.ApprovalPolicy, tenant_id, policy_id, "Access policy")
 
 
 class PolicySet(GraphBody):
@@ -164,45 +154,37 @@ def check_approver_groups(
             )
 
 
-@register
-class OperationApprovalPolicies:
-    collection = "operationApprovalPolicies"
-    entity_type = "operationApprovalPolicy"
-    category = "MultiAdminApproval"
-    changes_access = True
-    read_permission = p.ROLES_READ
+class OperationApprovalPolicies(CollectionHandler[t.ApprovalPolicy]):
+    resource = RESOURCE_TYPES["operationApprovalPolicies"]
 
-    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        caller.require(p.APPROVAL_FOR_MAA)
-        if change.operation == CREATE:
-            body = parse_body(PolicyBody, change.body)
-            policy_type, platform = _type_and_platform(body, None)
-            check_approver_groups(
-                session, caller.snapshot, caller.tenant_id, body.approver_group_ids
-            )
-            after = {
-                **body.model_dump(by_alias=True, exclude={"odata_type", "policy_set"}),
-                "policyType": policy_type,
-                "policyPlatform": platform,
-            }
-            return Plan(self.entity_type, body.display_name, a.ACCESS_POLICY_TYPE, after=after)
-        row = get_policy(session, caller.tenant_id, change.target_id or "")
-        check_version(row.version, change.expected_version)
-        plan = Plan(
-            self.entity_type,
-            row.display_name,
-            a.ACCESS_POLICY_TYPE,
-            entity_keys=(f"operationApprovalPolicies:{row.id}",),
-            versions={row.id: row.version},
-            before=policy_json(row),
+    get = staticmethod(get_policy)
+
+    to_json = staticmethod(policy_json)
+
+    def plan_create(self, write: Write) -> Plan:
+        body = parse_body(PolicyBody, write.change.body)
+        policy_type, platform = _type_and_platform(body, None)
+        check_approver_groups(
+            write.session, write.caller.snapshot, write.caller.tenant_id, body.approver_group_ids
         )
-        if change.operation == DELETE:
-            return plan
-        update = parse_body(PolicyUpdate, change.body, partial=True)
-        policy_type, platform = _type_and_platform(update, row)
+        after = {
+            **body.model_dump(by_alias=True, exclude={"odata_type", "policy_set"}),
+            "policyType": policy_type,
+            "policyPlatform": platform,
+        }
+        return self.new_plan(body.display_name, after)
+
+    def plan_existing(self, write: Write, row: t.ApprovalPolicy, plan: Plan) -> None:
+        if write.change.operation == DELETE:
+            return
+        update = parse_body(PolicyUpdate, write.change.body, partial=True)
+        _, platform = _type_and_platform(update, row)
         if "approver_group_ids" in update.model_fields_set:
             check_approver_groups(
-                session, caller.snapshot, caller.tenant_id, update.approver_group_ids
+                write.session,
+                write.caller.snapshot,
+                write.caller.tenant_id,
+                update.approver_group_ids,
             )
         plan.after = {
             **policy_json(row),
@@ -211,37 +193,24 @@ class OperationApprovalPolicies:
             ),
             "policyPlatform": platform,
         }
-        return plan
 
-    def apply(
-        self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
-    ) -> Result:
-        bump_directory_version(session, caller.tenant_id)
-        if change.operation == CREATE:
-            body = parse_body(PolicyBody, change.body)
-            policy_type, platform = _type_and_platform(body, None)
-            row = t.ApprovalPolicy(
-                id=str(uuid.uuid4()),
-                tenant_id=caller.tenant_id,
-                display_name=body.display_name,
-                description=body.description,
-                policy_type=policy_type,
-                policy_platform=platform,
-                approver_group_ids=body.approver_group_ids,
-                approvals_required=body.approvals_required,
-                auto_complete=body.auto_complete,
-                request_lifetime_days=body.request_lifetime_in_days,
-                created_date_time=now,
-                last_modified_date_time=now,
-            )
-            session.add(row)
-            session.flush()
-            return Result(201, policy_json(row), row.id)
-        row = get_policy(session, caller.tenant_id, change.target_id or "")
-        if change.operation == DELETE:
-            session.delete(row)
-            return Result(204, None, row.id)
-        update = parse_body(PolicyUpdate, change.body, partial=True)
+    def create(self, write: Write) -> t.ApprovalPolicy:
+        body = parse_body(PolicyBody, write.change.body)
+        policy_type, platform = _type_and_platform(body, None)
+        return t.ApprovalPolicy(
+            **write.new_object_columns(),
+            display_name=body.display_name,
+            description=body.description,
+            policy_type=policy_type,
+            policy_platform=platform,
+            approver_group_ids=body.approver_group_ids,
+            approvals_required=body.approvals_required,
+            auto_complete=body.auto_complete,
+            request_lifetime_days=body.request_lifetime_in_days,
+        )
+
+    def apply_existing(self, write: Write, plan: Plan, row: t.ApprovalPolicy) -> Result:
+        update = parse_body(PolicyUpdate, write.change.body, partial=True)
         _, row.policy_platform = _type_and_platform(update, row)
         fields = update.model_fields_set
         for name, column in (
@@ -254,6 +223,5 @@ class OperationApprovalPolicies:
         ):
             if name in fields:
                 setattr(row, column, getattr(update, name))
-        row.version += 1
-        row.last_modified_date_time = now
+        touch(row, write.now)
         return Result(200, policy_json(row), row.id)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -15,22 +13,20 @@ from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from countersign.domain.rbac import DEFAULT_SCOPE_TAG
+from countersign.domain.resource_types import RESOURCE_TYPES, lock_key
 from countersign.services.changes import (
-    CREATE,
     DELETE,
     UPDATE,
-    Change,
     GraphBody,
     Plan,
     Result,
-    check_version,
     etag,
     iso,
     parse_body,
-    register,
 )
+from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
 from countersign.store import tables as t
-from countersign.store.db import bump_directory_version, lock_tenant
+from countersign.store.db import lock_tenant
 from countersign.store.scope import set_scope_tags
 
 
@@ -87,10 +83,7 @@ def scope_tag_json(tag: t.RoleScopeTag) -> dict[str, Any]:
 
 
 def get_role_definition(session: Session, tenant_id: str, role_id: str) -> t.RoleDefinition:
-    role = session.get(t.RoleDefinition, role_id)
-    if role is None or role.tenant_id != tenant_id:
-        raise NotFound(f"Role definition '{role_id}' does not exist.")
-    return role
+    return get_in_tenant(session, t.RoleDefinition, tenant_id, role_id, "Role definition")
 
 
 def get_visible_role_definition(session: Session, caller: Caller, role_id: str) -> t.RoleDefinition:
@@ -138,10 +131,7 @@ def require_reach_over_holders(caller: Caller, principal_ids: Iterable[str]) -> 
 
 
 def get_role_assignment(session: Session, tenant_id: str, assignment_id: str) -> t.RoleAssignment:
-    assignment = session.get(t.RoleAssignment, assignment_id)
-    if assignment is None or assignment.tenant_id != tenant_id:
-        raise NotFound(f"Role assignment '{assignment_id}' does not exist.")
-    return assignment
+    return get_in_tenant(session, t.RoleAssignment, tenant_id, assignment_id, "Role assignment")
 
 
 def get_scope_tag(session: Session, tenant_id: str, tag_id: str) -> t.RoleScopeTag:
@@ -216,94 +206,80 @@ class RoleDefinitionUpdate(RoleDefinitionBody):
     display_name: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
 
 
-@register
-class RoleDefinitions:
-    collection = "roleDefinitions"
-    entity_type = "roleDefinition"
-    category = "Role"
-    changes_access = True
+class RoleDefinitions(CollectionHandler[t.RoleDefinition]):
+    resource = RESOURCE_TYPES["roleDefinitions"]
 
-    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        if change.operation == CREATE:
-            body = parse_body(RoleDefinitionBody, change.body)
-            require_over_each_tag(caller, p.ROLES_CREATE, body.role_scope_tag_ids)
-            check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
-            body.permission_set()
-            return Plan(self.entity_type, body.display_name, "role", after=change.body)
-        role = get_visible_role_definition(session, caller, change.target_id or "")
-        check_version(role.version, change.expected_version)
-        plan = Plan(
-            self.entity_type,
-            role.display_name,
-            "role",
-            entity_keys=(f"roleDefinitions:{role.id}",),
-            versions={role.id: role.version},
-            before=role_definition_json(role),
-        )
-        if role.is_built_in:
-            raise ValidationFailed(f"The built-in role '{role.display_name}' cannot be changed.")
-        if change.operation == DELETE:
-            caller.require(p.ROLES_DELETE, role.role_scope_tag_ids)
-            in_use = session.scalar(
+    get = staticmethod(get_role_definition)
+
+    def load(self, session: Session, caller: Caller, object_id: str) -> t.RoleDefinition:
+        return get_visible_role_definition(session, caller, object_id)
+
+    to_json = staticmethod(role_definition_json)
+
+    def plan_create(self, write: Write) -> Plan:
+        body = parse_body(RoleDefinitionBody, write.change.body)
+        require_over_each_tag(write.caller, p.ROLES_CREATE, body.role_scope_tag_ids)
+        check_scope_tags(write.session, write.caller.tenant_id, body.role_scope_tag_ids)
+        body.permission_set()
+        return self.new_plan(body.display_name, write.change.body)
+
+    def plan_existing(self, write: Write, row: t.RoleDefinition, plan: Plan) -> None:
+        if row.is_built_in:
+            raise ValidationFailed(f"The built-in role '{row.display_name}' cannot be changed.")
+        if write.change.operation == DELETE:
+            write.caller.require(p.ROLES_DELETE, row.role_scope_tag_ids)
+            in_use = write.session.scalar(
                 select(func.count())
                 .select_from(t.RoleAssignment)
-                .where(t.RoleAssignment.role_definition_id == role.id)
+                .where(t.RoleAssignment.role_definition_id == row.id)
             )
             if in_use:
                 raise Conflict(
-                    f"The role '{role.display_name}' has {in_use} assignment(s); remove them first."
+                    f"The role '{row.display_name}' has {in_use} assignment(s); remove them first."
                 )
-            return plan
-        caller.require(p.ROLES_UPDATE, role.role_scope_tag_ids)
-        update = parse_body(RoleDefinitionUpdate, change.body, partial=True)
+            return
+        write.caller.require(p.ROLES_UPDATE, row.role_scope_tag_ids)
+        update = parse_body(RoleDefinitionUpdate, write.change.body, partial=True)
         if "role_scope_tag_ids" in update.model_fields_set:
-            require_over_each_tag(caller, p.ROLES_UPDATE, update.role_scope_tag_ids)
-            check_scope_tags(session, caller.tenant_id, update.role_scope_tag_ids)
+            require_over_each_tag(write.caller, p.ROLES_UPDATE, update.role_scope_tag_ids)
+            check_scope_tags(write.session, write.caller.tenant_id, update.role_scope_tag_ids)
         if "role_permissions" in update.model_fields_set:
             update.permission_set()
-        plan.after = {**plan.before, **change.body} if plan.before else None
-        return plan
+        plan.after = {**plan.before, **write.change.body} if plan.before else None
 
-    def apply(
-        self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
-    ) -> Result:
-        if change.operation == CREATE:
-            body = parse_body(RoleDefinitionBody, change.body)
-            role = t.RoleDefinition(
-                id=str(uuid.uuid4()),
-                tenant_id=caller.tenant_id,
-                display_name=body.display_name,
-                description=body.description,
-                is_built_in=False,
-                permissions=body.permission_set(),
-                role_scope_tag_ids=[],
-                created_date_time=now,
-                last_modified_date_time=now,
-            )
-            session.add(role)
-            session.flush()
-            set_scope_tags(session, role, body.role_scope_tag_ids)
-            bump_directory_version(session, caller.tenant_id)
-            return Result(201, role_definition_json(role), role.id)
-        role = get_role_definition(session, caller.tenant_id, change.target_id or "")
-        bump_directory_version(session, caller.tenant_id)
-        if change.operation == DELETE:
-            set_scope_tags(session, role, [])
-            session.delete(role)
-            return Result(204, None, role.id)
-        update = parse_body(RoleDefinitionUpdate, change.body, partial=True)
+    def create(self, write: Write) -> t.RoleDefinition:
+        body = parse_body(RoleDefinitionBody, write.change.body)
+        return t.RoleDefinition(
+            **write.new_object_columns(),
+            display_name=body.display_name,
+            description=body.description,
+            is_built_in=False,
+            permissions=body.permission_set(),
+            role_scope_tag_ids=[],
+        )
+
+    def created(self, write: Write, row: t.RoleDefinition) -> None:
+        set_scope_tags(
+            write.session, row, parse_body(RoleDefinitionBody, write.change.body).role_scope_tag_ids
+        )
+
+    def delete(self, write: Write, row: t.RoleDefinition) -> None:
+        set_scope_tags(write.session, row, [])
+        write.session.delete(row)
+
+    def apply_existing(self, write: Write, plan: Plan, row: t.RoleDefinition) -> Result:
+        update = parse_body(RoleDefinitionUpdate, write.change.body, partial=True)
         fields = update.model_fields_set
         if "display_name" in fields:
-            role.display_name = update.display_name
+            row.display_name = update.display_name
         if "description" in fields:
-            role.description = update.description
+            row.description = update.description
         if "role_permissions" in fields:
-            role.permissions = update.permission_set()
+            row.permissions = update.permission_set()
         if "role_scope_tag_ids" in fields:
-            set_scope_tags(session, role, update.role_scope_tag_ids)
-        role.version += 1
-        role.last_modified_date_time = now
-        return Result(204, role_definition_json(role), role.id)
+            set_scope_tags(write.session, row, update.role_scope_tag_ids)
+        touch(row, write.now)
+        return Result(204, role_definition_json(row), row.id)
 
 
 # -- role assignments ----------------------------------------------------------------------
@@ -343,92 +319,67 @@ def _check_members(session: Session, tenant_id: str, members: list[str]) -> None
             )
 
 
-@register
-class RoleAssignments:
-    collection = "roleAssignments"
-    entity_type = "roleAssignment"
-    category = "Role"
-    changes_access = True
+class RoleAssignments(CollectionHandler[t.RoleAssignment]):
+    resource = RESOURCE_TYPES["roleAssignments"]
 
-    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        if change.operation == CREATE:
-            caller.require(p.ROLES_ASSIGN)
-            body = parse_body(RoleAssignmentBody, change.body)
-            role_id = body.role_id()
-            if not role_id:
-                raise ValidationFailed(
-                    "Property 'roleDefinition@odata.bind' is required.",
-                    target="roleDefinition@odata.bind",
-                )
-            role = get_visible_role_definition(session, caller, role_id)
-            require_over_each_tag(caller, p.ROLES_ASSIGN, body.role_scope_tag_ids)
-            _check_members(session, caller.tenant_id, body.members)
-            _check_members(session, caller.tenant_id, body.scope_members)
-            check_scope_tags(session, caller.tenant_id, body.role_scope_tag_ids)
-            return Plan(
-                self.entity_type,
-                body.display_name,
-                "role",
-                entity_keys=(f"roleDefinitions:{role.id}",),
-                after={**change.body, "roleDefinitionId": role.id},
+    get = staticmethod(get_role_assignment)
+
+    to_json = staticmethod(role_assignment_json)
+
+    def plan_create(self, write: Write) -> Plan:
+        write.caller.require(p.ROLES_ASSIGN)
+        body = parse_body(RoleAssignmentBody, write.change.body)
+        role_id = body.role_id()
+        if not role_id:
+            raise ValidationFailed(
+                "Property 'roleDefinition@odata.bind' is required.",
+                target="roleDefinition@odata.bind",
             )
-        assignment = get_role_assignment(session, caller.tenant_id, change.target_id or "")
-        check_version(assignment.version, change.expected_version)
-        require_assignment_reach(caller, assignment.all_scope_tags, assignment.role_scope_tag_ids)
-        plan = Plan(
-            self.entity_type,
-            assignment.display_name,
-            "role",
-            entity_keys=(f"roleAssignments:{assignment.id}",),
-            versions={assignment.id: assignment.version},
-            before=role_assignment_json(assignment),
+        role = get_visible_role_definition(write.session, write.caller, role_id)
+        require_over_each_tag(write.caller, p.ROLES_ASSIGN, body.role_scope_tag_ids)
+        _check_members(write.session, write.caller.tenant_id, body.members)
+        _check_members(write.session, write.caller.tenant_id, body.scope_members)
+        check_scope_tags(write.session, write.caller.tenant_id, body.role_scope_tag_ids)
+        return self.new_plan(
+            body.display_name,
+            {**write.change.body, "roleDefinitionId": role.id},
+            entity_keys=(lock_key("roleDefinitions", role.id),),
         )
-        if change.operation == UPDATE:
-            update = parse_body(RoleAssignmentUpdate, change.body, partial=True)
-            if "members" in update.model_fields_set:
-                _check_members(session, caller.tenant_id, update.members)
-            if "role_scope_tag_ids" in update.model_fields_set:
-                require_over_each_tag(caller, p.ROLES_ASSIGN, update.role_scope_tag_ids)
-                check_scope_tags(session, caller.tenant_id, update.role_scope_tag_ids)
-            if update.role_id():
-                get_visible_role_definition(session, caller, update.role_id() or "")
-            plan.after = {**(plan.before or {}), **change.body}
-        return plan
 
-    def apply(
-        self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
-    ) -> Result:
-        bump_directory_version(session, caller.tenant_id)
-        if change.operation == CREATE:
-            body = parse_body(RoleAssignmentBody, change.body)
-            assignment = t.RoleAssignment(
-                id=str(uuid.uuid4()),
-                tenant_id=caller.tenant_id,
-                role_definition_id=body.role_id(),
-                display_name=body.display_name,
-                description=body.description,
-                members=body.members,
-                role_scope_tag_ids=body.role_scope_tag_ids,
-                created_date_time=now,
-                last_modified_date_time=now,
-            )
-            session.add(assignment)
-            session.flush()
-            return Result(201, role_assignment_json(assignment), assignment.id)
-        assignment = get_role_assignment(session, caller.tenant_id, change.target_id or "")
-        if change.operation == DELETE:
-            session.delete(assignment)
-            return Result(204, None, assignment.id)
-        update = parse_body(RoleAssignmentUpdate, change.body, partial=True)
+    def plan_existing(self, write: Write, row: t.RoleAssignment, plan: Plan) -> None:
+        require_assignment_reach(write.caller, row.all_scope_tags, row.role_scope_tag_ids)
+        if write.change.operation == UPDATE:
+            update = parse_body(RoleAssignmentUpdate, write.change.body, partial=True)
+            if "members" in update.model_fields_set:
+                _check_members(write.session, write.caller.tenant_id, update.members)
+            if "role_scope_tag_ids" in update.model_fields_set:
+                require_over_each_tag(write.caller, p.ROLES_ASSIGN, update.role_scope_tag_ids)
+                check_scope_tags(write.session, write.caller.tenant_id, update.role_scope_tag_ids)
+            if update.role_id():
+                get_visible_role_definition(write.session, write.caller, update.role_id() or "")
+            plan.after = {**(plan.before or {}), **write.change.body}
+
+    def create(self, write: Write) -> t.RoleAssignment:
+        body = parse_body(RoleAssignmentBody, write.change.body)
+        return t.RoleAssignment(
+            **write.new_object_columns(),
+            role_definition_id=body.role_id(),
+            display_name=body.display_name,
+            description=body.description,
+            members=body.members,
+            role_scope_tag_ids=body.role_scope_tag_ids,
+        )
+
+    def apply_existing(self, write: Write, plan: Plan, row: t.RoleAssignment) -> Result:
+        update = parse_body(RoleAssignmentUpdate, write.change.body, partial=True)
         fields = update.model_fields_set
         for name in ("display_name", "description", "members", "role_scope_tag_ids"):
             if name in fields:
-                setattr(assignment, name, getattr(update, name))
+                setattr(row, name, getattr(update, name))
         if update.role_id():
-            assignment.role_definition_id = update.role_id() or assignment.role_definition_id
-        assignment.version += 1
-        assignment.last_modified_date_time = now
-        return Result(204, role_assignment_json(assignment), assignment.id)
+            row.role_definition_id = update.role_id() or row.role_definition_id
+        touch(row, write.now)
+        return Result(204, role_assignment_json(row), row.id)
 
 
 # -- scope tags ----------------------------------------------------------------------------
@@ -444,91 +395,75 @@ class ScopeTagUpdate(ScopeTagBody):
     display_name: str = Field(None, min_length=1, max_length=128)  # type: ignore[assignment]
 
 
-@register
-class RoleScopeTags:
-    collection = "roleScopeTags"
-    entity_type = "roleScopeTag"
-    category = "Role"
-    changes_access = True
+class RoleScopeTags(CollectionHandler[t.RoleScopeTag]):
+    resource = RESOURCE_TYPES["roleScopeTags"]
 
-    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        if change.operation == CREATE:
-            caller.require(p.ROLES_CREATE)
-            body = parse_body(ScopeTagBody, change.body)
-            return Plan(self.entity_type, body.display_name, "role", after=change.body)
-        tag = get_scope_tag(session, caller.tenant_id, change.target_id or "")
-        check_version(tag.version, change.expected_version)
-        if tag.is_built_in:
+    get = staticmethod(get_scope_tag)
+
+    to_json = staticmethod(scope_tag_json)
+
+    def plan_create(self, write: Write) -> Plan:
+        write.caller.require(p.ROLES_CREATE)
+        body = parse_body(ScopeTagBody, write.change.body)
+        return self.new_plan(body.display_name, write.change.body)
+
+    def plan_existing(self, write: Write, row: t.RoleScopeTag, plan: Plan) -> None:
+        if row.is_built_in:
             raise ValidationFailed("The built-in Default scope tag cannot be changed.")
-        plan = Plan(
-            self.entity_type,
-            tag.display_name,
-            "role",
-            entity_keys=(f"roleScopeTags:{tag.id}",),
-            versions={tag.id: tag.version},
-            before=scope_tag_json(tag),
+        if write.change.operation != DELETE:
+            write.caller.require(p.ROLES_UPDATE)
+            parse_body(ScopeTagUpdate, write.change.body, partial=True)
+            plan.after = {**(plan.before or {}), **write.change.body}
+            return
+        write.caller.require(p.ROLES_DELETE)
+        used = write.session.scalar(
+            select(func.count())
+            .select_from(t.ObjectScopeTag)
+            .where(
+                t.ObjectScopeTag.tenant_id == write.caller.tenant_id,
+                t.ObjectScopeTag.tag_id == row.id,
+            )
         )
-        if change.operation == DELETE:
-            caller.require(p.ROLES_DELETE)
-            used = session.scalar(
-                select(func.count())
-                .select_from(t.ObjectScopeTag)
-                .where(
-                    t.ObjectScopeTag.tenant_id == caller.tenant_id,
-                    t.ObjectScopeTag.tag_id == tag.id,
-                )
+        if used:
+            raise Conflict(
+                f"The scope tag '{row.display_name}' is on {used} object(s); remove it first."
             )
-            if used:
-                raise Conflict(
-                    f"The scope tag '{tag.display_name}' is on {used} object(s); remove it first."
-                )
-            # An assignment naming a deleted tag would reach the next tag given its id.
-            assigned = [
-                a.display_name
-                for a in session.scalars(
-                    select(t.RoleAssignment).where(t.RoleAssignment.tenant_id == caller.tenant_id)
-                )
-                if tag.id in a.role_scope_tag_ids
-            ]
-            if assigned:
-                raise Conflict(
-                    f"The scope tag '{tag.display_name}' is on the role assignment "
-                    f"'{assigned[0]}'; remove it there first."
-                )
-        else:
-            caller.require(p.ROLES_UPDATE)
-            parse_body(ScopeTagUpdate, change.body, partial=True)
-            plan.after = {**(plan.before or {}), **change.body}
-        return plan
+        # An assignment naming a deleted tag would reach the next tag given its id.
+        assigned = [
+            a.display_name
+            for a in write.session.scalars(
+                select(t.RoleAssignment).where(t.RoleAssignment.tenant_id == write.caller.tenant_id)
+            )
+            if row.id in a.role_scope_tag_ids
+        ]
+        if assigned:
+            raise Conflict(
+                f"The scope tag '{row.display_name}' is on the role assignment "
+                f"'{assigned[0]}'; remove it there first."
+            )
 
-    def apply(
-        self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
-    ) -> Result:
-        if change.operation == CREATE:
-            body = parse_body(ScopeTagBody, change.body)
-            lock_tenant(session, caller.tenant_id)  # concurrent creates must not share an id
-            numbers = [
-                int(i)
-                for i in session.scalars(
-                    select(t.RoleScopeTag.id).where(t.RoleScopeTag.tenant_id == caller.tenant_id)
-                )
-                if i.isdigit()
-            ]
-            tag = t.RoleScopeTag(
-                tenant_id=caller.tenant_id,
-                id=str(max(numbers, default=0) + 1),
-                display_name=body.display_name,
-                description=body.description,
+    def create(self, write: Write) -> t.RoleScopeTag:
+        body = parse_body(ScopeTagBody, write.change.body)
+        lock_tenant(
+            write.session, write.caller.tenant_id
+        )  # concurrent creates must not share an id
+        numbers = [
+            int(i)
+            for i in write.session.scalars(
+                select(t.RoleScopeTag.id).where(t.RoleScopeTag.tenant_id == write.caller.tenant_id)
             )
-            session.add(tag)
-            session.flush()
-            return Result(201, scope_tag_json(tag), tag.id)
-        tag = get_scope_tag(session, caller.tenant_id, change.target_id or "")
-        if change.operation == DELETE:
-            session.delete(tag)
-            return Result(204, None, tag.id)
-        update = parse_body(ScopeTagUpdate, change.body, partial=True)
+            if i.isdigit()
+        ]
+        return t.RoleScopeTag(
+            tenant_id=write.caller.tenant_id,
+            id=str(max(numbers, default=0) + 1),
+            display_name=body.display_name,
+            description=body.description,
+        )
+
+    def apply_existing(self, write: Write, plan: Plan, row: t.RoleScopeTag) -> Result:
+        update = parse_body(ScopeTagUpdate, write.change.body, partial=True)
         for name in update.model_fields_set - {"odata_type"}:
-            setattr(tag, name, getattr(update, name))
-        tag.version += 1
-        return Result(204, scope_tag_json(tag), tag.id)
+            setattr(row, name, getattr(update, name))
+        row.version += 1  # a scope tag keeps no lastModifiedDateTime
+        return Result(204, scope_tag_json(row), row.id)

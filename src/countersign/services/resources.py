@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, Field
@@ -21,24 +20,22 @@ from sqlalchemy.orm import Session
 
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
-from countersign.domain.errors import Conflict, NotFound, ValidationFailed
+from countersign.domain.errors import NotFound, ValidationFailed
 from countersign.domain.rbac import DEFAULT_SCOPE_TAG
+from countersign.domain.resource_types import RESOURCE_TYPES, ResourceType
 from countersign.graph import schema
 from countersign.services.changes import (
     ASSIGN,
-    CREATE,
     DELETE,
     UPDATE,
-    Change,
     GraphBody,
     Plan,
     Result,
-    check_version,
     etag,
     iso,
     parse_body,
-    register,
 )
+from countersign.services.handlers.base import CollectionHandler, Write, touch
 from countersign.services.rbac import check_scope_tags
 from countersign.store import tables as t
 from countersign.store.scope import set_scope_tags
@@ -156,10 +153,7 @@ class Permissions:
 
 @dataclass(frozen=True)
 class Kind:
-    collection: str
-    entity_type: str  # Graph base type name, e.g. "mobileApp"
-    policy_type: str  # the operationApprovalPolicyType that protects it
-    category: str  # audit category
+    resource: ResourceType  # collection, entity type, policy type, audit category (the table's)
     body: type[ResourceBody]
     permissions: Permissions
     # Accepted @odata.type names -> the platform each implies (or "notApplicable").
@@ -174,6 +168,22 @@ class Kind:
     name_property: str = "displayName"
     # Assignments of apps carry an intent (required, available, uninstall...).
     intents: tuple[str, ...] = ()
+
+    @property
+    def collection(self) -> str:
+        return self.resource.collection
+
+    @property
+    def entity_type(self) -> str:
+        return self.resource.entity_type
+
+    @property
+    def policy_type(self) -> str | None:
+        return self.resource.policy_type
+
+    @property
+    def category(self) -> str:
+        return self.resource.category
 
     def normalise_type(self, raw: str | None) -> str:
         """'#microsoft.graph.win32LobApp' (or without the prefix) -> 'win32LobApp'."""
@@ -216,10 +226,7 @@ KINDS: dict[str, Kind] = {
     kind.collection: kind
     for kind in (
         Kind(
-            "mobileApps",
-            "mobileApp",
-            "app",
-            "Application",
+            RESOURCE_TYPES["mobileApps"],
             MobileAppBody,
             Permissions(
                 p.MOBILE_APPS_READ,
@@ -265,30 +272,21 @@ KINDS: dict[str, Kind] = {
             intents=("available", "required", "uninstall", "availableWithoutEnrollment"),
         ),
         Kind(
-            "deviceManagementScripts",
-            "deviceManagementScript",
-            "script",
-            "DeviceConfiguration",
+            RESOURCE_TYPES["deviceManagementScripts"],
             PowerShellScriptBody,
             CONFIGURATION,
             types={"deviceManagementScript": NOT_APPLICABLE},
             assignment_type="deviceManagementScriptAssignment",
         ),
         Kind(
-            "deviceHealthScripts",
-            "deviceHealthScript",
-            "script",
-            "DeviceConfiguration",
+            RESOURCE_TYPES["deviceHealthScripts"],
             HealthScriptBody,
             CONFIGURATION,
             types={"deviceHealthScript": NOT_APPLICABLE},
             assignment_type="deviceHealthScriptAssignment",
         ),
         Kind(
-            "deviceShellScripts",
-            "deviceShellScript",
-            "script",
-            "DeviceConfiguration",
+            RESOURCE_TYPES["deviceShellScripts"],
             ShellScriptBody,
             CONFIGURATION,
             types={"deviceShellScript": NOT_APPLICABLE},
@@ -296,10 +294,7 @@ KINDS: dict[str, Kind] = {
             assignment_type="deviceManagementScriptAssignment",
         ),
         Kind(
-            "deviceCompliancePolicies",
-            "deviceCompliancePolicy",
-            "compliancePolicy",
-            "Compliance",
+            RESOURCE_TYPES["deviceCompliancePolicies"],
             CompliancePolicyBody,
             Permissions(
                 p.DEVICE_COMPLIANCE_READ,
@@ -320,10 +315,7 @@ KINDS: dict[str, Kind] = {
             assignment_type="deviceCompliancePolicyAssignment",
         ),
         Kind(
-            "configurationPolicies",
-            "deviceManagementConfigurationPolicy",
-            "configurationPolicy",
-            "DeviceConfiguration",
+            RESOURCE_TYPES["configurationPolicies"],
             ConfigurationPolicyBody,
             CONFIGURATION,
             types={"deviceManagementConfigurationPolicy": NOT_APPLICABLE},
@@ -342,10 +334,7 @@ KINDS: dict[str, Kind] = {
             name_property="name",
         ),
         Kind(
-            "deviceCategories",
-            "deviceCategory",
-            "tenantConfiguration",
-            "Other",
+            RESOURCE_TYPES["deviceCategories"],
             DeviceCategoryBody,
             Permissions(
                 p.ORGANIZATION_READ,
@@ -646,91 +635,78 @@ def check_groups_exist(session: Session, tenant_id: str, assignments: list[dict[
 # -- the handler -----------------------------------------------------------------------------
 
 
-class ResourceHandler:
-    changes_access = False
-
+class ResourceHandler(CollectionHandler[t.Resource]):
     def __init__(self, kind: Kind):
         self.kind = kind
-        self.collection = kind.collection
-        self.entity_type = kind.entity_type
-        self.category = kind.category
+        self.resource = kind.resource
+        super().__init__()
 
-    def _load(self, session: Session, caller: Caller, object_id: str | None) -> t.Resource:
-        row = session.get(t.Resource, object_id or "")
+    def get(self, session: Session, tenant_id: str, object_id: str) -> t.Resource:
+        return get_resource(session, tenant_id, self.collection, object_id)
+
+    def load(self, session: Session, caller: Caller, object_id: str) -> t.Resource:
+        row = session.get(t.Resource, object_id)
         if row is not None and row.collection != self.collection:
             row = None
-        return visible_or_404(caller, row, self.kind.permissions.read, object_id or "")
+        return visible_or_404(caller, row, self.kind.permissions.read, object_id)
 
-    def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
+    def platform_of(self, row: t.Resource) -> str:
+        return row.platform
+
+    to_json = staticmethod(resource_json)
+
+    def plan_create(self, write: Write) -> Plan:
+        new = draft(self.kind, write.change.body)
+        write.caller.require(self.kind.permissions.create, new.tags)
+        check_scope_tags(write.session, write.caller.tenant_id, new.tags)
+        after = resource_json(_new_row(self.kind, new, write.caller.tenant_id, "", write.now))
+        return self.new_plan(new.display_name, after, platform=new.platform)
+
+    def plan_existing(self, write: Write, row: t.Resource, plan: Plan) -> None:
         kind, perms = self.kind, self.kind.permissions
-        if change.operation == CREATE:
-            new = draft(kind, change.body)
-            caller.require(perms.create, new.tags)
-            check_scope_tags(session, caller.tenant_id, new.tags)
-            after = resource_json(_new_row(kind, new, caller.tenant_id, "", now))
-            return Plan(
-                kind.entity_type, new.display_name, kind.policy_type, new.platform, after=after
-            )
-        row = self._load(session, caller, change.target_id)
-        check_version(row.version, change.expected_version)
-        plan = Plan(
-            kind.entity_type,
-            row.display_name,
-            kind.policy_type,
-            row.platform,
-            entity_keys=(f"{kind.collection}:{row.id}",),
-            versions={row.id: row.version},
-            before=resource_json(row),
-        )
-        if change.operation == DELETE:
-            caller.require(perms.delete, row.role_scope_tag_ids)
-        elif change.operation == UPDATE:
-            caller.require(perms.update, row.role_scope_tag_ids)
-            new = _merged_draft(kind, row, change.body)
-            caller.require(perms.update, new.tags)
-            check_scope_tags(session, caller.tenant_id, new.tags)
+        if write.change.operation == DELETE:
+            write.caller.require(perms.delete, row.role_scope_tag_ids)
+        elif write.change.operation == UPDATE:
+            write.caller.require(perms.update, row.role_scope_tag_ids)
+            new = _merged_draft(kind, row, write.change.body)
+            write.caller.require(perms.update, new.tags)
+            check_scope_tags(write.session, write.caller.tenant_id, new.tags)
             plan.after = {**plan.before, **_changed(kind, new)} if plan.before else None
-        elif change.operation == ASSIGN and perms.assign and kind.assignment_type:
-            caller.require(perms.assign, row.role_scope_tag_ids)
-            assignments = assignments_of(kind, row.id, change.body)
-            check_groups_exist(session, caller.tenant_id, assignments)
+        elif write.change.operation == ASSIGN and perms.assign and kind.assignment_type:
+            write.caller.require(perms.assign, row.role_scope_tag_ids)
+            assignments = assignments_of(kind, row.id, write.change.body)
+            check_groups_exist(write.session, write.caller.tenant_id, assignments)
             plan.after = {**(plan.before or {}), "assignments": assignments}
         else:
-            raise ValidationFailed(f"{change.operation} is not an operation on {kind.collection}.")
-        return plan
+            raise ValidationFailed(
+                f"{write.change.operation} is not an operation on {kind.collection}."
+            )
 
-    def apply(
-        self, session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
-    ) -> Result:
-        kind = self.kind
-        if change.operation == CREATE:
-            new = draft(kind, change.body)
-            check_scope_tags(session, caller.tenant_id, new.tags)
-            row = _new_row(kind, new, caller.tenant_id, str(uuid.uuid4()), now)
-            session.add(row)
-            session.flush()
-            set_scope_tags(session, row, new.tags, new=True)
-            return Result(201, resource_json(row), row.id)
-        row = get_resource(session, caller.tenant_id, kind.collection, change.target_id or "")
-        if plan.versions.get(row.id, row.version) != row.version:
-            raise Conflict(f"'{row.display_name}' has changed since the change was planned.")
-        if change.operation == DELETE:
-            set_scope_tags(session, row, [])
-            session.delete(row)
-            return Result(204, None, row.id)
-        if change.operation == UPDATE:
-            new = _merged_draft(kind, row, change.body)
-            check_scope_tags(session, caller.tenant_id, new.tags)
+    def create(self, write: Write) -> t.Resource:
+        new = draft(self.kind, write.change.body)
+        check_scope_tags(write.session, write.caller.tenant_id, new.tags)
+        return _new_row(self.kind, new, write.caller.tenant_id, str(uuid.uuid4()), write.now)
+
+    def created(self, write: Write, row: t.Resource) -> None:
+        set_scope_tags(write.session, row, list(row.role_scope_tag_ids), new=True)
+
+    def delete(self, write: Write, row: t.Resource) -> None:
+        set_scope_tags(write.session, row, [])
+        write.session.delete(row)
+
+    def apply_existing(self, write: Write, plan: Plan, row: t.Resource) -> Result:
+        if write.change.operation == UPDATE:
+            new = _merged_draft(self.kind, row, write.change.body)
+            check_scope_tags(write.session, write.caller.tenant_id, new.tags)
             row.display_name, row.description = new.display_name, new.description
             row.properties = new.properties
             if new.tags != row.role_scope_tag_ids:
-                set_scope_tags(session, row, new.tags)
+                set_scope_tags(write.session, row, new.tags)
         else:
-            assignments = assignments_of(kind, row.id, change.body)
-            check_groups_exist(session, caller.tenant_id, assignments)
+            assignments = assignments_of(self.kind, row.id, write.change.body)
+            check_groups_exist(write.session, write.caller.tenant_id, assignments)
             row.assignments = assignments
-        row.version += 1
-        row.last_modified_date_time = now
+        touch(row, write.now)
         return Result(204, resource_json(row), row.id)
 
 
@@ -760,7 +736,3 @@ def _new_row(kind: Kind, new: Draft, tenant_id: str, object_id: str, now: dateti
         last_modified_date_time=now,
         version=1,
     )
-
-
-for _kind in KINDS.values():
-    register(partial(ResourceHandler, _kind))

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
 from countersign.domain.errors import NotFound, ValidationFailed
+from countersign.domain.resource_types import RESOURCE_TYPES, lock_key
 from countersign.services.changes import (
     UPDATE,
     Change,
@@ -32,14 +33,13 @@ from countersign.services.changes import (
     check_version,
     etag,
     parse_body,
-    register,
 )
+from countersign.services.handlers.base import CollectionHandler
 from countersign.services.policies import MAX_LIFETIME_DAYS
 from countersign.store import tables as t
 
 COLLECTION = "multiAdminApprovalSettings"
 ODATA_TYPE = "#microsoft.graph.countersignMultiAdminApprovalSettings"
-POLICY_TYPE = "tenantConfiguration"
 MAX_REMINDER_HOURS = MAX_LIFETIME_DAYS * 24
 
 
@@ -72,15 +72,13 @@ def get_settings(session: Session, caller: Caller) -> dict[str, Any]:
     return settings_json(_tenant(session, caller.tenant_id))
 
 
-@register
-class MultiAdminApprovalSettings:
-    collection = COLLECTION
-    entity_type = "multiAdminApprovalSettings"
-    category = "MultiAdminApproval"
-    changes_access = False
+class MultiAdminApprovalSettings(CollectionHandler[t.Tenant]):
+    """One object per tenant, versioned by `settings_version`: its own plan and apply."""
+
+    resource = RESOURCE_TYPES[COLLECTION]
 
     def plan(self, session: Session, caller: Caller, change: Change, now: datetime) -> Plan:
-        caller.require(p.APPROVAL_FOR_MAA)
+        self.require_change_permission(caller)
         if change.operation != UPDATE:
             raise ValidationFailed("The settings can only be updated (PATCH).")
         tenant = _tenant(session, caller.tenant_id)
@@ -90,9 +88,9 @@ class MultiAdminApprovalSettings:
         return Plan(
             self.entity_type,
             "Multi admin approval settings",
-            POLICY_TYPE,
+            self.policy_type,
             # One active request at a time may change them.
-            entity_keys=(f"{COLLECTION}:{tenant.id}",),
+            entity_keys=(lock_key(COLLECTION, tenant.id),),
             versions={tenant.id: tenant.settings_version},
             before=before,
             after={**before, **update.model_dump(by_alias=True, exclude_unset=True)},

@@ -1,0 +1,1 @@
+"""What every collection handler shares (base.py)."""
