@@ -8,7 +8,8 @@ from typing import Any
 
 from countersign.domain import permissions as p
 from countersign.domain.summary import summary_lines
-from countersign.services.changes import ACTION, CREATE, DELETE, UPDATE, Change, plan_change
+from countersign.services.catalog import plan_change
+from countersign.services.changes import ACTION, CREATE, DELETE, UPDATE, Change
 from countersign.services.demo import caller_for
 from countersign.services.summary import build_summary
 from countersign.store import tables as t
