@@ -27,6 +27,7 @@ from countersign.auth.tokens import TokenClaims
 from countersign.domain import approval as a
 from countersign.domain import guards
 from countersign.domain import permissions as p
+from countersign.domain import request as lifecycle
 from countersign.domain.actors import Caller
 from countersign.domain.errors import (
     Conflict,
@@ -37,6 +38,7 @@ from countersign.domain.errors import (
     ValidationFailed,
 )
 from countersign.domain.rbac import DirectorySnapshot
+from countersign.domain.request import Status
 from countersign.metrics import observe_time_to_approval
 from countersign.notify import outbox
 from countersign.services import audit, directory
@@ -102,9 +104,7 @@ ENTITY_COLLECTIONS: dict[str, str] = {
 
 def effective_status(row: t.ApprovalRequest, now: datetime) -> str:
     """Expiry is exact on every read, whether or not the sweeper has run."""
-    if row.status in a.ACTIVE and now >= row.expiration_date_time:
-        return a.EXPIRED
-    return row.status
+    return lifecycle.effective_status(row.status, row.expiration_date_time, now)
 
 
 def _identity(
@@ -175,17 +175,6 @@ def get_request(
         query = query.with_for_update().execution_options(populate_existing=True)
     row = session.execute(query).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"Approval request '{request_id}' does not exist.")
-    return row
-
-
-def can_see_all_requests(caller: Caller) -> bool:
-    return caller.access.has(p.APPROVAL_FOR_MAA)
-
-
-def visible_request(session: Session, caller: Caller, request_id: str) -> t.ApprovalRequest:
-    row = get_request(session, caller.tenant_id, request_id)
-    if row.requestor_id != caller.id and not can_see_all_requests(caller):
         raise NotFound(f"Approval request '{request_id}' does not exist.")
     return row
 
@@ -376,7 +365,7 @@ def _move(
 ) -> None:
     """Compare-and-set on the status: the UPDATE matches only while the status is still
     `expected`, so of two racing transitions exactly one changes the row."""
-    if not a.can_move(expected, target):
+    if not lifecycle.can_move(expected, target):
         raise Conflict(f"A request that is {expected} cannot become {target}.")
     moved = cast(
         CursorResult[Any],
@@ -389,7 +378,7 @@ def _move(
     ).rowcount
     if moved != 1:
         raise Conflict(f"The request changed meanwhile; it is no longer {expected}.")
-    if target not in a.ACTIVE:
+    if target not in lifecycle.ACTIVE:
         session.execute(delete(t.RequestLock).where(t.RequestLock.request_id == row.id))
     _mirror(row, status=target, last_modified_date_time=now, **values)
 
@@ -442,9 +431,9 @@ def _notify(
 
 def _expire_if_due(session: Session, row: t.ApprovalRequest, now: datetime) -> None:
     """An action on a request whose time is up expires it (committed) and fails with 409."""
-    if row.status in a.ACTIVE and now >= row.expiration_date_time:
+    if lifecycle.expiry_due(row.status, row.expiration_date_time, now):
         expected = row.status
-        _move(session, row, expected, a.EXPIRED, now)
+        _move(session, row, expected, Status.EXPIRED, now)
         _audit(session, row, None, "Expire", now)
         _notify(session, row, "expired", [row.requestor_id], now)
         raise _CommitThenRaise(
@@ -479,7 +468,7 @@ def create_request(
     row = t.ApprovalRequest(
         id=request_id,
         tenant_id=caller.tenant_id,
-        status=a.NEEDS_APPROVAL,
+        status=Status.NEEDS_APPROVAL,
         request_date_time=now,
         expiration_date_time=now + timedelta(days=lifetime),
         last_modified_date_time=now,
@@ -541,7 +530,7 @@ def check_unlocked(session: Session, tenant_id: str, keys: Iterable[str], now: d
         .where(t.RequestLock.tenant_id == tenant_id, t.RequestLock.entity_key.in_(keys))
     ).all()
     for holder in holders:
-        if effective_status(holder, now) in a.ACTIVE:
+        if effective_status(holder, now) in lifecycle.ACTIVE:
             raise Conflict(LOCKED_MESSAGE, reason=f"lockedBy:{holder.id}")
 
 
@@ -554,8 +543,8 @@ def _lock_entities(session: Session, tenant_id: str, row: t.ApprovalRequest, now
             .where(t.RequestLock.tenant_id == tenant_id, t.RequestLock.entity_key == key)
             .with_for_update()
         ).scalar_one_or_none()
-        if holder is not None and effective_status(holder, now) == a.EXPIRED:
-            _move(session, holder, holder.status, a.EXPIRED, now)  # frees its locks
+        if holder is not None and effective_status(holder, now) == Status.EXPIRED:
+            _move(session, holder, holder.status, Status.EXPIRED, now)  # frees its locks
             _audit(session, holder, None, "Expire", now)
             _notify(session, holder, "expired", [holder.requestor_id], now)
         elif holder is not None:
@@ -613,7 +602,9 @@ def approve_request(
     notes = check_justification(justification, required=False, field="approver note")
 
     def work(session: Session) -> dict[str, Any]:
-        row = _lock_in_status(session, caller, request_id, a.NEEDS_APPROVAL, "be approved", now)
+        row = _lock_in_status(
+            session, caller, request_id, Status.NEEDS_APPROVAL, "be approved", now
+        )
         _require_eligible(session, db, caller, row, "Approve", now)
         # The request row is locked (above), so no other decision on it can be written
         # between this read and the insert; the primary key would refuse a second one anyway.
@@ -645,8 +636,8 @@ def approve_request(
             "approver_name": caller.display_name,
             "approval_justification": notes or row.approval_justification,
         }
-        if approvals >= row.approvals_required:
-            _move(session, row, a.NEEDS_APPROVAL, a.APPROVED, now, **identity)
+        if lifecycle.quorum_reached(approvals, row.approvals_required):
+            _move(session, row, Status.NEEDS_APPROVAL, Status.APPROVED, now, **identity)
             _audit(
                 session,
                 row,
@@ -691,7 +682,9 @@ def reject_request(
     db: Database, caller: Caller, request_id: str, justification: str | None, now: datetime
 ) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
-        row = _lock_in_status(session, caller, request_id, a.NEEDS_APPROVAL, "be rejected", now)
+        row = _lock_in_status(
+            session, caller, request_id, Status.NEEDS_APPROVAL, "be rejected", now
+        )
         _require_eligible(session, db, caller, row, "Reject", now)
         notes = check_justification(justification, field="approver note (required to reject)")
         session.merge(
@@ -708,8 +701,8 @@ def reject_request(
         _move(
             session,
             row,
-            a.NEEDS_APPROVAL,
-            a.REJECTED,
+            Status.NEEDS_APPROVAL,
+            Status.REJECTED,
             now,
             approver_id=caller.id,
             approver_type=caller.type,
@@ -731,14 +724,14 @@ def cancel_approval(
 
     def work(session: Session) -> dict[str, Any]:
         row = _lock_in_status(
-            session, caller, request_id, a.APPROVED, "have its approval cancelled", now
+            session, caller, request_id, Status.APPROVED, "have its approval cancelled", now
         )
         _require_eligible(session, db, caller, row, "Cancel approval", now)
         _move(
             session,
             row,
-            a.APPROVED,
-            a.CANCELLED,
+            Status.APPROVED,
+            Status.CANCELLED,
             now,
             approval_justification=notes or row.approval_justification,
         )
@@ -764,12 +757,12 @@ def cancel_my_request(
         if row.requestor_id != caller.id:
             raise Forbidden("Only the requester can cancel their request.", reason="notRequester")
         _expire_if_due(session, row, now)
-        if row.status not in a.ACTIVE:
+        if row.status not in lifecycle.ACTIVE:
             raise Conflict(
                 f"The request is {row.status}; it can no longer be cancelled.",
                 reason=f"status:{row.status}",
             )
-        _move(session, row, row.status, a.CANCELLED, now)
+        _move(session, row, row.status, Status.CANCELLED, now)
         _audit(session, row, caller, "Cancel", now)
         _notify(session, row, "cancelled", [row.requestor_id], now)
         return request_json(row, now)
@@ -811,7 +804,7 @@ def complete_locked(
             reason="payloadMismatch",
         )
     _expire_if_due(session, row, now)
-    if row.status != a.APPROVED:
+    if row.status != Status.APPROVED:
         # A replay of a request that is not approved is refused as Intune does (403); the
         # complete action answers 409, the status having moved under the caller.
         error = Forbidden if replay is not None else Conflict
@@ -846,8 +839,8 @@ def complete_locked(
     _move(
         session,
         row,
-        a.APPROVED,
-        a.COMPLETED,
+        Status.APPROVED,
+        Status.COMPLETED,
         now,
         completed_date_time=now,
         payload_id=row.payload_id or result.target_id,
@@ -928,7 +921,7 @@ def retrieve_request_status(
             t.RequestLock.entity_key == f"{collection}:{entity_id}",
         )
     ).scalar_one_or_none()
-    if holder is None or effective_status(holder, now) not in a.ACTIVE:
+    if holder is None or effective_status(holder, now) not in lifecycle.ACTIVE:
         return {
             "requestId": None,
             "requestExpirationDateTime": None,
