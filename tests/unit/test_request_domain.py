@@ -64,7 +64,7 @@ def test_an_active_request_reads_expired_from_its_expiry_instant_on(
     status: Status, offset: timedelta
 ) -> None:
     expires = NOW + offset
-    due = NOW >= expires
+    due = expires <= NOW
     expected = Status.EXPIRED if status in ACTIVE and due else status
     assert lifecycle.effective_status(status, expires, NOW) == expected
     assert lifecycle.expiry_due(status, expires, NOW) is (status in ACTIVE and due)

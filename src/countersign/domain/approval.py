@@ -191,6 +191,16 @@ def approval_blocker(
     return None
 
 
+def may_approve_anything(
+    snapshot: DirectorySnapshot, approver_id: str, approver_is_user: bool
+) -> bool:
+    """False when `approval_blocker` refuses the principal whatever the request: not a user,
+    disabled, or without the approval permission. Lets a caller skip looking at requests."""
+    if not approver_is_user or approver_id not in snapshot.enabled_users:
+        return False
+    return snapshot.access_for(approver_id).has(p.APPROVAL_FOR_MAA)
+
+
 def eligible_approvers(
     snapshot: DirectorySnapshot, requestor_id: str, approvers: Approvers
 ) -> list[str]:

@@ -20,8 +20,9 @@ from countersign.domain import request as lifecycle
 from countersign.domain.actors import Caller
 from countersign.domain.errors import NotFound
 from countersign.domain.request import Status
-from countersign.services.approvals import get_request
+from countersign.services.approvals import approvers_of, get_request
 from countersign.store import tables as t
+from countersign.store.db import Database, current_snapshot
 
 R = t.ApprovalRequest
 
@@ -78,6 +79,57 @@ def my_request(session: Session, caller: Caller, request_id: str) -> t.ApprovalR
     if row.requestor_id != caller.id:
         raise NotFound(f"Approval request '{request_id}' is not one of your requests.")
     return row
+
+
+# -- waiting for me -----------------------------------------------------------------------------
+
+
+def awaiting_decision(caller: Caller, now: datetime) -> Select[Any]:
+    """Requests of the caller's tenant that still need approval and are someone else's."""
+    return tenant_requests(caller.tenant_id).where(
+        status_is(Status.NEEDS_APPROVAL, now), R.requestor_id != caller.id
+    )
+
+
+def waiting_for(
+    session: Session, db: Database, caller: Caller, now: datetime, *, limit: int | None = None
+) -> list[t.ApprovalRequest]:
+    """Requests the caller may approve or reject now (newest first): one query for the
+    candidates and one for the directory snapshot, then `approval_blocker` on each in memory --
+    the same answer as asking services/approvals.py `approval_blocker` row by row."""
+    snapshot = current_snapshot(session, db, caller.tenant_id)
+    if not a.may_approve_anything(snapshot, caller.id, caller.is_user):
+        return []
+    rows = session.scalars(
+        awaiting_decision(caller, now).order_by(R.request_date_time.desc(), R.id).limit(limit)
+    ).all()
+    return [
+        row
+        for row in rows
+        if a.approval_blocker(
+            snapshot, caller.id, caller.is_user, row.requestor_id, approvers_of(row)
+        )
+        is None
+    ]
+
+
+def waiting_count(session: Session, db: Database, caller: Caller, now: datetime) -> int:
+    """How many requests wait for the caller (the header's count), as `waiting_for` answers,
+    reading only each candidate's requester and frozen approvers, not the whole row."""
+    snapshot = current_snapshot(session, db, caller.tenant_id)
+    if not a.may_approve_anything(snapshot, caller.id, caller.is_user):
+        return 0
+    candidates = session.execute(
+        awaiting_decision(caller, now).with_only_columns(R.requestor_id, R.payload["approvers"])
+    ).all()
+    return sum(
+        1
+        for requestor_id, approvers in candidates
+        if a.approval_blocker(
+            snapshot, caller.id, caller.is_user, requestor_id, a.Approvers.from_json(approvers)
+        )
+        is None
+    )
 
 
 # -- what can be protected ----------------------------------------------------------------------

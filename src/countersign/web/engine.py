@@ -10,7 +10,6 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from countersign.domain.actors import Caller
@@ -96,21 +95,10 @@ def blocker(session: Session, web: WebSession, row: t.ApprovalRequest) -> str | 
 
 def waiting_rows(session: Session, web: WebSession, limit: int = 500) -> list[t.ApprovalRequest]:
     """Requests that need approval and that this administrator may approve (newest first)."""
-    caller = web.caller
-    rows = session.scalars(
-        select(t.ApprovalRequest)
-        .where(
-            t.ApprovalRequest.tenant_id == caller.tenant_id,
-            queries.status_is(Status.NEEDS_APPROVAL, web.now),
-            t.ApprovalRequest.requestor_id != caller.id,
-        )
-        .order_by(t.ApprovalRequest.request_date_time.desc(), t.ApprovalRequest.id)
-        .limit(limit)
-    ).all()
-    return [row for row in rows if blocker(session, web, row) is None]
+    return queries.waiting_for(session, web.ctx.db, web.caller, web.now, limit=limit)
 
 
 def waiting_count(web: WebSession) -> int:
     """The count in the header: requests waiting for me."""
     with web.ctx.db.read() as session:
-        return len(waiting_rows(session, web))
+        return queries.waiting_count(session, web.ctx.db, web.caller, web.now)
