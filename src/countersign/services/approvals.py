@@ -429,11 +429,39 @@ def _notify(
     )
 
 
-def _expire_if_due(session: Session, row: t.ApprovalRequest, now: datetime) -> None:
+def aggregate_of(
+    row: t.ApprovalRequest, decisions: Iterable[tuple[str, str]] = ()
+) -> lifecycle.ApprovalRequest:
+    """The domain's view of a loaded request row (and the decisions recorded on it)."""
+    return lifecycle.ApprovalRequest(
+        id=row.id,
+        status=Status(row.status),
+        requestor_id=row.requestor_id,
+        expires=row.expiration_date_time,
+        approvals_required=row.approvals_required,
+        decisions=tuple(decisions),
+    )
+
+
+def _save(
+    session: Session,
+    row: t.ApprovalRequest,
+    request: lifecycle.ApprovalRequest,
+    now: datetime,
+    **values: Any,
+) -> None:
+    """Persist the moves the aggregate recorded, each a compare-and-set (see `_move`)."""
+    for event in request.events:
+        _move(session, row, event.before, event.after, now, **values)
+    request.events.clear()
+
+
+def _expire_if_due(
+    session: Session, row: t.ApprovalRequest, request: lifecycle.ApprovalRequest, now: datetime
+) -> None:
     """An action on a request whose time is up expires it (committed) and fails with 409."""
-    if lifecycle.expiry_due(row.status, row.expiration_date_time, now):
-        expected = row.status
-        _move(session, row, expected, Status.EXPIRED, now)
+    if request.expire(now):
+        _save(session, row, request, now)
         _audit(session, row, None, "Expire", now)
         _notify(session, row, "expired", [row.requestor_id], now)
         raise _CommitThenRaise(
@@ -463,14 +491,20 @@ def create_request(
         select(t.Tenant.request_lifetime_days).where(t.Tenant.id == caller.tenant_id)
     )
     assert lifetime is not None
-    request_id = str(uuid.uuid4())
+    request = lifecycle.ApprovalRequest.submit(
+        str(uuid.uuid4()),
+        caller.id,
+        now,
+        timedelta(days=lifetime),
+        protection.approvals_required,
+    )
     before, after = plan.before, plan.after
     row = t.ApprovalRequest(
-        id=request_id,
+        id=request.id,
         tenant_id=caller.tenant_id,
-        status=Status.NEEDS_APPROVAL,
+        status=request.status,
         request_date_time=now,
-        expiration_date_time=now + timedelta(days=lifetime),
+        expiration_date_time=request.expires,
         last_modified_date_time=now,
         requestor_id=caller.id,
         requestor_type=caller.type,
@@ -478,7 +512,7 @@ def create_request(
         request_justification=justification,
         policy_type=protection.policy_type,
         policy_ids=[policy.id for policy in protection.policies],
-        approvals_required=protection.approvals_required,
+        approvals_required=request.approvals_required,
         auto_complete=protection.auto_complete,
         payload_id=change.target_id,
         payload_type=plan.entity_type,
@@ -583,17 +617,19 @@ def _require_eligible(
 
 
 def _lock_in_status(
-    session: Session, caller: Caller, request_id: str, expected: str, action: str, now: datetime
-) -> t.ApprovalRequest:
+    session: Session,
+    caller: Caller,
+    request_id: str,
+    expected: Status,
+    action: str,
+    now: datetime,
+) -> tuple[t.ApprovalRequest, lifecycle.ApprovalRequest]:
     """The request, row-locked, expired now if its time is up, and in the `expected` status."""
     row = get_request(session, caller.tenant_id, request_id, for_update=True)
-    _expire_if_due(session, row, now)
-    if row.status != expected:
-        raise Conflict(
-            f"The request is {row.status}; only a request that is {expected} can {action}.",
-            reason=f"status:{row.status}",
-        )
-    return row
+    request = aggregate_of(row)
+    _expire_if_due(session, row, request, now)
+    request.require_status(expected, action)
+    return row, request
 
 
 def approve_request(
@@ -602,7 +638,7 @@ def approve_request(
     notes = check_justification(justification, required=False, field="approver note")
 
     def work(session: Session) -> dict[str, Any]:
-        row = _lock_in_status(
+        row, request = _lock_in_status(
             session, caller, request_id, Status.NEEDS_APPROVAL, "be approved", now
         )
         _require_eligible(session, db, caller, row, "Approve", now)
@@ -613,11 +649,8 @@ def approve_request(
                 t.ApprovalDecision.request_id == row.id
             )
         ).all()
-        if any(approver_id == caller.id for approver_id, _ in decided):
-            raise Conflict(
-                "You have already approved this request; another approver must.",
-                reason="alreadyApproved",
-            )
+        request.decisions = tuple((approver_id, decision) for approver_id, decision in decided)
+        reached = request.approve(caller.id)
         session.execute(
             insert(t.ApprovalDecision).values(
                 request_id=row.id,
@@ -629,15 +662,15 @@ def approve_request(
                 decided_date_time=now,
             )
         )
-        approvals = 1 + sum(1 for _, decision in decided if decision == "approve")
+        approvals = request.approvals
         identity = {
             "approver_id": caller.id,
             "approver_type": caller.type,
             "approver_name": caller.display_name,
             "approval_justification": notes or row.approval_justification,
         }
-        if lifecycle.quorum_reached(approvals, row.approvals_required):
-            _move(session, row, Status.NEEDS_APPROVAL, Status.APPROVED, now, **identity)
+        if reached:
+            _save(session, row, request, now, **identity)
             _audit(
                 session,
                 row,
@@ -682,11 +715,12 @@ def reject_request(
     db: Database, caller: Caller, request_id: str, justification: str | None, now: datetime
 ) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
-        row = _lock_in_status(
+        row, request = _lock_in_status(
             session, caller, request_id, Status.NEEDS_APPROVAL, "be rejected", now
         )
         _require_eligible(session, db, caller, row, "Reject", now)
         notes = check_justification(justification, field="approver note (required to reject)")
+        request.reject(caller.id)
         session.merge(
             t.ApprovalDecision(
                 request_id=row.id,
@@ -698,11 +732,10 @@ def reject_request(
                 decided_date_time=now,
             )
         )
-        _move(
+        _save(
             session,
             row,
-            Status.NEEDS_APPROVAL,
-            Status.REJECTED,
+            request,
             now,
             approver_id=caller.id,
             approver_type=caller.type,
@@ -723,15 +756,15 @@ def cancel_approval(
     notes = check_justification(justification, required=False, field="approver note")
 
     def work(session: Session) -> dict[str, Any]:
-        row = _lock_in_status(
+        row, request = _lock_in_status(
             session, caller, request_id, Status.APPROVED, "have its approval cancelled", now
         )
         _require_eligible(session, db, caller, row, "Cancel approval", now)
-        _move(
+        request.cancel_approval()
+        _save(
             session,
             row,
-            Status.APPROVED,
-            Status.CANCELLED,
+            request,
             now,
             approval_justification=notes or row.approval_justification,
         )
@@ -754,15 +787,11 @@ def cancel_my_request(
 ) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
         row = get_request(session, caller.tenant_id, request_id, for_update=True)
-        if row.requestor_id != caller.id:
-            raise Forbidden("Only the requester can cancel their request.", reason="notRequester")
-        _expire_if_due(session, row, now)
-        if row.status not in lifecycle.ACTIVE:
-            raise Conflict(
-                f"The request is {row.status}; it can no longer be cancelled.",
-                reason=f"status:{row.status}",
-            )
-        _move(session, row, row.status, Status.CANCELLED, now)
+        request = aggregate_of(row)
+        request.require_requester(caller.id, "cancel their request")
+        _expire_if_due(session, row, request, now)
+        request.cancel(caller.id)
+        _save(session, row, request, now)
         _audit(session, row, caller, "Cancel", now)
         _notify(session, row, "cancelled", [row.requestor_id], now)
         return request_json(row, now)
@@ -794,8 +823,8 @@ def complete_locked(
     now: datetime,
     replay: Change | None,
 ) -> Result:
-    if row.requestor_id != caller.id:
-        raise Forbidden("Only the requester can complete the request.", reason="notRequester")
+    request = aggregate_of(row)
+    request.require_requester(caller.id, "complete the request")
     frozen = Change.from_canonical(row.payload["change"])
     if replay is not None and not same_change(frozen, replay):
         raise Forbidden(
@@ -803,15 +832,9 @@ def complete_locked(
             "(method, path and body must be identical).",
             reason="payloadMismatch",
         )
-    _expire_if_due(session, row, now)
-    if row.status != Status.APPROVED:
-        # A replay of a request that is not approved is refused as Intune does (403); the
-        # complete action answers 409, the status having moved under the caller.
-        error = Forbidden if replay is not None else Conflict
-        raise error(
-            f"The request is {row.status}; only an approved request can be completed.",
-            reason=f"status:{row.status}",
-        )
+    _expire_if_due(session, row, request, now)
+    # Checked (and the move recorded) before anything is planned; persisted after the apply.
+    request.complete(caller.id, replayed=replay is not None)
     # Under the tenant's lock, nothing else changes the directory before this commits: the
     # snapshot the effect is judged against is the one the change is applied to.
     audit.lock_chain(session, caller.tenant_id)
@@ -836,11 +859,10 @@ def complete_locked(
             "request and submit it again.",
             reason="accessChanged",
         )
-    _move(
+    _save(
         session,
         row,
-        Status.APPROVED,
-        Status.COMPLETED,
+        request,
         now,
         completed_date_time=now,
         payload_id=row.payload_id or result.target_id,
