@@ -429,17 +429,14 @@ def _notify(
     )
 
 
-def aggregate_of(
-    row: t.ApprovalRequest, decisions: Iterable[tuple[str, str]] = ()
-) -> lifecycle.ApprovalRequest:
-    """The domain's view of a loaded request row (and the decisions recorded on it)."""
+def aggregate_of(row: t.ApprovalRequest) -> lifecycle.ApprovalRequest:
+    """The domain's view of a loaded request row (approve adds the decisions it reads)."""
     return lifecycle.ApprovalRequest(
         id=row.id,
         status=Status(row.status),
         requestor_id=row.requestor_id,
         expires=row.expiration_date_time,
         approvals_required=row.approvals_required,
-        decisions=tuple(decisions),
     )
 
 

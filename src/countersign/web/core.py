@@ -30,7 +30,7 @@ from countersign.auth.tokens import TokenClaims
 from countersign.domain import permissions as p
 from countersign.domain.actors import USER, Caller
 from countersign.domain.errors import DomainError, Forbidden, NotFound, Unauthorized
-from countersign.domain.request import Status
+from countersign.domain.request import ACTIVE, Status
 from countersign.services.changes import iso
 from countersign.services.identity import resolve_caller
 from countersign.store import tables as t
@@ -112,6 +112,8 @@ _env.filters["when"] = _when
 _env.filters["full_time"] = full_time
 _env.filters["status_label"] = lambda s: STATUS_LABELS.get(str(s), str(s))
 _env.globals["time_left"] = _time_left
+_env.globals["Status"] = Status
+_env.globals["ACTIVE_STATUSES"] = ACTIVE
 _env.globals["iso"] = iso
 
 
