@@ -17,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from countersign.domain.request import Status
 from countersign.store import tables as t
 from countersign.store.db import Database
 
@@ -80,15 +81,8 @@ class DatabaseCollector(Collector):
             log.exception("metrics: database unavailable")
             return
         counts = dict(by_status)
-        for status in (
-            "needsApproval",
-            "approved",
-            "rejected",
-            "cancelled",
-            "completed",
-            "expired",
-        ):
-            requests.add_metric([status], counts.pop(status, 0))
+        for known in Status:
+            requests.add_metric([known.value], counts.pop(known.value, 0))
         for status, count in counts.items():
             requests.add_metric([status], count)
         yield requests

@@ -269,6 +269,8 @@ def test_access_policy_story_through_the_forms(tenants: TenantFactory, app: Fast
     page = admin1.get(request_url).text
     assert "Needs approval" in page and "Seed story &lt;b&gt;now&lt;/b&gt;" in page
     assert "You are the requester" in page and 'id="approve"' not in page
+    # Active: the time left, and the requester may cancel (not complete yet).
+    assert "left)" in page and 'id="cancel"' in page and 'id="complete"' not in page
     refused = admin1.post(f"{request_url}/approve", {"notes": "self"})
     assert refused.status_code == 400
     # In words on the page; the reason code stays in the API's innerError.reason.
@@ -284,8 +286,10 @@ def test_access_policy_story_through_the_forms(tenants: TenantFactory, app: Fast
 
     mine = admin1.get("/admin/requests/mine?status=approved").text
     assert "Protect apps" in mine
+    assert 'id="complete"' in admin1.get(request_url).text
     done = admin1.follow(admin1.post(f"{request_url}/complete"))
     assert "Completed" in done.text
+    assert "nothing more can be done" in done.text and 'id="cancel"' not in done.text
     policies = admin1.get("/admin/access-policies").text
     assert "Protect apps" in policies and "Windows only" in policies
 

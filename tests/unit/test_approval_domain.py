@@ -1,4 +1,5 @@
-"""domain/approval.py: the request state machine, policy coverage, who may approve, the diff."""
+"""domain/approval.py: policy coverage, who may approve, the diff (the request state machine:
+test_request_domain.py)."""
 
 from __future__ import annotations
 
@@ -28,16 +29,6 @@ def directory(
         ),
         enabled_users=frozenset(users),
     )
-
-
-def test_only_the_drawn_transitions_exist() -> None:
-    assert a.can_move(a.NEEDS_APPROVAL, a.APPROVED)
-    assert a.can_move(a.APPROVED, a.COMPLETED)
-    assert a.can_move(a.APPROVED, a.CANCELLED)
-    assert not a.can_move(a.NEEDS_APPROVAL, a.COMPLETED)  # never applied without approval
-    assert not a.can_move(a.REJECTED, a.APPROVED)
-    for terminal in (a.REJECTED, a.CANCELLED, a.COMPLETED, a.EXPIRED):
-        assert a.TRANSITIONS[terminal] == frozenset()
 
 
 def test_a_policy_covers_its_type_on_its_platforms() -> None:
@@ -105,3 +96,22 @@ def test_the_diff_names_each_changed_path() -> None:
         {"path": "/settings/b", "op": "replace", "before": 2, "after": 3},
     ]
     assert a.json_diff(before, before) == []
+
+
+def test_may_approve_anything_is_the_request_independent_part_of_approval_blocker() -> None:
+    snap = directory(
+        members={"approvers": {"ann", "off"}, "readers": {"rex"}},
+        assignments=[("approver", "approvers", {"0"}), ("reader", "readers", {"0"})],
+        users={"ann", "rex"},  # "off" is disabled
+    )
+    requests = [
+        a.Approvers((), None),
+        a.Approvers(("approvers",), None),
+        a.Approvers(("approvers",), MOBILE_APPS_READ, (("0",),)),
+    ]
+    for who, is_user in [("ann", True), ("ann", False), ("off", True), ("rex", True)]:
+        may = a.may_approve_anything(snap, who, is_user)
+        assert may is (who == "ann" and is_user)
+        if not may:  # then every request refuses the principal
+            assert all(a.approval_blocker(snap, who, is_user, "req", r) for r in requests)
+    assert any(a.approval_blocker(snap, "ann", True, "req", r) is None for r in requests)

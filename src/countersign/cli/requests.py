@@ -23,13 +23,14 @@ from countersign.cli.output import (
     resolve_id,
     starting_with,
 )
+from countersign.domain.request import Status
 from countersign.domain.summary import summary_lines
 
 REQUESTS = "/beta/deviceManagement/operationApprovalRequests"
 
 requests_app = typer.Typer(no_args_is_help=True, help="Approval requests (API client).")
 
-STATUSES = ("needsApproval", "approved", "rejected", "cancelled", "completed", "expired")
+STATUSES = tuple(Status)
 ID_HELP = "The id, or a unique prefix of it as the tables print it."
 
 
@@ -202,7 +203,7 @@ def cancel(request_id: str = typer.Argument(..., help=ID_HELP), json_output: boo
     whole = request_id_of(request_id)
     client.call_json("POST", f"{REQUESTS}/cancelMyRequest", json={"id": whole})
     if json_output:
-        print_json({"id": whole, "status": "cancelled"})
+        print_json({"id": whole, "status": Status.CANCELLED})
     else:
         out.print(f"request {whole} is cancelled", highlight=False)
 

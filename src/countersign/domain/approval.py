@@ -1,6 +1,7 @@
-"""Multi admin approval rules: request states, access-policy coverage, who may approve, diffs.
+"""Multi admin approval rules: access-policy coverage, who may approve, diffs.
 
-Pure functions of values; the services load the values and persist the outcomes.
+Pure functions of values; the services load the values and persist the outcomes. The request
+statuses and their transitions are domain/request.py's.
 """
 
 from __future__ import annotations
@@ -11,31 +12,6 @@ from typing import Any
 
 from countersign.domain import permissions as p
 from countersign.domain.rbac import DEFAULT_SCOPE_TAG, DirectorySnapshot
-
-# -- request states (operationApprovalRequestStatus) ---------------------------------------
-
-NEEDS_APPROVAL = "needsApproval"
-APPROVED = "approved"
-REJECTED = "rejected"
-CANCELLED = "cancelled"
-COMPLETED = "completed"
-EXPIRED = "expired"
-
-ACTIVE = frozenset({NEEDS_APPROVAL, APPROVED})
-
-TRANSITIONS: dict[str, frozenset[str]] = {
-    NEEDS_APPROVAL: frozenset({APPROVED, REJECTED, CANCELLED, EXPIRED}),
-    APPROVED: frozenset({COMPLETED, CANCELLED, EXPIRED}),
-    REJECTED: frozenset(),
-    CANCELLED: frozenset(),
-    COMPLETED: frozenset(),
-    EXPIRED: frozenset(),
-}
-
-
-def can_move(current: str, target: str) -> bool:
-    return target in TRANSITIONS.get(current, frozenset())
-
 
 # -- policy types and platforms ------------------------------------------------------------
 
@@ -213,6 +189,16 @@ def approval_blocker(
                 "scope tags.",
             )
     return None
+
+
+def may_approve_anything(
+    snapshot: DirectorySnapshot, approver_id: str, approver_is_user: bool
+) -> bool:
+    """False when `approval_blocker` refuses the principal whatever the request: not a user,
+    disabled, or without the approval permission. Lets a caller skip looking at requests."""
+    if not approver_is_user or approver_id not in snapshot.enabled_users:
+        return False
+    return snapshot.access_for(approver_id).has(p.APPROVAL_FOR_MAA)
 
 
 def eligible_approvers(

@@ -26,7 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from countersign.auth.tokens import TokenClaims
 from countersign.domain import approval as a
 from countersign.domain import guards, resource_types
-from countersign.domain import permissions as p
+from countersign.domain import request as lifecycle
 from countersign.domain.actors import Caller
 from countersign.domain.errors import (
     Conflict,
@@ -37,6 +37,7 @@ from countersign.domain.errors import (
     ValidationFailed,
 )
 from countersign.domain.rbac import DirectorySnapshot
+from countersign.domain.request import Status
 from countersign.metrics import observe_time_to_approval
 from countersign.notify import outbox
 from countersign.services import audit, directory
@@ -56,9 +57,7 @@ NOT_ELIGIBLE = "Requesting user does not have proper permissions to approve"
 
 def effective_status(row: t.ApprovalRequest, now: datetime) -> str:
     """Expiry is exact on every read, whether or not the sweeper has run."""
-    if row.status in a.ACTIVE and now >= row.expiration_date_time:
-        return a.EXPIRED
-    return row.status
+    return lifecycle.effective_status(row.status, row.expiration_date_time, now)
 
 
 def _identity(
@@ -129,17 +128,6 @@ def get_request(
         query = query.with_for_update().execution_options(populate_existing=True)
     row = session.execute(query).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"Approval request '{request_id}' does not exist.")
-    return row
-
-
-def can_see_all_requests(caller: Caller) -> bool:
-    return caller.access.has(p.APPROVAL_FOR_MAA)
-
-
-def visible_request(session: Session, caller: Caller, request_id: str) -> t.ApprovalRequest:
-    row = get_request(session, caller.tenant_id, request_id)
-    if row.requestor_id != caller.id and not can_see_all_requests(caller):
         raise NotFound(f"Approval request '{request_id}' does not exist.")
     return row
 
@@ -330,7 +318,7 @@ def _move(
 ) -> None:
     """Compare-and-set on the status: the UPDATE matches only while the status is still
     `expected`, so of two racing transitions exactly one changes the row."""
-    if not a.can_move(expected, target):
+    if not lifecycle.can_move(expected, target):
         raise Conflict(f"A request that is {expected} cannot become {target}.")
     moved = cast(
         CursorResult[Any],
@@ -343,7 +331,7 @@ def _move(
     ).rowcount
     if moved != 1:
         raise Conflict(f"The request changed meanwhile; it is no longer {expected}.")
-    if target not in a.ACTIVE:
+    if target not in lifecycle.ACTIVE:
         session.execute(delete(t.RequestLock).where(t.RequestLock.request_id == row.id))
     _mirror(row, status=target, last_modified_date_time=now, **values)
 
@@ -394,11 +382,36 @@ def _notify(
     )
 
 
-def _expire_if_due(session: Session, row: t.ApprovalRequest, now: datetime) -> None:
+def aggregate_of(row: t.ApprovalRequest) -> lifecycle.ApprovalRequest:
+    """The domain's view of a loaded request row (approve adds the decisions it reads)."""
+    return lifecycle.ApprovalRequest(
+        id=row.id,
+        status=Status(row.status),
+        requestor_id=row.requestor_id,
+        expires=row.expiration_date_time,
+        approvals_required=row.approvals_required,
+    )
+
+
+def _save(
+    session: Session,
+    row: t.ApprovalRequest,
+    request: lifecycle.ApprovalRequest,
+    now: datetime,
+    **values: Any,
+) -> None:
+    """Persist the moves the aggregate recorded, each a compare-and-set (see `_move`)."""
+    for event in request.events:
+        _move(session, row, event.before, event.after, now, **values)
+    request.events.clear()
+
+
+def _expire_if_due(
+    session: Session, row: t.ApprovalRequest, request: lifecycle.ApprovalRequest, now: datetime
+) -> None:
     """An action on a request whose time is up expires it (committed) and fails with 409."""
-    if row.status in a.ACTIVE and now >= row.expiration_date_time:
-        expected = row.status
-        _move(session, row, expected, a.EXPIRED, now)
+    if request.expire(now):
+        _save(session, row, request, now)
         _audit(session, row, None, "Expire", now)
         _notify(session, row, "expired", [row.requestor_id], now)
         raise _CommitThenRaise(
@@ -428,14 +441,20 @@ def create_request(
         select(t.Tenant.request_lifetime_days).where(t.Tenant.id == caller.tenant_id)
     )
     assert lifetime is not None
-    request_id = str(uuid.uuid4())
+    request = lifecycle.ApprovalRequest.submit(
+        str(uuid.uuid4()),
+        caller.id,
+        now,
+        timedelta(days=lifetime),
+        protection.approvals_required,
+    )
     before, after = plan.before, plan.after
     row = t.ApprovalRequest(
-        id=request_id,
+        id=request.id,
         tenant_id=caller.tenant_id,
-        status=a.NEEDS_APPROVAL,
+        status=request.status,
         request_date_time=now,
-        expiration_date_time=now + timedelta(days=lifetime),
+        expiration_date_time=request.expires,
         last_modified_date_time=now,
         requestor_id=caller.id,
         requestor_type=caller.type,
@@ -443,7 +462,7 @@ def create_request(
         request_justification=justification,
         policy_type=protection.policy_type,
         policy_ids=[policy.id for policy in protection.policies],
-        approvals_required=protection.approvals_required,
+        approvals_required=request.approvals_required,
         auto_complete=protection.auto_complete,
         payload_id=change.target_id,
         payload_type=plan.entity_type,
@@ -495,7 +514,7 @@ def check_unlocked(session: Session, tenant_id: str, keys: Iterable[str], now: d
         .where(t.RequestLock.tenant_id == tenant_id, t.RequestLock.entity_key.in_(keys))
     ).all()
     for holder in holders:
-        if effective_status(holder, now) in a.ACTIVE:
+        if effective_status(holder, now) in lifecycle.ACTIVE:
             raise Conflict(LOCKED_MESSAGE, reason=f"lockedBy:{holder.id}")
 
 
@@ -508,8 +527,8 @@ def _lock_entities(session: Session, tenant_id: str, row: t.ApprovalRequest, now
             .where(t.RequestLock.tenant_id == tenant_id, t.RequestLock.entity_key == key)
             .with_for_update()
         ).scalar_one_or_none()
-        if holder is not None and effective_status(holder, now) == a.EXPIRED:
-            _move(session, holder, holder.status, a.EXPIRED, now)  # frees its locks
+        if holder is not None and effective_status(holder, now) == Status.EXPIRED:
+            _move(session, holder, holder.status, Status.EXPIRED, now)  # frees its locks
             _audit(session, holder, None, "Expire", now)
             _notify(session, holder, "expired", [holder.requestor_id], now)
         elif holder is not None:
@@ -548,17 +567,19 @@ def _require_eligible(
 
 
 def _lock_in_status(
-    session: Session, caller: Caller, request_id: str, expected: str, action: str, now: datetime
-) -> t.ApprovalRequest:
+    session: Session,
+    caller: Caller,
+    request_id: str,
+    expected: Status,
+    action: str,
+    now: datetime,
+) -> tuple[t.ApprovalRequest, lifecycle.ApprovalRequest]:
     """The request, row-locked, expired now if its time is up, and in the `expected` status."""
     row = get_request(session, caller.tenant_id, request_id, for_update=True)
-    _expire_if_due(session, row, now)
-    if row.status != expected:
-        raise Conflict(
-            f"The request is {row.status}; only a request that is {expected} can {action}.",
-            reason=f"status:{row.status}",
-        )
-    return row
+    request = aggregate_of(row)
+    _expire_if_due(session, row, request, now)
+    request.require_status(expected, action)
+    return row, request
 
 
 def approve_request(
@@ -567,7 +588,9 @@ def approve_request(
     notes = check_justification(justification, required=False, field="approver note")
 
     def work(session: Session) -> dict[str, Any]:
-        row = _lock_in_status(session, caller, request_id, a.NEEDS_APPROVAL, "be approved", now)
+        row, request = _lock_in_status(
+            session, caller, request_id, Status.NEEDS_APPROVAL, "be approved", now
+        )
         _require_eligible(session, db, caller, row, "Approve", now)
         # The request row is locked (above), so no other decision on it can be written
         # between this read and the insert; the primary key would refuse a second one anyway.
@@ -576,11 +599,8 @@ def approve_request(
                 t.ApprovalDecision.request_id == row.id
             )
         ).all()
-        if any(approver_id == caller.id for approver_id, _ in decided):
-            raise Conflict(
-                "You have already approved this request; another approver must.",
-                reason="alreadyApproved",
-            )
+        request.decisions = tuple((approver_id, decision) for approver_id, decision in decided)
+        reached = request.approve(caller.id)
         session.execute(
             insert(t.ApprovalDecision).values(
                 request_id=row.id,
@@ -592,15 +612,15 @@ def approve_request(
                 decided_date_time=now,
             )
         )
-        approvals = 1 + sum(1 for _, decision in decided if decision == "approve")
+        approvals = request.approvals
         identity = {
             "approver_id": caller.id,
             "approver_type": caller.type,
             "approver_name": caller.display_name,
             "approval_justification": notes or row.approval_justification,
         }
-        if approvals >= row.approvals_required:
-            _move(session, row, a.NEEDS_APPROVAL, a.APPROVED, now, **identity)
+        if reached:
+            _save(session, row, request, now, **identity)
             _audit(
                 session,
                 row,
@@ -645,9 +665,12 @@ def reject_request(
     db: Database, caller: Caller, request_id: str, justification: str | None, now: datetime
 ) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
-        row = _lock_in_status(session, caller, request_id, a.NEEDS_APPROVAL, "be rejected", now)
+        row, request = _lock_in_status(
+            session, caller, request_id, Status.NEEDS_APPROVAL, "be rejected", now
+        )
         _require_eligible(session, db, caller, row, "Reject", now)
         notes = check_justification(justification, field="approver note (required to reject)")
+        request.reject(caller.id)
         session.merge(
             t.ApprovalDecision(
                 request_id=row.id,
@@ -659,11 +682,10 @@ def reject_request(
                 decided_date_time=now,
             )
         )
-        _move(
+        _save(
             session,
             row,
-            a.NEEDS_APPROVAL,
-            a.REJECTED,
+            request,
             now,
             approver_id=caller.id,
             approver_type=caller.type,
@@ -684,15 +706,15 @@ def cancel_approval(
     notes = check_justification(justification, required=False, field="approver note")
 
     def work(session: Session) -> dict[str, Any]:
-        row = _lock_in_status(
-            session, caller, request_id, a.APPROVED, "have its approval cancelled", now
+        row, request = _lock_in_status(
+            session, caller, request_id, Status.APPROVED, "have its approval cancelled", now
         )
         _require_eligible(session, db, caller, row, "Cancel approval", now)
-        _move(
+        request.cancel_approval()
+        _save(
             session,
             row,
-            a.APPROVED,
-            a.CANCELLED,
+            request,
             now,
             approval_justification=notes or row.approval_justification,
         )
@@ -715,15 +737,11 @@ def cancel_my_request(
 ) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
         row = get_request(session, caller.tenant_id, request_id, for_update=True)
-        if row.requestor_id != caller.id:
-            raise Forbidden("Only the requester can cancel their request.", reason="notRequester")
-        _expire_if_due(session, row, now)
-        if row.status not in a.ACTIVE:
-            raise Conflict(
-                f"The request is {row.status}; it can no longer be cancelled.",
-                reason=f"status:{row.status}",
-            )
-        _move(session, row, row.status, a.CANCELLED, now)
+        request = aggregate_of(row)
+        request.require_requester(caller.id, "cancel their request")
+        _expire_if_due(session, row, request, now)
+        request.cancel(caller.id)
+        _save(session, row, request, now)
         _audit(session, row, caller, "Cancel", now)
         _notify(session, row, "cancelled", [row.requestor_id], now)
         return request_json(row, now)
@@ -755,8 +773,8 @@ def complete_locked(
     now: datetime,
     replay: Change | None,
 ) -> Result:
-    if row.requestor_id != caller.id:
-        raise Forbidden("Only the requester can complete the request.", reason="notRequester")
+    request = aggregate_of(row)
+    request.require_requester(caller.id, "complete the request")
     frozen = Change.from_canonical(row.payload["change"])
     if replay is not None and not same_change(frozen, replay):
         raise Forbidden(
@@ -764,15 +782,9 @@ def complete_locked(
             "(method, path and body must be identical).",
             reason="payloadMismatch",
         )
-    _expire_if_due(session, row, now)
-    if row.status != a.APPROVED:
-        # A replay of a request that is not approved is refused as Intune does (403); the
-        # complete action answers 409, the status having moved under the caller.
-        error = Forbidden if replay is not None else Conflict
-        raise error(
-            f"The request is {row.status}; only an approved request can be completed.",
-            reason=f"status:{row.status}",
-        )
+    _expire_if_due(session, row, request, now)
+    # Checked (and the move recorded) before anything is planned; persisted after the apply.
+    request.complete(caller.id, replayed=replay is not None)
     # Under the tenant's lock, nothing else changes the directory before this commits: the
     # snapshot the effect is judged against is the one the change is applied to.
     audit.lock_chain(session, caller.tenant_id)
@@ -797,11 +809,10 @@ def complete_locked(
             "request and submit it again.",
             reason="accessChanged",
         )
-    _move(
+    _save(
         session,
         row,
-        a.APPROVED,
-        a.COMPLETED,
+        request,
         now,
         completed_date_time=now,
         payload_id=row.payload_id or result.target_id,
@@ -882,7 +893,7 @@ def retrieve_request_status(
             t.RequestLock.entity_key == resource_types.lock_key(collection, entity_id),
         )
     ).scalar_one_or_none()
-    if holder is None or effective_status(holder, now) not in a.ACTIVE:
+    if holder is None or effective_status(holder, now) not in lifecycle.ACTIVE:
         return {
             "requestId": None,
             "requestExpirationDateTime": None,

@@ -11,15 +11,13 @@ from datetime import datetime
 
 from sqlalchemy import delete, select, update
 
+from countersign.domain.request import ACTIVE, Status
 from countersign.notify import outbox
 from countersign.services import audit
 from countersign.store import tables as t
 from countersign.store.db import Database
 
 ACTIVITY = "Expire operationApprovalRequest"
-# operationApprovalRequestStatus values (the engine's domain/approval.py names them too).
-ACTIVE = ("needsApproval", "approved")
-EXPIRED = "expired"
 
 
 def expire_due_requests(db: Database, now: datetime, batch: int = 500) -> int:
@@ -45,7 +43,7 @@ def expire_due_requests(db: Database, now: datetime, batch: int = 500) -> int:
             expired = session.scalars(
                 update(r)
                 .where(r.id.in_(candidates), r.status.in_(ACTIVE), r.expiration_date_time <= now)
-                .values(status=EXPIRED, last_modified_date_time=now)
+                .values(status=Status.EXPIRED, last_modified_date_time=now)
                 .returning(r.id),
                 execution_options={"synchronize_session": False},
             ).all()
@@ -70,7 +68,7 @@ def expire_due_requests(db: Database, now: datetime, batch: int = 500) -> int:
                     target_type=row.payload_type,
                     target_id=row.payload_id,
                     target_name=row.payload_name,
-                    after={"status": EXPIRED},
+                    after={"status": Status.EXPIRED},
                     approval_request_id=row.id,
                     now=now,
                 )

@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from countersign.domain.request import Status
 from countersign.notify import outbox
-from countersign.services import approvals
+from countersign.services import approvals, queries
 from countersign.store import tables as t
 from countersign.store.db import Database, current_snapshot
 
-NEEDS_APPROVAL = "needsApproval"
 log = logging.getLogger("countersign.worker")
 
 # (session, database, request row) -> ids of the principals who may approve it now.
@@ -72,9 +72,8 @@ def send_reminders(
                 select(r.id)
                 .where(
                     r.tenant_id.in_(tenants),
-                    r.status == NEEDS_APPROVAL,
+                    queries.status_is(Status.NEEDS_APPROVAL, now),
                     r.reminder_sent.is_(False),
-                    r.expiration_date_time > now,
                     r.expiration_date_time <= now + window,
                 )
                 .order_by(r.expiration_date_time, r.id)
@@ -85,7 +84,7 @@ def send_reminders(
         reminded = (
             session.scalars(
                 update(r)
-                .where(r.id.in_(due), r.reminder_sent.is_(False), r.status == NEEDS_APPROVAL)
+                .where(r.id.in_(due), r.reminder_sent.is_(False), r.status == Status.NEEDS_APPROVAL)
                 .values(reminder_sent=True)
                 .returning(r.id),
                 execution_options={"synchronize_session": False},

@@ -12,12 +12,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 
 from countersign.domain import approval as a
 from countersign.domain.errors import DomainError, NotEligibleToApprove, ValidationFailed
+from countersign.domain.request import Status
 from countersign.domain.summary import row_text
-from countersign.services import approvals
+from countersign.services import approvals, queries
 from countersign.services import summary as summary_service
 from countersign.services.changes import CREATE, DELETE, UPDATE, Change
 from countersign.services.policies import get_policy, policy_json
@@ -145,8 +146,7 @@ def show_policy(policy_id: str, request: Request, web: WebSession = Depends(sign
             select(t.ApprovalRequest.id).where(
                 t.ApprovalRequest.tenant_id == web.caller.tenant_id,
                 t.ApprovalRequest.payload_id == policy_id,
-                t.ApprovalRequest.status.in_(engine.ACTIVE_STATUSES),
-                t.ApprovalRequest.expiration_date_time > web.now,
+                queries.is_active(web.now),
             )
         )
     return render(
@@ -420,12 +420,7 @@ SORTS = {
 
 def status_condition(status: str, now: Any) -> ColumnElement[bool]:
     """SQL for a status filter, with expiry exact as approvals.effective_status reads it."""
-    column, expires = t.ApprovalRequest.status, t.ApprovalRequest.expiration_date_time
-    if status in engine.ACTIVE_STATUSES:
-        return and_(column == status, expires > now)
-    if status == a.EXPIRED:
-        return or_(column == a.EXPIRED, and_(column.in_(engine.ACTIVE_STATUSES), expires <= now))
-    return column == status
+    return queries.status_is(status, now)
 
 
 def _received_ids(session: Any, web: WebSession) -> list[str]:
@@ -466,13 +461,13 @@ def _requests(request: Request, web: WebSession, view: str) -> Response:
     page = int(params["page"]) if params.get("page", "").isdigit() else 1
     page = max(page, 1)
     caller = web.caller
-    sees_all = approvals.can_see_all_requests(caller)
     with web.ctx.db.read() as session:
-        base = select(t.ApprovalRequest).where(t.ApprovalRequest.tenant_id == caller.tenant_id)
-        if view == "mine" or (view == "all" and not sees_all):
-            base = base.where(t.ApprovalRequest.requestor_id == caller.id)
-        elif view == "received":
-            base = base.where(t.ApprovalRequest.id.in_(_received_ids(session, web)))
+        if view == "received":
+            base = queries.tenant_requests(caller.tenant_id).where(
+                t.ApprovalRequest.id.in_(_received_ids(session, web))
+            )
+        else:
+            base = queries.visible_requests(caller, mine=view == "mine")
         requesters = session.execute(
             base.with_only_columns(t.ApprovalRequest.requestor_id, t.ApprovalRequest.requestor_name)
             .distinct()
@@ -538,7 +533,7 @@ def _requests(request: Request, web: WebSession, view: str) -> Response:
         statuses=STATUS_LABELS,
         policy_types=POLICY_TYPE_LABELS,
         requesters=requesters,
-        sees_all=sees_all,
+        sees_all=queries.can_see_all_requests(caller),
     )
 
 
@@ -577,7 +572,7 @@ def _request_page(
     notes: str = "",
 ) -> Response:
     with web.ctx.db.read() as session:
-        row = approvals.visible_request(session, web.caller, request_id)
+        row = queries.visible_request(session, web.caller, request_id)
         decisions = approvals.decisions_of(session, row.id)
         body = engine.request_json(row, web.now, decisions)
         blocked = engine.blocker(session, web, row)
@@ -607,8 +602,8 @@ def _request_page(
         status=current,
         type_label=POLICY_TYPE_LABELS.get(row.policy_type, row.policy_type),
         is_requester=is_requester,
-        can_decide=current == a.NEEDS_APPROVAL and blocked is None,
-        can_cancel_approval=current == a.APPROVED and blocked is None and not is_requester,
+        can_decide=current == Status.NEEDS_APPROVAL and blocked is None,
+        can_cancel_approval=current == Status.APPROVED and blocked is None and not is_requester,
         blocked=blocked,
         title=request_title(row),
         summary=summary,
@@ -713,7 +708,7 @@ def act_on_request(
         message = exc.message
         if isinstance(exc, NotEligibleToApprove):
             with db.read() as session:
-                row = approvals.visible_request(session, caller, request_id)
+                row = queries.visible_request(session, caller, request_id)
                 why = engine.blocker(session, web, row)
             message = f"You cannot {action.replace('-', ' ')} this request: {why or message}"
         return _request_page(

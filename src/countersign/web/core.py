@@ -29,6 +29,7 @@ from countersign.auth.tokens import TokenClaims
 from countersign.domain import permissions as p
 from countersign.domain.actors import USER
 from countersign.domain.errors import DomainError, Forbidden, NotFound, Unauthorized
+from countersign.domain.request import ACTIVE, Status
 from countersign.services.changes import iso
 from countersign.services.identity import resolve_caller
 from countersign.store import tables as t
@@ -100,19 +101,21 @@ def _time_left(expires: Any, now: datetime) -> str:
     return f"{minutes} minutes"
 
 
-STATUS_LABELS = {
-    "needsApproval": "Needs approval",
-    "approved": "Approved",
-    "rejected": "Rejected",
-    "cancelled": "Cancelled",
-    "completed": "Completed",
-    "expired": "Expired",
+STATUS_LABELS: dict[str, str] = {
+    Status.NEEDS_APPROVAL: "Needs approval",
+    Status.APPROVED: "Approved",
+    Status.REJECTED: "Rejected",
+    Status.CANCELLED: "Cancelled",
+    Status.COMPLETED: "Completed",
+    Status.EXPIRED: "Expired",
 }
 
 _env.filters["when"] = _when
 _env.filters["full_time"] = full_time
 _env.filters["status_label"] = lambda s: STATUS_LABELS.get(str(s), str(s))
 _env.globals["time_left"] = _time_left
+_env.globals["Status"] = Status
+_env.globals["ACTIVE_STATUSES"] = ACTIVE
 _env.globals["iso"] = iso
 
 

@@ -10,18 +10,16 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict
-from countersign.services import approvals, gate
+from countersign.domain.request import Status
+from countersign.services import approvals, gate, queries
 from countersign.services.changes import Change, Result
 from countersign.store import tables as t
 from countersign.store.db import Database
 from countersign.web.session import WebSession
-
-ACTIVE_STATUSES = ("needsApproval", "approved")
 
 
 def encode_justification(text: str) -> str:
@@ -68,7 +66,7 @@ def _already_requested(web: WebSession, conflict: Conflict, request_id: str) -> 
         title = summary.get("title") or f"{row.payload_operation} {row.payload_name}"
         name = row.payload_name
         status = approvals.effective_status(row, web.now)
-    words = "waiting for approval" if status == "needsApproval" else "approved, not completed"
+    words = "waiting for approval" if status == Status.NEEDS_APPROVAL else "approved, not completed"
     message = LinkedMessage(
         f"{name} already has an open approval request ({title}; {words}, requested by "
         f"{row.requestor_name}). Another change to it can be submitted once that request is "
@@ -97,22 +95,10 @@ def blocker(session: Session, web: WebSession, row: t.ApprovalRequest) -> str | 
 
 def waiting_rows(session: Session, web: WebSession, limit: int = 500) -> list[t.ApprovalRequest]:
     """Requests that need approval and that this administrator may approve (newest first)."""
-    caller = web.caller
-    rows = session.scalars(
-        select(t.ApprovalRequest)
-        .where(
-            t.ApprovalRequest.tenant_id == caller.tenant_id,
-            t.ApprovalRequest.status == "needsApproval",
-            t.ApprovalRequest.expiration_date_time > web.now,
-            t.ApprovalRequest.requestor_id != caller.id,
-        )
-        .order_by(t.ApprovalRequest.request_date_time.desc(), t.ApprovalRequest.id)
-        .limit(limit)
-    ).all()
-    return [row for row in rows if blocker(session, web, row) is None]
+    return queries.waiting_for(session, web.ctx.db, web.caller, web.now, limit=limit)
 
 
 def waiting_count(web: WebSession) -> int:
     """The count in the header: requests waiting for me."""
     with web.ctx.db.read() as session:
-        return len(waiting_rows(session, web))
+        return queries.waiting_count(session, web.ctx.db, web.caller, web.now)

@@ -19,6 +19,7 @@ from countersign.api.body import form_files
 from countersign.api.odata import list_page
 from countersign.domain import permissions as p
 from countersign.domain.errors import DomainError, NotFound, ValidationFailed
+from countersign.services import queries
 from countersign.services.changes import ACTION, CREATE, DELETE, UPDATE, Change, Result
 from countersign.services.resources import KINDS
 from countersign.store import tables as t
@@ -134,8 +135,7 @@ def home(request: Request, web: WebSession = Depends(signed_in)) -> Response:
             .where(
                 t.ApprovalRequest.tenant_id == caller.tenant_id,
                 t.ApprovalRequest.requestor_id == caller.id,
-                t.ApprovalRequest.status.in_(engine.ACTIVE_STATUSES),
-                t.ApprovalRequest.expiration_date_time > web.now,
+                queries.is_active(web.now),
             )
         )
         policies = session.scalar(

@@ -9,18 +9,16 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field as PydanticField
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement
 
 from countersign.api.collections import CollectionSpec, mount
 from countersign.api.deps import base_url, context, current_caller
 from countersign.api.deps import now as clock_now
 from countersign.api.odata import Field, list_page
 from countersign.api.writes import json_body
-from countersign.domain import approval as a
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
-from countersign.domain.errors import NotFound
-from countersign.services import approvals
+from countersign.services import approvals, queries
 from countersign.services.changes import GraphBody, parse_body
 from countersign.services.policies import get_policy, policy_json
 from countersign.store import tables as t
@@ -53,14 +51,7 @@ def _status_equals(now: datetime) -> Any:
     """`status eq X` as stored status plus the clock, so expiry is exact in filters too."""
 
     def equals(value: Any) -> ColumnElement[bool]:
-        if value == a.EXPIRED:
-            return or_(
-                R.status == a.EXPIRED, and_(R.status.in_(a.ACTIVE), R.expiration_date_time <= now)
-            )
-        if value in a.ACTIVE:
-            return and_(R.status == value, R.expiration_date_time > now)
-        match: ColumnElement[bool] = R.status == value
-        return match
+        return queries.status_is(str(value), now)
 
     return equals
 
@@ -85,9 +76,7 @@ def _request_fields(now: datetime) -> dict[str, Field]:
 
 def _list_requests(request: Request, caller: Caller, *, mine: bool) -> dict[str, Any]:
     now = clock_now(request)
-    query = select(R).where(R.tenant_id == caller.tenant_id)
-    if mine or not approvals.can_see_all_requests(caller):
-        query = query.where(R.requestor_id == caller.id)
+    query = queries.visible_requests(caller, mine=mine)
     url = base_url(request)
     with context(request).db.read() as session:
         return list_page(
@@ -108,9 +97,10 @@ def _one_request(
 ) -> dict[str, Any]:
     now = clock_now(request)
     with context(request).db.read() as session:
-        row = approvals.visible_request(session, caller, request_id)
-        if mine and row.requestor_id != caller.id:  # retrieveMyRequestById: only one's own
-            raise NotFound(f"Approval request '{request_id}' is not one of your requests.")
+        if mine:
+            row = queries.my_request(session, caller, request_id)
+        else:
+            row = queries.visible_request(session, caller, request_id)
         body = approvals.request_json(row, now, approvals.decisions_of(session, row.id))
     context_url = (
         f"{base_url(request)}/beta/$metadata#deviceManagement/operationApprovalRequests/$entity"
@@ -249,23 +239,14 @@ def _policy_sets(pairs: list[tuple[str, str]], request: Request) -> dict[str, An
 def retrieve_approvable_operations(
     request: Request, caller: Caller = Depends(current_caller)
 ) -> dict[str, Any]:
-    caller.require(p.ROLES_READ)
-    pairs: list[tuple[str, str]] = []
-    for policy_type, has_platforms in a.POLICY_TYPES.items():
-        platforms = [*a.NON_WINDOWS, *a.WINDOWS] if has_platforms else [a.NOT_APPLICABLE]
-        pairs.extend((policy_type, platform) for platform in platforms)
-    return _policy_sets(pairs, request)
+    return _policy_sets(queries.approvable_operations(caller), request)
 
 
 @router.get("/operationApprovalPolicies/retrieveOperationsRequiringApproval()")
 def retrieve_operations_requiring_approval(
     request: Request, caller: Caller = Depends(current_caller)
 ) -> dict[str, Any]:
-    caller.require(p.ROLES_READ)
-    pairs = {(a.ACCESS_POLICY_TYPE, a.NOT_APPLICABLE)}
-    for policy in caller.snapshot.policies:
-        pairs.update((policy.policy_type, platform) for platform in policy.platforms)
-    return _policy_sets(sorted(pairs), request)
+    return _policy_sets(queries.operations_requiring_approval(caller), request)
 
 
 mount(router, POLICIES)

@@ -1,0 +1,155 @@
+"""Reading approval requests: the SQL twin of the expiry rule, who may see which requests, the
+request lists, and the approvable operations -- shared by the API and the admin center, so both
+answer the same question the same way.
+
+`status_is` is domain/request.py's `effective_status` written as SQL;
+tests/integration/test_request_status_sql.py checks that the two agree for every status and time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy.orm import Session
+
+from countersign.domain import approval as a
+from countersign.domain import permissions as p
+from countersign.domain import request as lifecycle
+from countersign.domain.actors import Caller
+from countersign.domain.errors import NotFound
+from countersign.domain.request import Status
+from countersign.services.approvals import approvers_of, get_request
+from countersign.store import tables as t
+from countersign.store.db import Database, current_snapshot
+
+R = t.ApprovalRequest
+
+
+def status_is(status: str, now: datetime) -> ColumnElement[bool]:
+    """SQL for `effective_status(row, now) == status`: stored status plus the clock."""
+    due = R.expiration_date_time <= now  # lifecycle.is_due: due from the instant on
+    if status == Status.EXPIRED:
+        return or_(R.status == Status.EXPIRED, and_(R.status.in_(lifecycle.ACTIVE), due))
+    if status in lifecycle.ACTIVE:
+        return and_(R.status == status, ~due)
+    match: ColumnElement[bool] = R.status == status
+    return match
+
+
+def is_active(now: datetime) -> ColumnElement[bool]:
+    """SQL for `lifecycle.is_active(row, now)`: stored active and not yet due."""
+    return and_(R.status.in_(lifecycle.ACTIVE), R.expiration_date_time > now)
+
+
+# -- who sees which requests ------------------------------------------------------------------
+
+
+def can_see_all_requests(caller: Caller) -> bool:
+    """Listing (and reading) every request of the tenant needs the approval permission; without
+    it one sees one's own requests only."""
+    return caller.access.has(p.APPROVAL_FOR_MAA)
+
+
+def tenant_requests(tenant_id: str) -> Select[Any]:
+    return select(R).where(R.tenant_id == tenant_id)
+
+
+def visible_requests(caller: Caller, *, mine: bool) -> Select[Any]:
+    """The requests a list shows: one's own (`mine`, or without the approval permission), else
+    all of the tenant's."""
+    query = tenant_requests(caller.tenant_id)
+    if mine or not can_see_all_requests(caller):
+        query = query.where(R.requestor_id == caller.id)
+    return query
+
+
+def visible_request(session: Session, caller: Caller, request_id: str) -> t.ApprovalRequest:
+    """One request, if the caller may see it (a request one may not see does not exist)."""
+    row = get_request(session, caller.tenant_id, request_id)
+    if row.requestor_id != caller.id and not can_see_all_requests(caller):
+        raise NotFound(f"Approval request '{request_id}' does not exist.")
+    return row
+
+
+def my_request(session: Session, caller: Caller, request_id: str) -> t.ApprovalRequest:
+    """retrieveMyRequestById: only one of the caller's own requests, whatever else they see."""
+    row = visible_request(session, caller, request_id)
+    if row.requestor_id != caller.id:
+        raise NotFound(f"Approval request '{request_id}' is not one of your requests.")
+    return row
+
+
+# -- waiting for me -----------------------------------------------------------------------------
+
+
+def awaiting_decision(caller: Caller, now: datetime) -> Select[Any]:
+    """Requests of the caller's tenant that still need approval and are someone else's."""
+    return tenant_requests(caller.tenant_id).where(
+        status_is(Status.NEEDS_APPROVAL, now), R.requestor_id != caller.id
+    )
+
+
+def waiting_for(
+    session: Session, db: Database, caller: Caller, now: datetime, *, limit: int | None = None
+) -> list[t.ApprovalRequest]:
+    """Requests the caller may approve or reject now (newest first): one query for the
+    candidates and one for the directory snapshot, then `approval_blocker` on each in memory --
+    the same answer as asking services/approvals.py `approval_blocker` row by row."""
+    snapshot = current_snapshot(session, db, caller.tenant_id)
+    if not a.may_approve_anything(snapshot, caller.id, caller.is_user):
+        return []
+    rows = session.scalars(
+        awaiting_decision(caller, now).order_by(R.request_date_time.desc(), R.id).limit(limit)
+    ).all()
+    return [
+        row
+        for row in rows
+        if a.approval_blocker(
+            snapshot, caller.id, caller.is_user, row.requestor_id, approvers_of(row)
+        )
+        is None
+    ]
+
+
+def waiting_count(session: Session, db: Database, caller: Caller, now: datetime) -> int:
+    """How many requests wait for the caller (the header's count), as `waiting_for` answers,
+    reading only each candidate's requester and frozen approvers, not the whole row."""
+    snapshot = current_snapshot(session, db, caller.tenant_id)
+    if not a.may_approve_anything(snapshot, caller.id, caller.is_user):
+        return 0
+    candidates = session.execute(
+        awaiting_decision(caller, now).with_only_columns(R.requestor_id, R.payload["approvers"])
+    ).all()
+    return sum(
+        1
+        for requestor_id, approvers in candidates
+        if a.approval_blocker(
+            snapshot, caller.id, caller.is_user, requestor_id, a.Approvers.from_json(approvers)
+        )
+        is None
+    )
+
+
+# -- what can be protected ----------------------------------------------------------------------
+
+
+def approvable_operations(caller: Caller) -> list[tuple[str, str]]:
+    """retrieveApprovableOperations: every (policy type, platform) an access policy can cover."""
+    caller.require(p.ROLES_READ)
+    pairs: list[tuple[str, str]] = []
+    for policy_type, has_platforms in a.POLICY_TYPES.items():
+        platforms = [*a.NON_WINDOWS, *a.WINDOWS] if has_platforms else [a.NOT_APPLICABLE]
+        pairs.extend((policy_type, platform) for platform in platforms)
+    return pairs
+
+
+def operations_requiring_approval(caller: Caller) -> list[tuple[str, str]]:
+    """retrieveOperationsRequiringApproval: the pairs the tenant's active policies cover, and
+    access policies themselves (always protected)."""
+    caller.require(p.ROLES_READ)
+    pairs = {(a.ACCESS_POLICY_TYPE, a.NOT_APPLICABLE)}
+    for policy in caller.snapshot.policies:
+        pairs.update((policy.policy_type, platform) for platform in policy.platforms)
+    return sorted(pairs)
