@@ -102,3 +102,17 @@ def test_change_own_password_from_the_command_line(
         cli, ["change-password"], input="nope\nOther-Passw0rd-1\nOther-Passw0rd-1\n"
     )
     assert wrong.exit_code == 2 and "The current password is incorrect." in wrong.output
+    scripted = runner.invoke(
+        cli,
+        ["change-password", "--json", "--current", "Cli-Passw0rd-77", "--new", "Cli-Passw0rd-88"],
+    )
+    assert scripted.exit_code == 0, scripted.output
+    assert json.loads(scripted.output) == {
+        "userPrincipalName": tenant.admin.upn,
+        "passwordChanged": True,
+    }
+    refused = runner.invoke(
+        cli, ["change-password", "--json", "--current", "nope", "--new", "Cli-Passw0rd-99"]
+    )
+    assert refused.exit_code == 2
+    assert json.loads(refused.output)["error"]["message"] == "The current password is incorrect."

@@ -153,6 +153,7 @@ def change_password(
         confirmation_prompt=True,
         help="The new password (8 to 256 characters).",
     ),
+    json_output: bool = JSON,
 ) -> None:
     """Change your own password (no approval needed: you prove the current one), then sign in
     again with it: the change ends every earlier token of yours."""
@@ -168,7 +169,10 @@ def change_password(
     if response.status_code != 200:
         fail("password changed; sign in again with `countersign login`", 3)
     save_credentials({**creds, "access_token": response.json()["access_token"]})
-    out.print(f"password changed for {creds['username']}; signed in again with it")
+    if json_output:
+        out.print_json(data={"userPrincipalName": creds["username"], "passwordChanged": True})
+    else:
+        out.print(f"password changed for {creds['username']}; signed in again with it")
 
 
 def call_json(method: str, path: str, **kwargs: Any) -> Any:

@@ -19,6 +19,7 @@ from countersign.api.body import form_files
 from countersign.api.odata import list_page
 from countersign.domain import permissions as p
 from countersign.domain.errors import DomainError, NotFound, ValidationFailed
+from countersign.domain.resource_types import lock_key
 from countersign.services import queries
 from countersign.services.changes import ACTION, CREATE, DELETE, UPDATE, Change, Result
 from countersign.services.resources import KINDS
@@ -747,7 +748,7 @@ def pending_request(web: WebSession, collection: str, object_id: str) -> str | N
         request_id: str | None = session.scalar(
             select(t.RequestLock.request_id).where(
                 t.RequestLock.tenant_id == web.caller.tenant_id,
-                t.RequestLock.entity_key == f"{collection}:{object_id}",
+                t.RequestLock.entity_key == lock_key(collection, object_id),
             )
         )
         return request_id
