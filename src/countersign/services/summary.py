@@ -105,6 +105,16 @@ class Names:
 NOT_FOUND = " (no longer exists)"
 
 
+# Kinds of named objects: their table and the column people know them by.
+_NAMED: dict[str, tuple[Any, str]] = {
+    "group": (t.Group, "display_name"),
+    "servicePrincipal": (t.ServicePrincipal, "display_name"),
+    "role": (t.RoleDefinition, "display_name"),
+    "policy": (t.ApprovalPolicy, "display_name"),
+    "device": (t.ManagedDevice, "device_name"),
+}
+
+
 def label_of(session: Session, tenant_id: str, kind: str, object_id: str) -> str:
     """The name of one object of the tenant now, or the id saying it no longer resolves."""
     row: Any
@@ -112,30 +122,15 @@ def label_of(session: Session, tenant_id: str, kind: str, object_id: str) -> str
         row = session.get(t.User, object_id)
         if row is not None and row.tenant_id == tenant_id:
             return f"{row.display_name} ({row.user_principal_name})"
-    elif kind == "group":
-        row = session.get(t.Group, object_id)
-        if row is not None and row.tenant_id == tenant_id:
-            return str(row.display_name)
-    elif kind == "servicePrincipal":
-        row = session.get(t.ServicePrincipal, object_id)
-        if row is not None and row.tenant_id == tenant_id:
-            return str(row.display_name)
     elif kind == "scopeTag":
         row = session.get(t.RoleScopeTag, (tenant_id, object_id))
         if row is not None:
             return str(row.display_name)
-    elif kind == "role":
-        row = session.get(t.RoleDefinition, object_id)
+    elif kind in _NAMED:
+        table, column = _NAMED[kind]
+        row = session.get(table, object_id)
         if row is not None and row.tenant_id == tenant_id:
-            return str(row.display_name)
-    elif kind == "policy":
-        row = session.get(t.ApprovalPolicy, object_id)
-        if row is not None and row.tenant_id == tenant_id:
-            return str(row.display_name)
-    elif kind == "device":
-        row = session.get(t.ManagedDevice, object_id)
-        if row is not None and row.tenant_id == tenant_id:
-            return str(row.device_name)
+            return str(getattr(row, column))
     elif kind == "principal":
         for candidate in ("user", "group", "servicePrincipal"):
             name = label_of(session, tenant_id, candidate, object_id)
