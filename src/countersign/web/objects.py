@@ -487,6 +487,14 @@ def _carried(
     return hidden, lists
 
 
+# The pickers that list a tenant's objects by name: the source a form field names -> its table.
+_PICKER_TABLES: dict[str, Any] = {
+    "groups": t.Group,
+    "scopeTags": t.RoleScopeTag,
+    "roles": t.RoleDefinition,
+}
+
+
 def _options(web: WebSession, fields: list[FormField]) -> dict[str, list[tuple[str, str]]]:
     sources = {f.source for f in fields if f.source}
     if not sources:
@@ -494,33 +502,14 @@ def _options(web: WebSession, fields: list[FormField]) -> dict[str, list[tuple[s
     tenant = web.caller.tenant_id
     found: dict[str, list[tuple[str, str]]] = {}
     with web.ctx.db.read() as session:
-        if "groups" in sources:
-            found["groups"] = [
-                (g.id, g.display_name)
-                for g in session.scalars(
-                    select(t.Group)
-                    .where(t.Group.tenant_id == tenant)
-                    .order_by(t.Group.display_name)
-                )
-            ]
-        if "scopeTags" in sources:
-            found["scopeTags"] = [
-                (s.id, s.display_name)
-                for s in session.scalars(
-                    select(t.RoleScopeTag)
-                    .where(t.RoleScopeTag.tenant_id == tenant)
-                    .order_by(t.RoleScopeTag.display_name)
-                )
-            ]
-        if "roles" in sources:
-            found["roles"] = [
-                (r.id, r.display_name)
-                for r in session.scalars(
-                    select(t.RoleDefinition)
-                    .where(t.RoleDefinition.tenant_id == tenant)
-                    .order_by(t.RoleDefinition.display_name)
-                )
-            ]
+        for source, table in _PICKER_TABLES.items():
+            if source in sources:
+                found[source] = [
+                    (row.id, row.display_name)
+                    for row in session.scalars(
+                        select(table).where(table.tenant_id == tenant).order_by(table.display_name)
+                    )
+                ]
     if "permissions" in sources:
         found["permissions"] = [(name, name) for name in permission_choices()]
     return found
