@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from countersign.services.resources import KINDS
+from countersign.services.handlers.resources import KINDS
 from tests.factories import TenantFactory, unique
 from tests.integration.test_resources import CASES, Case, assign_body
 from tests.maa import REQUESTS, seed

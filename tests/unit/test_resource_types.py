@@ -11,7 +11,7 @@ from countersign.domain.rbac import DirectorySnapshot
 from countersign.services import approvals
 from countersign.services.catalog import HANDLERS, handler_for
 from countersign.services.changes import Change, Plan
-from countersign.services.resources import KINDS
+from countersign.services.handlers.resources import KINDS
 
 REGISTERED = (
     *KINDS,

@@ -448,7 +448,7 @@ def devices_import(
     from countersign.auth.tokens import TokenClaims
     from countersign.clock import system_clock
     from countersign.domain.actors import USER
-    from countersign.services.devices import first_administrator, import_csv
+    from countersign.services.handlers.devices import first_administrator, import_csv
     from countersign.services.identity import resolve_caller
     from countersign.store import tables as t
 

@@ -31,7 +31,7 @@ from countersign.domain.summary import summary_facts
 from countersign.notify import targets
 
 KINDS = ("email", "webhook", "slack", "teams")
-# The farewell of a tenant's last enabled channel (services/notification_channels.py).
+# The farewell of a tenant's last enabled channel (services/handlers/notification_channels.py).
 CHANNEL_REMOVED_EVENT = "channelRemoved"
 # A signed audit checkpoint (services/audit_checkpoints.py), for webhooks that keep them.
 CHECKPOINT_EVENT = "auditCheckpoint"

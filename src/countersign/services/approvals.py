@@ -40,9 +40,10 @@ from countersign.domain.rbac import DirectorySnapshot
 from countersign.domain.request import Status
 from countersign.metrics import observe_time_to_approval
 from countersign.notify import outbox
-from countersign.services import audit, directory
+from countersign.services import audit
 from countersign.services.catalog import apply_change, plan_change
 from countersign.services.changes import Change, Plan, Result, canonical_json, iso
+from countersign.services.handlers import directory
 from countersign.services.identity import caller_as_of, resolve_caller
 from countersign.services.summary import build_summary
 from countersign.store import tables as t

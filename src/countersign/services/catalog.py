@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from countersign.domain.actors import Caller
 from countersign.domain.errors import NotFound
-from countersign.services import (
+from countersign.services.changes import Change, Handler, Plan, Result, apply_planned
+from countersign.services.handlers import (
     devices,
     directory,
     notification_channels,
@@ -18,7 +19,6 @@ from countersign.services import (
     resources,
     tenant_settings,
 )
-from countersign.services.changes import Change, Handler, Plan, Result, apply_planned
 
 _ALL: tuple[Handler, ...] = (
     *(resources.ResourceHandler(kind) for kind in resources.KINDS.values()),

@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, ValidationFailed
-from countersign.services import approvals, audit, directory, submissions
+from countersign.services import approvals, audit, submissions
 from countersign.services.catalog import apply_change, handler_for, plan_change
 from countersign.services.changes import Change, Plan, Result
+from countersign.services.handlers import directory
 from countersign.services.identity import caller_as_of
 from countersign.store.db import Database
 

@@ -1,6 +1,6 @@
 """Reminders: a request still waiting for approval a set time before it expires gets one
 "reminder" notification to its eligible approvers. The time is the tenant's
-`reminderHoursBeforeExpiry` (services/tenant_settings.py), else the server's
+`reminderHoursBeforeExpiry` (services/handlers/tenant_settings.py), else the server's
 `Settings.reminder_hours_before_expiry` (24 hours by default)."""
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from countersign.domain import permissions as p
 from countersign.domain.errors import Conflict, ValidationFailed
 from countersign.domain.rbac import DEFAULT_SCOPE_TAG
 from countersign.services import audit
-from countersign.services.directory import UPN
+from countersign.services.handlers.directory import UPN
 from countersign.services.identity import upn_taken
 from countersign.store import tables as t
 from countersign.store.scope import set_scope_tags

@@ -21,7 +21,7 @@ from countersign.domain.summary import row_text
 from countersign.services import approvals, queries
 from countersign.services import summary as summary_service
 from countersign.services.changes import CREATE, DELETE, UPDATE, Change
-from countersign.services.policies import get_policy, policy_json
+from countersign.services.handlers.policies import get_policy, policy_json
 from countersign.store import tables as t
 from countersign.web import engine
 from countersign.web.core import (

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from countersign.domain.errors import DomainError, NotFound
 from countersign.services.changes import ASSIGN, Change
-from countersign.services.resources import KINDS, Kind
+from countersign.services.handlers.resources import KINDS, Kind
 from countersign.store import tables as t
 from countersign.web import engine
 from countersign.web.core import HtmlRoute, WebSession, form_data, redirect, render, signed_in

@@ -24,8 +24,8 @@ from countersign.domain import permissions as p
 from countersign.domain.approval import covering
 from countersign.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from countersign.notify.outbox import EVENTS
-from countersign.services import notification_channels as nc
 from countersign.services.changes import CREATE, DELETE, UPDATE, Change, Result
+from countersign.services.handlers import notification_channels as nc
 from countersign.store import tables as t
 from countersign.web import engine
 from countersign.web.core import (

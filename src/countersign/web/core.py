@@ -196,7 +196,7 @@ def form_lists(request: Request, name: str) -> list[str]:
 
 # What each navigation entry needs: a section's read permission, or these.
 NAV_PERMISSIONS = {
-    "access-policies": p.ROLES_READ,  # services/policies.py reads policies with it
+    "access-policies": p.ROLES_READ,  # services/handlers/policies.py reads policies with it
     "audit": p.AUDIT_READ,
     "tenant/notifications": p.ORGANIZATION_UPDATE,
 }

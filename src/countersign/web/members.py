@@ -19,7 +19,7 @@ from countersign.domain import permissions as p
 from countersign.domain.actors import SERVICE_PRINCIPAL, USER
 from countersign.domain.errors import DomainError, ValidationFailed
 from countersign.services.changes import ACTION, Change
-from countersign.services.directory import GRAPH as DIRECTORY_OBJECTS
+from countersign.services.handlers.directory import GRAPH as DIRECTORY_OBJECTS
 from countersign.store import tables as t
 from countersign.web import engine
 from countersign.web.core import (

@@ -22,7 +22,7 @@ from countersign.domain.errors import DomainError, NotFound, ValidationFailed
 from countersign.domain.resource_types import lock_key
 from countersign.services import queries
 from countersign.services.changes import ACTION, CREATE, DELETE, UPDATE, Change, Result
-from countersign.services.resources import KINDS
+from countersign.services.handlers.resources import KINDS
 from countersign.store import tables as t
 from countersign.web import engine
 from countersign.web.core import (

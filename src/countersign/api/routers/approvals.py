@@ -20,7 +20,7 @@ from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
 from countersign.services import approvals, queries
 from countersign.services.changes import GraphBody, parse_body
-from countersign.services.policies import get_policy, policy_json
+from countersign.services.handlers.policies import get_policy, policy_json
 from countersign.store import tables as t
 from countersign.store.db import Database
 

@@ -17,8 +17,8 @@ from countersign.api.writes import json_body, run_change
 from countersign.domain import permissions as p
 from countersign.domain.actors import SERVICE_PRINCIPAL, Caller
 from countersign.domain.errors import ValidationFailed
-from countersign.services import directory as d
 from countersign.services.changes import ACTION, Change, GraphBody, parse_body
+from countersign.services.handlers import directory as d
 from countersign.services.identity import change_own_password
 from countersign.store import tables as t
 

@@ -14,7 +14,7 @@ from countersign.api.errors import graph_error
 from countersign.api.odata import Field
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
-from countersign.services import notification_channels as nc
+from countersign.services.handlers import notification_channels as nc
 from countersign.store import tables as t
 
 router = APIRouter(prefix="/beta", tags=["notifications"])

@@ -11,7 +11,7 @@ from countersign.api.deps import base_url, context, current_caller
 from countersign.api.odata import Field
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
-from countersign.services import rbac as r
+from countersign.services.handlers import rbac as r
 from countersign.store import tables as t
 
 router = APIRouter(prefix="/beta/deviceManagement", tags=["rbac"])

@@ -14,8 +14,6 @@ from countersign.api.odata import Field
 from countersign.api.writes import if_match_version, json_body, run_change
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
-from countersign.services import devices as d
-from countersign.services import resources as r
 from countersign.services.changes import (
     ACTION,
     ASSIGN,
@@ -26,6 +24,8 @@ from countersign.services.changes import (
     GraphBody,
     parse_body,
 )
+from countersign.services.handlers import devices as d
+from countersign.services.handlers import resources as r
 from countersign.store import tables as t
 
 router = APIRouter(prefix="/beta", tags=["protected objects"])

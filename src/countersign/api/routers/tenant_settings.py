@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from countersign.api.deps import base_url, context, current_caller
 from countersign.api.writes import if_match_version, json_body, run_change
 from countersign.domain.actors import Caller
-from countersign.services import tenant_settings as ts
 from countersign.services.changes import UPDATE, Change
+from countersign.services.handlers import tenant_settings as ts
 
 router = APIRouter(prefix="/beta", tags=["multiAdminApproval"])
 PATH = "/deviceManagement/multiAdminApprovalSettings"

@@ -28,7 +28,7 @@ from countersign.services.changes import (
     parse_body,
 )
 from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
-from countersign.services.rbac import require_reach_over_holders
+from countersign.services.handlers.rbac import require_reach_over_holders
 from countersign.store import tables as t
 
 # A user's properties that decide who can sign in as it: changing them takes the account over.

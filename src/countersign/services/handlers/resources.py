@@ -36,7 +36,7 @@ from countersign.services.changes import (
     parse_body,
 )
 from countersign.services.handlers.base import CollectionHandler, Write, touch
-from countersign.services.rbac import check_scope_tags
+from countersign.services.handlers.rbac import check_scope_tags
 from countersign.store import tables as t
 from countersign.store.scope import set_scope_tags
 

@@ -35,8 +35,8 @@ from countersign.services.changes import (
     parse_body,
 )
 from countersign.services.handlers.base import CollectionHandler, get_in_tenant, touch
-from countersign.services.rbac import check_scope_tags
-from countersign.services.resources import visible_or_404
+from countersign.services.handlers.rbac import check_scope_tags
+from countersign.services.handlers.resources import visible_or_404
 from countersign.store import tables as t
 from countersign.store.db import Database
 from countersign.store.scope import set_scope_tags

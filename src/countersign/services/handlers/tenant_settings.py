@@ -35,7 +35,7 @@ from countersign.services.changes import (
     parse_body,
 )
 from countersign.services.handlers.base import CollectionHandler
-from countersign.services.policies import MAX_LIFETIME_DAYS
+from countersign.services.handlers.policies import MAX_LIFETIME_DAYS
 from countersign.store import tables as t
 
 COLLECTION = "multiAdminApprovalSettings"
