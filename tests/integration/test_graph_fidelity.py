@@ -342,38 +342,135 @@ def test_assign_with_the_sdk_body_keys(tenants: TenantFactory) -> None:
 # -- directory ----------------------------------------------------------------------------
 
 
-def test_user_profile_and_service_principal_notes(tenants: TenantFactory) -> None:
+USER_PROFILE = {
+    "usageLocation": "NL",
+    "city": "Utrecht",
+    "jobTitle": "Engineer",
+    "department": "IT",
+    "officeLocation": "B2",
+    "mobilePhone": "+31 6 1234 5678",
+    "companyName": "Contoso",
+    "employeeId": "E-42",
+    "otherMails": ["alex@elsewhere.example"],
+    "employeeOrgData": {"division": "Devices", "costCenter": "CC-1"},
+    "employeeHireDate": "2024-03-01T00:00:00Z",
+}
+
+
+def test_a_user_keeps_every_writable_graph_property(tenants: TenantFactory) -> None:
     tenant = tenants()
     upn = f"{unique('u')}@contoso.example"
-    made = tenant.ok(
+    body = {
+        "displayName": "Alex",
+        "userPrincipalName": upn,
+        "passwordProfile": {"password": "Correct-Horse-9"},
+        "createdDateTime": "2001-01-01T00:00:00Z",  # read-only: ignored, as Graph does
+        **USER_PROFILE,
+    }
+    made = tenant.ok("POST", "/beta/users", json=body)
+    got = tenant.ok("GET", f"/beta/users/{made['id']}")
+    assert {k: got[k] for k in USER_PROFILE} == USER_PROFILE
+    assert got["createdDateTime"] != "2001-01-01T00:00:00Z"
+    # Every structural property of Graph's user type is served, null where nothing is kept.
+    structural = {n for n, prop in schema.properties("user").items() if not prop.navigation}
+    assert structural <= set(got) and got["streetAddress"] is None
+    url = f"/beta/users/{made['id']}"
+    assert tenant.call("PATCH", url, json={"city": "Delft", "jobTitle": None}).status_code == 204
+    after = tenant.ok("GET", url)
+    assert (after["city"], after["jobTitle"], after["department"]) == ("Delft", None, "IT")
+    for bad, target in (
+        ({"favouriteColour": "blue"}, "favouriteColour"),
+        ({"city": 5}, "city"),
+        (
+            {"employeeOrgData": {"division": "x", "wing": "y"}},
+            "'wing' does not exist on employeeOrgData",
+        ),
+        ({"usageLocation": "DEU"}, "usageLocation"),
+        ({"appRoleAssignments": []}, "appRoleAssignments"),
+    ):
+        refused = tenant.call("PATCH", url, json=bad)
+        assert refused.status_code == 400, (bad, refused.text)
+        assert target in refused.json()["error"]["message"], refused.text
+    assert tenant.ok("GET", url) == after
+
+
+def test_groups_and_service_principals_keep_graph_properties(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    group = tenant.ok(
         "POST",
-        "/beta/users",
+        "/beta/groups",
         json={
-            "displayName": "Alex",
-            "userPrincipalName": upn,
-            "usageLocation": "NL",
-            "jobTitle": "Engineer",
-            "passwordProfile": {"password": "Correct-Horse-9"},
+            "displayName": unique("g"),
+            "mailNickname": "g",
+            "securityEnabled": True,
+            "mailEnabled": False,
+            "visibility": "Private",
+            "classification": "Internal",
+            "isAssignableToRole": False,
         },
     )
-    assert (made["usageLocation"], made["jobTitle"], made["department"]) == ("NL", "Engineer", None)
-    assert (
-        tenant.call("PATCH", f"/beta/users/{made['id']}", json={"usageLocation": "DE"}).status_code
-        == 204
+    got = tenant.ok("GET", f"/beta/groups/{group['id']}")
+    assert (got["visibility"], got["classification"], got["isAssignableToRole"]) == (
+        "Private",
+        "Internal",
+        False,
     )
-    assert tenant.ok("GET", f"/beta/users/{made['id']}")["usageLocation"] == "DE"
-    assert (
-        tenant.call("PATCH", f"/beta/users/{made['id']}", json={"usageLocation": "DEU"}).status_code
-        == 400
-    )
+    assert "theme" in got and got["theme"] is None
+    url = f"/beta/groups/{group['id']}"
+    assert tenant.call("PATCH", url, json={"theme": "Teal"}).status_code == 204
+    assert tenant.ok("GET", url)["theme"] == "Teal"
+    assert tenant.call("PATCH", url, json={"colour": "Teal"}).status_code == 400
+
     sp = tenant.ok("POST", "/beta/servicePrincipals", json={"displayName": unique("sp")})
-    assert (
-        tenant.call(
-            "PATCH", f"/beta/servicePrincipals/{sp['id']}", json={"notes": "CI"}
-        ).status_code
-        == 204
+    sp_url = f"/beta/servicePrincipals/{sp['id']}"
+    changes = {
+        "notes": "CI",
+        "tags": ["WindowsAzureActiveDirectoryIntegratedApp"],
+        "homepage": "https://ci.example",
+    }
+    assert tenant.call("PATCH", sp_url, json=changes).status_code == 204
+    served = tenant.ok("GET", sp_url)
+    assert {k: served[k] for k in changes} == changes
+    # Credentials are Countersign's own: minted by addPassword; no certificate sign-in.
+    password = tenant.call("PATCH", sp_url, json={"passwordCredentials": []})
+    assert password.status_code == 400 and "addPassword" in password.text
+    key = tenant.call("PATCH", sp_url, json={"keyCredentials": []})
+    assert key.status_code == 501 and key.json()["error"]["code"] == "NotImplemented"
+    assert tenant.ok("GET", sp_url) == served
+
+
+def test_a_kept_property_is_not_a_credential(tenants: TenantFactory) -> None:
+    """The four-eyes guard compares what signs in as a principal (UPN, mail, password hash):
+    a privileged user's city applies at once while an access policy is active; its mail
+    still needs approval."""
+    s = seed(tenants)
+    admin3 = s.tenant.user("admin3", roles=("Intune Administrator",), groups=(s.approvers,))
+    s.activate_policy("app")
+    url = f"/beta/users/{admin3.id}"
+    assert s.tenant.call("PATCH", url, s.admin2, json={"city": "Delft"}).status_code == 204
+    assert s.tenant.ok("GET", url)["city"] == "Delft"
+    mail = s.tenant.call("PATCH", url, s.admin2, json={"mail": "attacker@elsewhere.example"})
+    assert mail.status_code == 400, mail.text
+    assert mail.json()["error"]["innerError"]["reason"] == "justificationMissing"
+
+
+def test_rbac_types_are_checked_against_graph(tenants: TenantFactory) -> None:
+    tenant = tenants()
+    dm = "/beta/deviceManagement"
+    unknown = tenant.call("POST", f"{dm}/roleDefinitions", json={"displayName": "r", "colour": 1})
+    assert unknown.status_code == 400
+    assert "'colour' does not exist on deviceAndAppManagementRoleDefinition" in unknown.text
+    deprecated = tenant.call(
+        "POST", f"{dm}/roleDefinitions", json={"displayName": "r", "permissions": []}
     )
-    assert tenant.ok("GET", f"/beta/servicePrincipals/{sp['id']}")["notes"] == "CI"
+    assert deprecated.status_code == 400 and "rolePermissions" in deprecated.text
+    tag = tenant.ok(
+        "POST", f"{dm}/roleScopeTags", json={"displayName": unique("tag"), "isBuiltIn": True}
+    )
+    assert tag["isBuiltIn"] is False  # read-only: ignored
+    role = tenant.ok("POST", f"{dm}/roleDefinitions", json={"displayName": unique("role")})
+    served = tenant.ok("GET", f"{dm}/roleDefinitions/{role['id']}")
+    assert {"isBuiltInRoleDefinition", "rolePermissions", "permissions"} <= set(served)
 
 
 def test_isof_and_case_insensitive_filters(tenants: TenantFactory) -> None:
@@ -456,23 +553,43 @@ def test_directory_navigations(tenants: TenantFactory) -> None:
     assert [r["@odata.id"].rsplit("/", 1)[-1] for r in refs] == [alex.id]
 
 
-def test_role_assignment_navigations_and_scope_members(tenants: TenantFactory) -> None:
+def test_role_assignment_navigations_and_group_scope(tenants: TenantFactory) -> None:
     tenant = tenants()
     group = tenant.group("Helpdesk")
     roles = tenant.ok("GET", "/beta/deviceManagement/roleDefinitions")["value"]
     role = next(r for r in roles if r["displayName"] == "Help Desk Operator")
-    made = tenant.ok(
-        "POST",
-        "/beta/deviceManagement/roleAssignments",
-        json={
+    url = "/beta/deviceManagement/roleAssignments"
+    bind = f"https://graph.microsoft.com/beta/deviceManagement/roleDefinitions('{role['id']}')"
+
+    def body(**scope: Any) -> dict[str, Any]:
+        return {
             "displayName": unique("ra"),
             "members": [group],
-            "scopeMembers": [group],
-            "roleDefinition@odata.bind": f"https://graph.microsoft.com/beta/deviceManagement/roleDefinitions('{role['id']}')",
-        },
+            "roleDefinition@odata.bind": bind,
+            **scope,
+        }
+
+    made = tenant.ok(
+        "POST", url, json=body(scopeMembers=[], resourceScopes=[], scopeType="resourceScope")
     )
-    got = tenant.ok("GET", f"/beta/deviceManagement/roleAssignments/{made['id']}/roleDefinition")
+    got = tenant.ok("GET", f"{url}/{made['id']}/roleDefinition")
     assert got["id"] == role["id"]
+    assert (made["scopeMembers"], made["scopeType"]) == ([], "resourceScope")
+    # A group scope would limit whose users and devices the holders manage; Countersign's reach
+    # follows scope tags alone, so it answers 501 rather than keep a limit it does not enforce.
+    count = len(tenant.ok("GET", url)["value"])
+    for scope in (
+        {"scopeMembers": [group]},
+        {"resourceScopes": [group]},
+        {"scopeType": "allDevices"},
+    ):
+        refused = tenant.call("POST", url, json=body(**scope))
+        assert refused.status_code == 501, (scope, refused.text)
+        assert refused.json()["error"]["code"] == "NotImplemented"
+        patched = tenant.call("PATCH", f"{url}/{made['id']}", json=scope)
+        assert patched.status_code == 501, (scope, patched.text)
+    assert tenant.call("POST", url, json=body(scopeType="everything")).status_code == 400
+    assert len(tenant.ok("GET", url)["value"]) == count
 
 
 # -- $batch -----------------------------------------------------------------------------------

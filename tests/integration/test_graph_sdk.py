@@ -542,7 +542,7 @@ def test_directory_and_rbac_through_the_sdk(tenants: TenantFactory, live_server:
             m.DeviceAndAppManagementRoleAssignment(
                 display_name=unique("ra"),
                 members=[group.id],
-                scope_members=[group.id],
+                scope_members=[],
                 role_scope_tag_ids=[tag.id],
                 additional_data={
                     "roleDefinition@odata.bind": f"https://graph.microsoft.com/beta/deviceManagement/roleDefinitions('{role.id}')"
