@@ -649,6 +649,26 @@ def test_batch_limits(tenants: TenantFactory) -> None:
     assert tenant.call("POST", "/beta/$batch", json={"requests": []}).status_code == 400
 
 
+def test_batch_refuses_atomicity_groups_before_running_anything(tenants: TenantFactory) -> None:
+    """Graph's JSON batching has no atomicity groups (OData 4.01 has): a batch naming one is a
+    400 naming the property, and none of its requests runs."""
+    tenant = tenants()
+    before = len(tenant.ok("GET", APPS)["value"])
+    requests = [
+        {
+            "id": "1",
+            "method": "POST",
+            "url": "/deviceAppManagement/mobileApps",
+            "body": {"displayName": unique("app"), **WIN32},
+        },
+        {"id": "2", "atomicityGroup": "g1", "method": "GET", "url": "/me"},
+    ]
+    refused = tenant.call("POST", "/beta/$batch", json={"requests": requests})
+    assert refused.status_code == 400
+    assert "'atomicityGroup' is not supported" in refused.json()["error"]["message"]
+    assert len(tenant.ok("GET", APPS)["value"]) == before
+
+
 def test_graph_features_countersign_lacks_answer_501(tenants: TenantFactory) -> None:
     tenant = tenants()
     made = device(tenant)
