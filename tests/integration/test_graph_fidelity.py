@@ -4,11 +4,15 @@ OData details, the directory navigations and JSON batching, each as Graph answer
 from __future__ import annotations
 
 import base64
+import copy
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from countersign.graph import schema
 from tests.factories import Tenant, TenantFactory, unique
-from tests.maa import REQUESTS, seed
+from tests.maa import POLICIES, REQUESTS, seed
 
 APPS = "/beta/deviceAppManagement/mobileApps"
 DEVICES = "/beta/deviceManagement/managedDevices"
@@ -707,3 +711,34 @@ def test_policy_types_after_unknown_future_value_need_the_prefer_header(
         "GET", f"/beta/deviceManagement/operationApprovalPolicies/{s.activate_policy('app')}"
     )
     assert app_policy["policyType"] == "app"  # a member before unknownFutureValue
+
+
+# -- the approval types ---------------------------------------------------------------------
+
+
+@pytest.fixture()
+def newer_sdk(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Graph's schema as a newer SDK might give it: one more property on each approval type."""
+    document = copy.deepcopy(schema._document())
+    for type_name in ("operationApprovalRequest", "operationApprovalPolicy"):
+        document["types"][type_name]["properties"]["futureProperty"] = "string"
+    monkeypatch.setattr(schema, "_document", lambda: document)
+    schema.properties.cache_clear()
+    yield "futureProperty"
+    monkeypatch.undo()
+    schema.properties.cache_clear()
+
+
+def test_approval_types_serve_what_the_schema_defines_and_keep_their_extensions(
+    tenants: TenantFactory, newer_sdk: str
+) -> None:
+    s = seed(tenants)
+    policy = s.tenant.ok("GET", f"{POLICIES}/{s.activate_policy('app')}")
+    assert set(schema.properties("operationApprovalPolicy")) <= set(policy)
+    assert policy[newer_sdk] is None
+    assert {"approvalsRequired", "autoComplete", "requestLifetimeInDays", "version"} <= set(policy)
+    request_id = s.submit("POST", APPS, json={"displayName": unique("app"), **WIN32})
+    for request in (s.request(request_id), s.tenant.ok("GET", REQUESTS)["value"][0]):
+        assert set(schema.properties("operationApprovalRequest")) <= set(request)
+        assert request[newer_sdk] is None
+        assert {"payload", "payloadId", "approvalsRequired", "policyIds"} <= set(request)
