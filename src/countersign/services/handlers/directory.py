@@ -33,7 +33,7 @@ from countersign.services.changes import (
     parse_body,
 )
 from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
-from countersign.services.handlers.rbac import require_reach_over_holders
+from countersign.services.handlers.rbac import columns_and_kept, require_reach_over_holders
 from countersign.store import tables as t
 
 # A user's properties that decide who can sign in as it: changing them takes the account over.
@@ -175,6 +175,9 @@ class KeptUserRules(GraphBody):
     usage_location: str | None = Field(None, pattern=r"^[A-Za-z]{2}$")  # ISO 3166 alpha-2
 
 
+KEPT_RULES = frozenset(KeptUserRules.model_fields)
+
+
 class UserCreate(GraphBody):
     display_name: str = Field(min_length=1, max_length=256)
     user_principal_name: str = Field(max_length=256)
@@ -213,10 +216,9 @@ U = TypeVar("U", UserCreate, UserUpdate)
 def user_body(model: type[U], body: dict[str, Any]) -> tuple[U, dict[str, Any]]:
     """A user's write body: its columns through `model`, and the properties it keeps, checked
     against Graph's user type (unknown ones a 400 naming them, read-only ones ignored)."""
-    own, kept = schema.split_body("user", body, USER_COLUMNS)
-    rules = {k: v for k, v in kept.items() if to_snake(k) in KeptUserRules.model_fields}
-    parse_body(KeptUserRules, rules)
-    return parse_body(model, own, partial=model is UserUpdate), kept
+    parsed, kept = columns_and_kept("user", USER_COLUMNS, model, body, model is UserUpdate)
+    parse_body(KeptUserRules, {k: v for k, v in kept.items() if to_snake(k) in KEPT_RULES})
+    return parsed, kept
 
 
 def _upn_free(session: Session, upn: str, except_id: str | None = None) -> None:
@@ -384,8 +386,7 @@ G = TypeVar("G", GroupCreate, GroupUpdate)
 
 def group_body(model: type[G], body: dict[str, Any]) -> tuple[G, dict[str, Any]]:
     """A group's write body: its columns through `model`, and the properties it keeps."""
-    own, kept = schema.split_body("group", body, GROUP_COLUMNS)
-    return parse_body(model, own, partial=model is GroupUpdate), kept
+    return columns_and_kept("group", GROUP_COLUMNS, model, body, model is GroupUpdate)
 
 
 class MemberRef(GraphBody):
@@ -563,8 +564,8 @@ def service_principal_body(model: type[S], body: dict[str, Any]) -> tuple[S, dic
             "Countersign does not implement certificate credentials (keyCredentials).",
             target="keyCredentials",
         )
-    own, kept = schema.split_body("servicePrincipal", body, SP_COLUMNS)
-    return parse_body(model, own, partial=model is ServicePrincipalUpdate), kept
+    partial = model is ServicePrincipalUpdate
+    return columns_and_kept("servicePrincipal", SP_COLUMNS, model, body, partial)
 
 
 class PasswordCredential(GraphBody):

@@ -222,11 +222,12 @@ GROUP_SCOPE = ("scopeMembers", "resourceScopes", "scopeType")
 M = TypeVar("M", bound=GraphBody)
 
 
-def rbac_body(
+def columns_and_kept(
     type_name: str, columns: frozenset[str], model: type[M], body: dict[str, Any], partial: bool
 ) -> tuple[M, dict[str, Any]]:
-    """An RBAC write body: its columns through `model`, and the properties it keeps, checked
-    against Graph's type (unknown ones a 400 naming them, read-only ones ignored)."""
+    """A directory or RBAC write body: its columns through `model` (Countersign's own rules),
+    and the properties it keeps as given, checked against Graph's type (unknown ones a 400
+    naming them, read-only ones ignored)."""
     own, kept = schema.split_body(type_name, body, columns)
     return parse_body(model, own, partial=partial), kept
 
@@ -286,7 +287,7 @@ D = TypeVar("D", RoleDefinitionBody, RoleDefinitionUpdate)
 
 
 def _role_definition(model: type[D], body: dict[str, Any]) -> tuple[D, dict[str, Any]]:
-    return rbac_body(
+    return columns_and_kept(
         ROLE_DEFINITION, ROLE_DEFINITION_COLUMNS, model, body, model is RoleDefinitionUpdate
     )
 
@@ -401,7 +402,7 @@ def role_assignment_body(
     `scopeType`: the groups whose users and devices its holders manage) is not implemented:
     Countersign's reach follows scope tags alone, so a body may name the group scope only as
     Countersign serves it (no groups, its own scope type); anything else is a 501."""
-    parsed, kept = rbac_body(
+    parsed, kept = columns_and_kept(
         ROLE_ASSIGNMENT, ROLE_ASSIGNMENT_COLUMNS, model, body, model is RoleAssignmentUpdate
     )
     scope = {name: kept.pop(name) for name in GROUP_SCOPE if name in kept}
@@ -511,7 +512,7 @@ T = TypeVar("T", ScopeTagBody, ScopeTagUpdate)
 
 
 def _scope_tag(model: type[T], body: dict[str, Any]) -> tuple[T, dict[str, Any]]:
-    return rbac_body(SCOPE_TAG, SCOPE_TAG_COLUMNS, model, body, model is ScopeTagUpdate)
+    return columns_and_kept(SCOPE_TAG, SCOPE_TAG_COLUMNS, model, body, model is ScopeTagUpdate)
 
 
 class RoleScopeTags(CollectionHandler[t.RoleScopeTag]):
