@@ -146,46 +146,37 @@ def review(
     return protected, None, None
 
 
-def confirm_page(
+def confirm_or_write(
     request: Request,
-    section: Section | None,
+    web: WebSession,
+    section: Section,
     form: dict[str, str],
+    change: Change,
     *,
-    nav: str | None = None,
-    heading: str,
-    rows: list[tuple[Any, Any]],
-    action_url: str,
-    protected: bool,
-    button: str,
-    error: str | None,
-    cancel_url: str,
-    explanation: str | None = None,
-    hidden: dict[str, str] | None = None,
-    hidden_lists: dict[str, list[str]] | None = None,
-    **extra: Any,
+    submitting: bool,
+    notice: str,
+    **page: Any,
 ) -> Response:
-    """The last step of a write (templates/confirm.html): what it changes, the justification
-    box (`form`'s, carried back after an error) when it needs approval, and the button."""
-    if nav is None:
-        assert section is not None, "a page of no section names its nav"
-        nav = section.nav
+    """A change's confirmation page; submitted and done, where the browser goes after it."""
+    protected, outcome, error = review(web, form, change, submitting)
+    if outcome is not None:
+        return after_write(section, outcome, notice)
+    return confirm_page(request, section, form, protected=protected, error=error, **page)
+
+
+def confirm_page(
+    request: Request, section: Section | None, form: dict[str, str], **page: Any
+) -> Response:
+    """The last step of a write (templates/confirm.html): `heading`, the `rows` it changes,
+    the justification box (`form`'s, carried back after an error) when `protected`, and the
+    `button` posting to `action_url`, beside `cancel_url`; `error` on top. A page of no section
+    names its `nav`."""
+    defaults: dict[str, Any] = {"explanation": None, "hidden": {}, "hidden_lists": {}}
+    if section is not None:
+        defaults["nav"] = section.nav
+    justification = form.get("justification", "")
     return render(
-        request,
-        "confirm.html",
-        **extra,
-        nav=nav,
-        section=section,
-        heading=heading,
-        explanation=explanation,
-        rows=rows,
-        hidden=hidden or {},
-        hidden_lists=hidden_lists or {},
-        action_url=action_url,
-        protected=protected,
-        button=button,
-        error=error,
-        justification=form.get("justification", ""),
-        cancel_url=cancel_url,
+        request, "confirm.html", **defaults | page, section=section, justification=justification
     )
 
 
@@ -339,13 +330,14 @@ def device_action(request: Request, web: WebSession = Depends(signed_in)) -> Res
         options = list(WIPE_OPTIONS)
         if any(d.get("operatingSystem") == "macOS" for d in devices):
             options.append(MACOS_UNLOCK)
-    protected, outcome, error = review(web, form, change, form.get("step") == "submit")
-    if outcome is not None:
-        return after_write(section, outcome, "done")
-    return confirm_page(
+    return confirm_or_write(
         request,
+        web,
         section,
         form,
+        change,
+        submitting=form.get("step") == "submit",
+        notice="done",
         option_fields=options,
         option_values={
             **{f.key: form.get(f.key) == "on" for f in WIPE_OPTIONS},
@@ -359,9 +351,7 @@ def device_action(request: Request, web: WebSession = Depends(signed_in)) -> Res
         hidden={"action": action},
         hidden_lists={"device_id": device_ids},
         action_url="/admin/devices/action",
-        protected=protected,
         button=label,
-        error=error,
         cancel_url="/admin/devices",
     )
 
@@ -992,19 +982,18 @@ def delete_object(
             expected_version=version if isinstance(version, int) else None,
         )
     form = form_data(request) if request.method == "POST" else {}
-    protected, outcome, error = review(web, form, change, request.method == "POST")
-    if outcome is not None:
-        return after_write(section, outcome, "deleted")
-    return confirm_page(
+    return confirm_or_write(
         request,
+        web,
         section,
         form,
+        change,
+        submitting=request.method == "POST",
+        notice="deleted",
         heading=f"Delete {name}",
         explanation=f"Delete the {section.singular} '{name}'. This cannot be undone.",
         rows=[],
         action_url=f"/admin/{slug}/{object_id}/delete",
-        protected=protected,
         button="Delete",
-        error=error,
         cancel_url=f"/admin/{slug}/{object_id}",
     )
