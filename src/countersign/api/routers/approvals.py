@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement
 from countersign.api.collections import CollectionSpec, mount
 from countersign.api.deps import base_url, context, current_caller
 from countersign.api.deps import now as clock_now
-from countersign.api.odata import Field, list_page
+from countersign.api.odata import Field, columns, list_page
 from countersign.api.writes import json_body
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
@@ -221,12 +221,7 @@ POLICIES = CollectionSpec(
     serialize=policy_json,
     read_permission=p.ROLES_READ,
     get_row=get_policy,
-    fields={
-        "id": Field(t.ApprovalPolicy.id),
-        "displayName": Field(t.ApprovalPolicy.display_name),
-        "policyType": Field(t.ApprovalPolicy.policy_type),
-        "lastModifiedDateTime": Field(t.ApprovalPolicy.last_modified_date_time),
-    },
+    fields=columns(t.ApprovalPolicy, "id", "displayName", "policyType", "lastModifiedDateTime"),
 )
 
 
