@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from countersign.domain import permissions as p
+from countersign.domain.policy_rules import PolicyRules
 from countersign.domain.rbac import DEFAULT_SCOPE_TAG, DirectorySnapshot
 
 # -- policy types and platforms ------------------------------------------------------------
@@ -61,6 +62,8 @@ class ActivePolicy:
     approvals_required: int = 1
     auto_complete: bool = False
     request_lifetime_days: int | None = None
+    # Scope tags, excluded applications, stages, windows (domain/policy_rules.py).
+    rules: PolicyRules = PolicyRules()
 
     def covers(self, policy_type: str, platform: str) -> bool:
         """Same type, and the platform set holds the object's platform (notApplicable: all)."""
