@@ -120,9 +120,7 @@ def _snapshot(policies: tuple[a.ActivePolicy, ...]) -> DirectorySnapshot:
         members=members,
         security_groups=frozenset(members),
         role_permissions={"approver": frozenset({APPROVAL_FOR_MAA})},
-        assignments=(
-            RoleAssignment("ra", "ra", "approver", frozenset(members), frozenset({"0"})),
-        ),
+        assignments=(RoleAssignment("ra", "ra", "approver", frozenset(members), frozenset({"0"})),),
         enabled_users=frozenset({"l1", "l2", "admin"}),
         policies=policies,
     )
@@ -133,7 +131,8 @@ def test_the_lockout_guard_counts_every_stage() -> None:
     staged = policy(stages=(stage("leads", required=2), stage("security")))
     message = lockout(_snapshot((staged,)), "admin")
     assert message is not None and "stage(s) 1, 2" in message
-    assert lockout(_snapshot((policy(stages=(stage("leads"), stage("security"))),)), "admin") is None
+    staffed = policy(stages=(stage("leads"), stage("security")))
+    assert lockout(_snapshot((staffed,)), "admin") is None
 
 
 # -- windows and freezes -----------------------------------------------------------------------

@@ -7,7 +7,7 @@ statuses and their transitions are domain/request.py's.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from countersign.domain import permissions as p
@@ -63,7 +63,7 @@ class ActivePolicy:
     auto_complete: bool = False
     request_lifetime_days: int | None = None
     # Scope tags, excluded applications, stages, windows (domain/policy_rules.py).
-    rules: PolicyRules = PolicyRules()
+    rules: PolicyRules = field(default_factory=PolicyRules)
 
     def covers(self, policy_type: str, platform: str) -> bool:
         """Same type, and the platform set holds the object's platform (notApplicable: all)."""

@@ -239,9 +239,7 @@ def lockout(after: DirectorySnapshot, requester_id: str) -> str | None:
             people = frozenset().union(*(eligible[i] for i in short))
             needed = sum(stages[i].approvals_required for i in short)
             where = (
-                ""
-                if len(stages) == 1
-                else f" in stage(s) {', '.join(str(i + 1) for i in short)}"
+                "" if len(stages) == 1 else f" in stage(s) {', '.join(str(i + 1) for i in short)}"
             )
             return (
                 f"This change would leave the access policy '{policy.display_name}' with "

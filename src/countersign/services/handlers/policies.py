@@ -276,7 +276,7 @@ def _check(write: Write, columns: dict[str, Any]) -> None:
     for tag_id in columns["scope_tag_ids"]:
         if session.get(t.RoleScopeTag, (tenant_id, tag_id)) is None:
             raise ValidationFailed(
-                f"Scope tag '{tag_id}' does not exist.",
+                f"Property 'scopeTagIds': scope tag '{tag_id}' does not exist.",
                 target="scopeTagIds",
                 reason="scopeTagNotFound",
             )
@@ -291,7 +291,8 @@ def _check(write: Write, columns: dict[str, Any]) -> None:
     for app_id in apps:
         if app_id not in known:
             raise ValidationFailed(
-                f"No service principal of the tenant has the appId '{app_id}'.",
+                f"Property 'excludedApplicationIds': no service principal of the tenant has "
+                f"the appId '{app_id}'.",
                 target="excludedApplicationIds",
                 reason="applicationNotFound",
             )
