@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from countersign.domain import approval as a
 from countersign.domain import policy_rules as r
+from countersign.domain.eligibility import Refusal
 from countersign.domain.guards import lockout
 from countersign.domain.permissions import APPROVAL_FOR_MAA
 from countersign.domain.rbac import DirectorySnapshot, RoleAssignment
@@ -88,7 +89,7 @@ def test_the_current_stage_is_the_first_without_its_quorum() -> None:
 
 
 def test_a_later_stage_waits_for_the_earlier_ones() -> None:
-    refusal = a.Refusal("notInApproverGroup", "")
+    refusal = Refusal("notInApproverGroup", "")
     # Eligible in stage 2 only, while stage 1 is open.
     found = r.stage_blocker(STAGES, [], "sec", [refusal, None])
     assert found is not None and found.reason == "stageNotReached"

@@ -27,10 +27,11 @@ from datetime import datetime, timedelta
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
+from countersign.domain.eligibility import Refusal
 from countersign.domain.rbac import DEFAULT_SCOPE_TAG
 
 if TYPE_CHECKING:
-    from countersign.domain.approval import ActivePolicy, Refusal
+    from countersign.domain.approval import ActivePolicy
 
 MAX_EXCLUDED_APPLICATIONS = 50
 MAX_STAGES = 5
@@ -157,11 +158,9 @@ def stage_blocker(
 ) -> Refusal | None:
     """Why `approver_id` may not decide in the request's current stage now, or None.
 
-    `blockers[i]` is domain/approval.py's `approval_blocker` for stage i's groups. An approver
+    `blockers[i]` is domain/eligibility.py's `approval_blocker` for stage i's groups. An approver
     who decided in an earlier stage never decides again (one person, one stage); one eligible
     only for a later stage waits for the stages before it."""
-    from countersign.domain.approval import Refusal
-
     current = current_stage(stages, decisions)
     earlier = [d.stage for d in decisions if d.approver_id == approver_id and d.stage < current]
     if earlier:
