@@ -97,6 +97,10 @@ def test_a_later_stage_waits_for_the_earlier_ones() -> None:
     assert r.stage_blocker(STAGES, [], "lead", [None, refusal]) is None
     # Eligible nowhere: the current stage's own refusal.
     assert r.stage_blocker(STAGES, [], "x", [refusal, refusal]) is refusal
+    # Eligible only in a stage already passed.
+    passed = [r.Decision("a", r.APPROVE, 0), r.Decision("b", r.APPROVE, 0)]
+    found = r.stage_blocker(STAGES, passed, "lead", [None, refusal])
+    assert found is not None and found.reason == "stagePassed"
 
 
 def test_one_person_decides_in_one_stage_only() -> None:

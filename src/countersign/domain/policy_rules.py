@@ -177,6 +177,11 @@ def stage_blocker(
             "stageNotReached",
             f"You approve in stage {later[0] + 1}; stage {current + 1} must be approved first.",
         )
+    if any(blockers[i] is None for i in range(current)):
+        return Refusal(
+            "stagePassed",
+            f"Your stage already has its approvals; stage {current + 1} is deciding now.",
+        )
     return blockers[current]
 
 
@@ -237,6 +242,18 @@ class FreezeWindow:
     start: datetime
     end: datetime
     reason: str
+
+
+def freeze_windows_of(stored: Iterable[dict[str, Any]]) -> list[FreezeWindow]:
+    """Freeze windows as the tenant settings store them (ISO 8601 with a zone)."""
+    return [
+        FreezeWindow(
+            datetime.fromisoformat(w["startDateTime"]),
+            datetime.fromisoformat(w["endDateTime"]),
+            w["reason"],
+        )
+        for w in stored
+    ]
 
 
 def freeze_at(windows: Iterable[FreezeWindow], now: datetime) -> FreezeWindow | None:

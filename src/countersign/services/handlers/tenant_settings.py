@@ -74,18 +74,6 @@ class SettingsUpdate(GraphBody):
     change_freeze_windows: list[FreezeWindowBody] = Field([], max_length=rules.MAX_FREEZE_WINDOWS)
 
 
-def freeze_windows(tenant: t.Tenant) -> list[rules.FreezeWindow]:
-    """The tenant's change-freeze windows, as the domain reads them."""
-    return [
-        rules.FreezeWindow(
-            datetime.fromisoformat(w["startDateTime"]),
-            datetime.fromisoformat(w["endDateTime"]),
-            w["reason"],
-        )
-        for w in tenant.freeze_windows or ()
-    ]
-
-
 def _tenant(session: Session, tenant_id: str) -> t.Tenant:
     tenant = session.get(t.Tenant, tenant_id)
     if tenant is None:
