@@ -75,7 +75,7 @@ def policy_id_of(prefix: str) -> str:
     )
 
 
-def _group_names(group_ids: list[str]) -> dict[str, str]:
+def group_names(group_ids: list[str]) -> dict[str, str]:
     """Each group's display name (GET /beta/groups/{id}); a group the caller may not read, or
     one that is gone, keeps its id."""
     names: dict[str, str] = {}
@@ -138,7 +138,7 @@ def list_policies(
 ) -> None:
     """List active access policies, with their approver groups by name."""
     items = client.call_json("GET", POLICIES)["value"]
-    names = {} if json_output else _group_names([g for p in items for g in p["approverGroupIds"]])
+    names = {} if json_output else group_names([g for p in items for g in p["approverGroupIds"]])
     render(
         "Access policies",
         [
@@ -175,7 +175,7 @@ def show_policy(
     if json_output:
         print_json(policy)
         return
-    names = _group_names(policy.get("approverGroupIds") or [])
+    names = group_names(policy.get("approverGroupIds") or [])
     groups = ", ".join(f"{names[g]} ({g})" for g in policy.get("approverGroupIds") or [])
     stages = [
         (
