@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from countersign.domain import approval as a
 from countersign.domain import policy_rules as r
-from countersign.domain.eligibility import Refusal
+from countersign.domain.eligibility import Approvers, Refusal
 from countersign.domain.guards import lockout
 from countersign.domain.permissions import APPROVAL_FOR_MAA
 from countersign.domain.rbac import DirectorySnapshot, RoleAssignment
@@ -91,23 +91,37 @@ def test_the_current_stage_is_the_first_without_its_quorum() -> None:
 def test_a_later_stage_waits_for_the_earlier_ones() -> None:
     refusal = Refusal("notInApproverGroup", "")
     # Eligible in stage 2 only, while stage 1 is open.
-    found = r.stage_blocker(STAGES, [], "sec", [refusal, None])
+    found = r.stage_blocker(STAGES, 0, [], [refusal, None])
     assert found is not None and found.reason == "stageNotReached"
     # Eligible in the current stage: may decide.
-    assert r.stage_blocker(STAGES, [], "lead", [None, refusal]) is None
+    assert r.stage_blocker(STAGES, 0, [], [None, refusal]) is None
     # Eligible nowhere: the current stage's own refusal.
-    assert r.stage_blocker(STAGES, [], "x", [refusal, refusal]) is refusal
+    assert r.stage_blocker(STAGES, 0, [], [refusal, refusal]) is refusal
     # Eligible only in a stage already passed.
-    passed = [r.Decision("a", r.APPROVE, 0), r.Decision("b", r.APPROVE, 0)]
-    found = r.stage_blocker(STAGES, passed, "lead", [None, refusal])
+    found = r.stage_blocker(STAGES, 1, [], [None, refusal])
     assert found is not None and found.reason == "stagePassed"
 
 
 def test_one_person_decides_in_one_stage_only() -> None:
-    decided = [r.Decision("both", r.APPROVE, 0), r.Decision("b", r.APPROVE, 0)]
-    found = r.stage_blocker(STAGES, decided, "both", [None, None])
+    found = r.stage_blocker(STAGES, 1, [0], [None, None])
     assert found is not None and found.reason == "decidedInAnotherStage"
-    assert r.stage_blocker(STAGES, decided, "other", [None, None]) is None
+    assert r.stage_blocker(STAGES, 1, [], [None, None]) is None
+
+
+def test_an_approved_request_is_decided_by_an_approver_of_any_stage() -> None:
+    snapshot = _snapshot(())
+    approvers = Approvers(("leads",), None)
+    stages = (stage("leads"), stage("security"))
+    for person, allowed in (("l1", True), ("l2", True), ("admin", False)):
+        found = r.decision_blocker(
+            snapshot, person, True, "x", approvers, stages, waiting=False, current=2
+        )
+        assert (found is None) == allowed, person
+    # While it waits, l2 (a lead only) decides stage 1, not stage 2.
+    found = r.decision_blocker(
+        snapshot, "l2", True, "x", approvers, stages, waiting=True, current=1
+    )
+    assert found is not None and found.reason == "stagePassed"
 
 
 def test_stages_need_distinct_people_for_their_quorums() -> None:

@@ -21,14 +21,15 @@ functions decide.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
-from countersign.domain.eligibility import Refusal
-from countersign.domain.rbac import DEFAULT_SCOPE_TAG
+from countersign.domain.eligibility import Approvers, Refusal, approval_blocker
+from countersign.domain.rbac import DEFAULT_SCOPE_TAG, DirectorySnapshot
 
 if TYPE_CHECKING:
     from countersign.domain.approval import ActivePolicy
@@ -152,17 +153,17 @@ def current_stage(stages: Sequence[Stage], decisions: Iterable[Decision]) -> int
 
 def stage_blocker(
     stages: Sequence[Stage],
-    decisions: Iterable[Decision],
-    approver_id: str,
+    current: int,
+    own_stages: Iterable[int],
     blockers: Sequence[Refusal | None],
 ) -> Refusal | None:
-    """Why `approver_id` may not decide in the request's current stage now, or None.
+    """Why an approver may not decide in stage `current` of a request now, or None.
 
-    `blockers[i]` is domain/eligibility.py's `approval_blocker` for stage i's groups. An approver
-    who decided in an earlier stage never decides again (one person, one stage); one eligible
-    only for a later stage waits for the stages before it."""
-    current = current_stage(stages, decisions)
-    earlier = [d.stage for d in decisions if d.approver_id == approver_id and d.stage < current]
+    `blockers[i]` is domain/eligibility.py's `approval_blocker` for stage i's groups;
+    `own_stages` the stages the approver already decided in. One who decided in an earlier
+    stage never decides again (one person, one stage); one eligible only for a later stage
+    waits for the stages before it."""
+    earlier = sorted(stage for stage in own_stages if stage < current)
     if earlier:
         return Refusal(
             "decidedInAnotherStage",
@@ -183,6 +184,45 @@ def stage_blocker(
             f"Your stage already has its approvals; stage {current + 1} is deciding now.",
         )
     return blockers[current]
+
+
+def stages_from(
+    stored: Iterable[dict[str, Any]] | None, group_ids: tuple[str, ...], approvals_required: int
+) -> tuple[Stage, ...]:
+    """A request's stages as frozen at submission; a request without is one stage of its
+    approvers and quorum."""
+    frozen = tuple(Stage.from_json(stage) for stage in stored or ())
+    return frozen or (Stage(group_ids, approvals_required),)
+
+
+def decision_blocker(
+    snapshot: DirectorySnapshot,
+    approver_id: str,
+    approver_is_user: bool,
+    requestor_id: str,
+    approvers: Approvers,
+    stages: Sequence[Stage],
+    *,
+    waiting: bool,
+    current: int,
+    own_stages: Iterable[int] = (),
+) -> Refusal | None:
+    """None when the principal may decide the request now, else why not: while it waits for
+    approval, in its current stage (`stage_blocker`); once approved (to cancel the approval),
+    as an approver of any stage."""
+    blockers = [
+        approval_blocker(
+            snapshot,
+            approver_id,
+            approver_is_user,
+            requestor_id,
+            dataclasses.replace(approvers, group_ids=stage.approver_group_ids),
+        )
+        for stage in stages
+    ]
+    if not waiting:
+        return None if None in blockers else blockers[0]
+    return stage_blocker(stages, current, own_stages, blockers)
 
 
 def understaffed(eligible: Sequence[frozenset[str]], stages: Sequence[Stage]) -> tuple[int, ...]:

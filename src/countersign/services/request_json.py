@@ -83,9 +83,8 @@ def _decision_json(d: t.ApprovalDecision) -> dict[str, Any]:
 
 def stages_of(row: t.ApprovalRequest) -> tuple[policy_rules.Stage, ...]:
     """The request's stages, frozen at submission (a request without: one stage)."""
-    stored = tuple(policy_rules.Stage.from_json(stage) for stage in row.stages or ())
     groups = Approvers.from_json(row.payload["approvers"]).group_ids
-    return stored or (policy_rules.Stage(groups, row.approvals_required),)
+    return policy_rules.stages_from(row.stages, groups, row.approvals_required)
 
 
 def stages_json(

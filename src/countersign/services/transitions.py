@@ -14,6 +14,7 @@ from countersign.domain import eligibility, policy_rules
 from countersign.domain import request as lifecycle
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, NotEligibleToApprove
+from countersign.domain.rbac import DirectorySnapshot
 from countersign.domain.request import Status
 from countersign.services.changes import iso
 from countersign.services.request_json import stages_of
@@ -39,6 +40,27 @@ def approvers_of(row: t.ApprovalRequest) -> eligibility.Approvers:
 def stage_approvers(row: t.ApprovalRequest, stage: policy_rules.Stage) -> eligibility.Approvers:
     """Who may decide in one stage: the request's approvers, with that stage's groups."""
     return dataclasses.replace(approvers_of(row), group_ids=stage.approver_group_ids)
+
+
+def decision_blocker(
+    snapshot: DirectorySnapshot,
+    caller: Caller,
+    row: t.ApprovalRequest,
+    current: int,
+    own_stages: Sequence[int],
+) -> eligibility.Refusal | None:
+    """None when `caller` may decide `row` now (its stage `current`), else why not."""
+    return policy_rules.decision_blocker(
+        snapshot,
+        caller.id,
+        caller.is_user,
+        row.requestor_id,
+        approvers_of(row),
+        stages_of(row),
+        waiting=row.status == Status.NEEDS_APPROVAL,
+        current=current,
+        own_stages=own_stages,
+    )
 
 
 def save(
@@ -99,18 +121,9 @@ def require_eligible(
     """Refuse (and audit the refusal, committed) unless `caller` may decide `row` now; returns
     the stage the caller decides in. A request waiting for approval is decided stage by stage
     (domain/policy_rules.py: stage_blocker); an approved one by an approver of any stage."""
-    snapshot = uow.snapshot(caller.tenant_id)
-    stages = stages_of(row)
-    blockers = [
-        eligibility.approval_blocker(
-            snapshot, caller.id, caller.is_user, row.requestor_id, stage_approvers(row, stage)
-        )
-        for stage in stages
-    ]
-    if row.status == Status.NEEDS_APPROVAL:
-        refusal = policy_rules.stage_blocker(stages, decisions, caller.id, blockers)
-    else:
-        refusal = None if None in blockers else blockers[0]
+    current = policy_rules.current_stage(stages_of(row), decisions)
+    own = [d.stage for d in decisions if d.approver_id == caller.id]
+    refusal = decision_blocker(uow.snapshot(caller.tenant_id), caller, row, current, own)
     if refusal is not None:
         uow.audit(
             row,
@@ -121,7 +134,7 @@ def require_eligible(
             after={"reason": refusal.reason},
         )
         raise CommitThenRaise(NotEligibleToApprove(refusal.reason))
-    return policy_rules.current_stage(stages, decisions)
+    return current
 
 
 def decision(

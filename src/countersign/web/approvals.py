@@ -76,6 +76,13 @@ WIZARD_STEPS = (
     ("review", "Business justification"),
 )
 MAX_WIZARD_STAGES = rules.MAX_STAGES
+STAGE_LABELS = {
+    "approved": "Approved",
+    "inProgress": "Deciding now",
+    "notStarted": "Waiting for the stages before it",
+    "rejected": "Rejected",
+    "notReached": "Not reached",
+}
 NOTICES = {
     "submitted": "Submitted for approval. A second administrator must approve it before it "
     "can be completed.",
@@ -153,6 +160,22 @@ def show_policy(policy_id: str, request: Request, web: WebSession = Depends(sign
     with web.ctx.db.read() as session:
         row = get_policy(session, web.caller.tenant_id, policy_id)
         groups = _group_names(session, web.caller.tenant_id)
+        tag_names = dict(
+            session.execute(
+                select(t.RoleScopeTag.id, t.RoleScopeTag.display_name).where(
+                    t.RoleScopeTag.tenant_id == web.caller.tenant_id
+                )
+            ).all()
+        )
+        tags = [tag_names.get(tag, tag) for tag in row.scope_tag_ids or []]
+        app_names = dict(
+            session.execute(
+                select(t.ServicePrincipal.app_id, t.ServicePrincipal.display_name).where(
+                    t.ServicePrincipal.tenant_id == web.caller.tenant_id
+                )
+            ).all()
+        )
+        applications = [app_names.get(a, a) for a in row.excluded_application_ids or []]
         pending = session.scalar(
             select(t.ApprovalRequest.id).where(
                 t.ApprovalRequest.tenant_id == web.caller.tenant_id,
@@ -169,6 +192,12 @@ def show_policy(policy_id: str, request: Request, web: WebSession = Depends(sign
         type_label=POLICY_TYPE_LABELS.get(row.policy_type, row.policy_type),
         platform=platform_label(row.policy_platform),
         approvers=[groups.get(g, g) for g in row.approver_group_ids],
+        stages=[
+            ([groups.get(g, g) for g in stage["approverGroupIds"]], stage["approvalsRequired"])
+            for stage in row.stages or []
+        ],
+        tags=tags,
+        applications=applications,
         pending=pending,
         notice=_notice(request),
     )
@@ -717,6 +746,8 @@ def _request_page(
         before=_shown(display.get("before")),
         after=_shown(display.get("after")),
         approvals=body.get("approvals") or [],
+        group_names=groups,
+        stage_labels=STAGE_LABELS,
         notice=_notice(request),
         error=error,
         notes=notes,
