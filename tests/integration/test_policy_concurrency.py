@@ -117,30 +117,19 @@ def schedule(s: Seed, request_id: str, when: datetime) -> Any:
     )
 
 
+def count(db: Database, table: Any, *where: Any) -> int:
+    with db.read() as session:
+        return session.scalar(select(func.count()).select_from(table).where(*where)) or 0
+
+
 def audit_count(db: Database, request_id: str, activity_type: str) -> int:
     a = t.AuditEvent
-    with db.read() as session:
-        return (
-            session.scalar(
-                select(func.count())
-                .select_from(a)
-                .where(a.approval_request_id == request_id, a.activity_type == activity_type)
-            )
-            or 0
-        )
+    return count(db, a, a.approval_request_id == request_id, a.activity_type == activity_type)
 
 
 def apps_named(db: Database, tenant_id: str, name: str) -> int:
     r = t.Resource
-    with db.read() as session:
-        return (
-            session.scalar(
-                select(func.count())
-                .select_from(r)
-                .where(r.tenant_id == tenant_id, r.display_name == name)
-            )
-            or 0
-        )
+    return count(db, r, r.tenant_id == tenant_id, r.display_name == name)
 
 
 def test_a_scheduled_completion_runs_once_by_one_of_two_workers_at_its_time(

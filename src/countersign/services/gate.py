@@ -20,6 +20,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -137,13 +138,20 @@ def _decide(
 def _protection(caller: Caller, change: Change, plan: Plan) -> Protection | None:
     return protection_for(
         caller.snapshot.policies,
-        caller_id=caller.id,
         collection=change.collection,
         policy_type=plan.policy_type,
-        platform=plan.platform,
-        before=plan.before,
-        after=plan.after,
+        **_facts(caller, plan),
     )
+
+
+def _facts(caller: Caller, plan: Plan) -> dict[str, Any]:
+    """What decides which policies cover a planned change, besides its type."""
+    return {
+        "caller_id": caller.id,
+        "platform": plan.platform,
+        "before": plan.before,
+        "after": plan.after,
+    }
 
 
 def _audit_exclusion(
@@ -154,12 +162,7 @@ def _audit_exclusion(
     if plan.policy_type is None:
         return
     excluded = coverage(
-        caller.snapshot.policies,
-        caller_id=caller.id,
-        policy_type=plan.policy_type,
-        platform=plan.platform,
-        before=plan.before,
-        after=plan.after,
+        caller.snapshot.policies, policy_type=plan.policy_type, **_facts(caller, plan)
     ).excluded_by
     if not excluded:
         return

@@ -145,6 +145,20 @@ def _group_names(session: Any, tenant_id: str) -> dict[str, str]:
     }
 
 
+def _scope_tags(session: Any, tenant_id: str) -> list[tuple[str, str]]:
+    """The tenant's scope tags as (id, name), by name."""
+    tag = t.RoleScopeTag
+    query = select(tag.id, tag.display_name).where(tag.tenant_id == tenant_id)
+    return [(i, n) for i, n in session.execute(query.order_by(tag.display_name))]
+
+
+def _applications(session: Any, tenant_id: str) -> list[tuple[str, str]]:
+    """The tenant's service principals as (appId, name), by name: what a policy may exclude."""
+    sp = t.ServicePrincipal
+    query = select(sp.app_id, sp.display_name).where(sp.tenant_id == tenant_id)
+    return [(i, n) for i, n in session.execute(query.order_by(sp.display_name))]
+
+
 @router.get("/access-policies/new")
 def new_policy(request: Request, web: WebSession = Depends(signed_in)) -> Response:
     return _wizard(request, web, _wizard_state({}, lambda _name: []), "basics", None)
@@ -160,21 +174,9 @@ def show_policy(policy_id: str, request: Request, web: WebSession = Depends(sign
     with web.ctx.db.read() as session:
         row = get_policy(session, web.caller.tenant_id, policy_id)
         groups = _group_names(session, web.caller.tenant_id)
-        tag_names = dict(
-            session.execute(
-                select(t.RoleScopeTag.id, t.RoleScopeTag.display_name).where(
-                    t.RoleScopeTag.tenant_id == web.caller.tenant_id
-                )
-            ).all()
-        )
+        tag_names = dict(_scope_tags(session, web.caller.tenant_id))
         tags = [tag_names.get(tag, tag) for tag in row.scope_tag_ids or []]
-        app_names = dict(
-            session.execute(
-                select(t.ServicePrincipal.app_id, t.ServicePrincipal.display_name).where(
-                    t.ServicePrincipal.tenant_id == web.caller.tenant_id
-                )
-            ).all()
-        )
+        app_names = dict(_applications(session, web.caller.tenant_id))
         applications = [app_names.get(a, a) for a in row.excluded_application_ids or []]
         pending = session.scalar(
             select(t.ApprovalRequest.id).where(
@@ -477,16 +479,8 @@ def _wizard(
                 .order_by(t.Group.display_name)
             )
         ]
-        scope_tags = session.execute(
-            select(t.RoleScopeTag.id, t.RoleScopeTag.display_name)
-            .where(t.RoleScopeTag.tenant_id == web.caller.tenant_id)
-            .order_by(t.RoleScopeTag.display_name)
-        ).all()
-        applications = session.execute(
-            select(t.ServicePrincipal.app_id, t.ServicePrincipal.display_name)
-            .where(t.ServicePrincipal.tenant_id == web.caller.tenant_id)
-            .order_by(t.ServicePrincipal.display_name)
-        ).all()
+        scope_tags = _scope_tags(session, web.caller.tenant_id)
+        applications = _applications(session, web.caller.tenant_id)
     protected = True
     if step == "review":
         try:
