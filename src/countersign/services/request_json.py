@@ -10,6 +10,7 @@ from typing import Any
 from countersign.domain import policy_rules
 from countersign.domain import request as lifecycle
 from countersign.domain.eligibility import Approvers
+from countersign.graph import schema
 from countersign.services.changes import iso
 from countersign.services.handlers import directory
 from countersign.store import tables as t
@@ -68,7 +69,8 @@ def request_json(
         body["approvals"] = [
             _decision_json(d) for d in sorted(decisions, key=lambda d: d.decided_date_time)
         ]
-    return body
+    # Every property Graph's type defines, then Countersign's extensions (payload, approvals...).
+    return schema.serve("operationApprovalRequest", body, include_unknown=True)
 
 
 def _decision_json(d: t.ApprovalDecision) -> dict[str, Any]:
