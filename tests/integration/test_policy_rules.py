@@ -7,13 +7,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from countersign.domain.errors import Conflict
 from countersign.services.approve_request import approve_request
 from countersign.services.complete_request import complete_request
 from countersign.services.demo import caller_for
+from countersign.store import tables as t
 from countersign.store.db import Database
 from tests.factories import Principal, TenantFactory, row_counts
+from tests.integration.test_notifications import webhook
 from tests.maa import REQUESTS, Seed, b64, seed
 
 APPS = "/beta/deviceAppManagement/mobileApps"
@@ -235,3 +238,25 @@ def test_a_freeze_window_blocks_completion_but_not_approval(
     admin1 = caller_for(db, s.tenant.id, s.admin1.id)
     complete_request(db, admin1, request_id, now + timedelta(hours=1))
     assert s.request(request_id)["status"] == "completed"
+
+
+def test_each_stage_is_asked_in_its_turn(tenants: TenantFactory, db: Database) -> None:
+    s = seed(tenants)
+    webhook(s.tenant, "http://127.0.0.1:9/hook", events=["submitted"])
+    _, both, officers = two_stages(s)
+    request_id = s.submit("POST", APPS, json=web_app("Payroll"))
+    assert asked(db, request_id) == [{s.admin2.id, both.id}]  # the team leads but the requester
+    assert s.approve(request_id, s.admin2).status_code == 200
+    assert asked(db, request_id)[1] == {both.id, officers[0].id, officers[1].id}
+
+
+def asked(db: Database, request_id: str) -> list[set[str]]:
+    """Who each `submitted` message of the request went to, in order."""
+    m = t.OutboxMessage
+    with db.read() as session:
+        rows = session.scalars(
+            select(m.recipients)
+            .where(m.approval_request_id == request_id, m.event == "submitted")
+            .order_by(m.created_date_time)
+        ).all()
+    return [{r["id"] for r in recipients} for recipients in rows]
