@@ -93,12 +93,11 @@ def test_changing_an_exclusion_list_is_itself_protected(tenants: TenantFactory) 
         )
         assert response.status_code == 403, response.text
         assert response.json()["error"]["code"] == "ApprovalRequired"
-        s.tenant.ok(
-            "POST",
-            f"{REQUESTS}/cancelMyRequest",
-            who,
-            json={"id": response.headers["x-msft-approval-code"]},
-        )
+        request_id = response.headers["x-msft-approval-code"]
+        # The reviewer reads what it is: an exclusion-list change of that policy.
+        title = s.request(request_id)["displayPayload"]["summary"]["title"]
+        assert title == "Change access policy Protect app: exclusions", title
+        s.tenant.ok("POST", f"{REQUESTS}/cancelMyRequest", who, json={"id": request_id})
 
 
 # -- stages -------------------------------------------------------------------------------------
