@@ -39,6 +39,8 @@ def test_the_wizard_submits_scope_exclusions_and_two_stages(
     state |= {"approverGroupIds": leads, "approvalsRequired": "1"}
     two = admin1.post(NEW, {**state, "step": "approvers", "stageCount": "1", "addStage": "1"})
     assert "Stage 2: approvers: add groups" in two.text
+    one = admin1.post(NEW, {**state, "step": "approvers", "stageCount": "2", "removeStage": "1"})
+    assert "Stage 2" not in one.text and 'id="remove-stage"' not in one.text
     empty = admin1.post(NEW, {**state, "step": "approvers", "stageCount": "2", "go": "review"})
     assert "Add at least one approver group to stage 2." in empty.text
     state |= {"stageCount": "2", "stage2GroupIds": security, "stage2Required": "2"}

@@ -268,10 +268,8 @@ def _wizard_state(form: dict[str, str], lists: Callable[[str], list[str]]) -> di
     """The wizard's values from its form. Stage 1 is `approverGroupIds`/`approvalsRequired`
     (a one-stage policy, as before stages); stage N >= 2 is `stageNGroupIds`/`stageNRequired`."""
     count = int(form["stageCount"]) if form.get("stageCount", "").isdigit() else 1
-    count = min(
-        max(count + (1 if "addStage" in form else 0) - (1 if "removeStage" in form else 0), 1),
-        MAX_WIZARD_STAGES,
-    )
+    count += ("addStage" in form) - ("removeStage" in form)  # the step's own buttons
+    count = min(max(count, 1), MAX_WIZARD_STAGES)
     return {
         "displayName": form.get("displayName", ""),
         "description": form.get("description", ""),
