@@ -24,6 +24,7 @@ from countersign.services import (
     complete_request,
     queries,
     reject_request,
+    schedule_completion,
 )
 from countersign.services.changes import GraphBody, parse_body
 from countersign.services.handlers.policies import get_policy, policy_json
@@ -210,6 +211,17 @@ def complete(
     if result.body is None:
         return Response(status_code=204)
     return JSONResponse(result.body, status_code=result.status)
+
+
+@router.post(REQUESTS + "/{request_id}/scheduleCompletion")
+def schedule(
+    request_id: str, request: Request, caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    """Countersign extension: `{"scheduledCompletionDateTime": ...}` (or null), by the
+    requester; the worker completes the approved request at that time."""
+    return schedule_completion.schedule_completion(
+        context(request).db, caller, request_id, json_body(request), clock_now(request)
+    )
 
 
 # -- access policies -------------------------------------------------------------------------
