@@ -15,16 +15,14 @@ from countersign.services.request_json import request_json
 from countersign.services.transitions import (
     approver_fields,
     decision,
-    load_in_status,
-    require_eligible,
+    load_for_approver,
     save,
 )
-from countersign.services.unit_of_work import UnitOfWork, transaction
-from countersign.store.db import Database
+from countersign.services.unit_of_work import Store, UnitOfWork, transaction
 
 
 def approve_request(
-    store: Database | UnitOfWork,
+    store: Store,
     caller: Caller,
     request_id: str,
     justification: str | None,
@@ -33,10 +31,9 @@ def approve_request(
     notes = check_justification(justification, required=False, field="approver note")
 
     def work(uow: UnitOfWork) -> dict[str, Any]:
-        row, request = load_in_status(
-            uow, caller, request_id, Status.NEEDS_APPROVAL, "be approved", now
+        row, request = load_for_approver(
+            uow, caller, request_id, Status.NEEDS_APPROVAL, ("Approve", "be approved"), now
         )
-        require_eligible(uow, caller, row, "Approve", now)
         request.decisions = tuple(uow.decisions(row.id))
         reached = request.approve(caller.id)
         uow.record_decision(decision(row, caller, "approve", notes or None, now))

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from countersign.domain import approval as a
 from countersign.domain import eligibility, resource_types
@@ -103,49 +103,69 @@ def awaiting_decision(caller: Caller, now: datetime) -> Select[Any]:
     )
 
 
+def decidable_by(caller: Caller, standing: eligibility.Standing) -> ColumnElement[bool]:
+    """SQL for "`approval_blocker` lets the caller decide this request, and the caller has not
+    decided it yet", from the caller's `Standing` and the indexed form of each request's frozen
+    approvers (written by services/unit_of_work.py `add_request`): an approver group among the
+    caller's, the caller not excluded, and the read permission and every object's scope tags
+    reached by the caller's approving assignments. tests/integration/test_waiting_for_me.py
+    checks it against `approval_blocker` row by row."""
+    g, x, d = t.RequestApproverGroup, t.RequestExcludedApprover, t.ApprovalDecision
+    return and_(
+        exists().where(g.request_id == R.id, g.group_id.in_(sorted(standing.groups))),
+        ~exists().where(x.request_id == R.id, x.principal_id == caller.id),
+        ~exists().where(d.request_id == R.id, d.approver_id == caller.id),
+        or_(*(_reached(reach) for reach in standing.reaches)),
+    )
+
+
+def _reached(reach: eligibility.Reach) -> ColumnElement[bool]:
+    """The request asks one of the reach's read permissions, and no object of it lies outside
+    the reach's tags."""
+    permissions = sorted(p for p in reach.read_permissions if p is not None)
+    asked = R.approver_read_permission
+    permission = or_(
+        asked.in_(permissions),
+        asked.is_(None) if None in reach.read_permissions else false(),
+    )
+    if reach.all_tags:
+        return permission
+    o, other = t.RequestObjectTag, aliased(t.RequestObjectTag)
+    reached = exists().where(
+        other.request_id == o.request_id,
+        other.object_index == o.object_index,
+        other.tag_id.in_(sorted(reach.tags)),
+    )
+    return and_(permission, ~exists().where(o.request_id == R.id, ~reached))
+
+
 def waiting_for(
     session: Session, db: Database, caller: Caller, now: datetime, *, limit: int | None = None
 ) -> list[t.ApprovalRequest]:
-    """Requests the caller may approve or reject now (newest first): one query for the
-    candidates and one for the directory snapshot, then `approval_blocker` on each in memory --
-    the same answer as asking `approval_blocker` (below) row by row."""
-    snapshot = current_snapshot(session, db, caller.tenant_id)
-    if not eligibility.may_approve_anything(snapshot, caller.id, caller.is_user):
+    """Requests the caller may approve or reject now and has not decided (newest first)."""
+    query = _waiting(session, db, caller, now)
+    if query is None:
         return []
-    rows = session.scalars(
-        awaiting_decision(caller, now).order_by(R.request_date_time.desc(), R.id).limit(limit)
-    ).all()
-    return [
-        row
-        for row in rows
-        if eligibility.approval_blocker(
-            snapshot, caller.id, caller.is_user, row.requestor_id, approvers_of(row)
-        )
-        is None
-    ]
+    return list(
+        session.scalars(query.order_by(R.request_date_time.desc(), R.id).limit(limit)).all()
+    )
 
 
 def waiting_count(session: Session, db: Database, caller: Caller, now: datetime) -> int:
-    """How many requests wait for the caller (the header's count), as `waiting_for` answers,
-    reading only each candidate's requester and frozen approvers, not the whole row."""
-    snapshot = current_snapshot(session, db, caller.tenant_id)
-    if not eligibility.may_approve_anything(snapshot, caller.id, caller.is_user):
+    """How many requests wait for the caller (the header's count): `waiting_for`'s query,
+    counted in SQL -- one statement, whatever the number of requests."""
+    query = _waiting(session, db, caller, now)
+    if query is None:
         return 0
-    candidates = session.execute(
-        awaiting_decision(caller, now).with_only_columns(R.requestor_id, R.payload["approvers"])
-    ).all()
-    return sum(
-        1
-        for requestor_id, approvers in candidates
-        if eligibility.approval_blocker(
-            snapshot,
-            caller.id,
-            caller.is_user,
-            requestor_id,
-            eligibility.Approvers.from_json(approvers),
-        )
-        is None
-    )
+    return session.scalar(query.with_only_columns(func.count(R.id))) or 0
+
+
+def _waiting(session: Session, db: Database, caller: Caller, now: datetime) -> Select[Any] | None:
+    snapshot = current_snapshot(session, db, caller.tenant_id)
+    standing = eligibility.standing(snapshot, caller.id, caller.is_user)
+    if standing is None:
+        return None
+    return awaiting_decision(caller, now).where(decidable_by(caller, standing))
 
 
 def approval_blocker(

@@ -69,21 +69,22 @@ def record_expiry(
     uow.notify(row, "expired", [row.requestor_id], now)
 
 
-def load_in_status(
-    uow: UnitOfWork, caller: Caller, request_id: str, expected: Status, action: str, now: datetime
+def load_for_approver(
+    uow: UnitOfWork,
+    caller: Caller,
+    request_id: str,
+    expected: Status,
+    activity: tuple[str, str],
+    now: datetime,
 ) -> tuple[t.ApprovalRequest, lifecycle.ApprovalRequest]:
-    """The request, row-locked, expired now if its time is up, and in the `expected` status."""
+    """The request an approver acts on (`activity`: its audit name and what the request is to
+    do): row-locked, expired now if its time is up, in the `expected` status, and the caller
+    eligible to decide it -- else refused, the refusal audited (committed)."""
+    name, action = activity
     row = uow.get_request(caller.tenant_id, request_id, for_update=True)
     request = aggregate_of(row)
     expire_if_due(uow, row, request, now)
     request.require_status(expected, action)
-    return row, request
-
-
-def require_eligible(
-    uow: UnitOfWork, caller: Caller, row: t.ApprovalRequest, activity: str, now: datetime
-) -> None:
-    """Refuse (and audit the refusal, committed) unless `caller` may decide `row` now."""
     refusal = eligibility.approval_blocker(
         uow.snapshot(caller.tenant_id),
         caller.id,
@@ -92,15 +93,10 @@ def require_eligible(
         approvers_of(row),
     )
     if refusal is not None:
-        uow.audit(
-            row,
-            caller,
-            f"{activity} (refused)",
-            now,
-            result="failure",
-            after={"reason": refusal.reason},
-        )
+        after = {"reason": refusal.reason}
+        uow.audit(row, caller, f"{name} (refused)", now, result="failure", after=after)
         raise CommitThenRaise(NotEligibleToApprove(refusal.reason))
+    return row, request
 
 
 def decision(

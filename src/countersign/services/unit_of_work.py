@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from countersign.auth.tokens import TokenClaims
-from countersign.domain import guards
+from countersign.domain import eligibility, guards
 from countersign.domain import request as lifecycle
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -113,7 +113,11 @@ class CommitThenRaise(Exception):
         self.error = error
 
 
-def transaction(store: Database | UnitOfWork, work: Callable[[UnitOfWork], T]) -> T:
+# Where a use case runs: the database, or a unit of work standing in for it (tests/unit/fakes.py).
+Store = Database | UnitOfWork
+
+
+def transaction(store: Store, work: Callable[[UnitOfWork], T]) -> T:
     """Run `work` in one transaction of `store` (a database, or a unit of work such as a fake)."""
     if isinstance(store, Database):
         return sql_transaction(store, work)
@@ -160,6 +164,28 @@ def get_request(
     return row
 
 
+def add_request(session: Session, row: t.ApprovalRequest) -> None:
+    """Store a new request with the indexed form of its frozen approvers (the "waiting for me"
+    query reads that, services/queries.py): its groups (EVERY_HOLDER when none), the principals
+    it excludes, each object's scope tags, and the read permission."""
+    approvers = eligibility.Approvers.from_json(row.payload["approvers"])
+    row.approver_read_permission = approvers.read_permission or None
+    session.add(row)
+    session.flush()
+    groups = dict.fromkeys(approvers.group_ids or (eligibility.EVERY_HOLDER,))
+    session.add_all(t.RequestApproverGroup(request_id=row.id, group_id=g) for g in groups)
+    session.add_all(
+        t.RequestExcludedApprover(request_id=row.id, principal_id=principal)
+        for principal in set(approvers.excluded_ids)
+    )
+    session.add_all(
+        t.RequestObjectTag(request_id=row.id, object_index=index, tag_id=tag)
+        for index, tags in enumerate(eligibility.indexed_tag_sets(approvers))
+        for tag in set(tags)
+    )
+    session.flush()
+
+
 def directory_effect(
     session: Session, tenant_id: str, requester_id: str, before: DirectorySnapshot
 ) -> guards.AccessChange | None:
@@ -190,8 +216,7 @@ class SqlUnitOfWork:
         return get_request(self.session, tenant_id, request_id, for_update=for_update)
 
     def add_request(self, row: t.ApprovalRequest) -> None:
-        self.session.add(row)
-        self.session.flush()
+        add_request(self.session, row)
 
     def move(
         self, row: t.ApprovalRequest, expected: str, target: str, now: datetime, **values: Any
