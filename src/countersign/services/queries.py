@@ -31,11 +31,16 @@ from countersign.store.db import Database, current_snapshot
 R = t.ApprovalRequest
 
 
+def expiry_due(now: datetime) -> ColumnElement[bool]:
+    """SQL for `lifecycle.expiry_due(row, now)`: stored active, and its time is up."""
+    return and_(R.status.in_(lifecycle.ACTIVE), R.expiration_date_time <= now)
+
+
 def status_is(status: str, now: datetime) -> ColumnElement[bool]:
     """SQL for `effective_status(row, now) == status`: stored status plus the clock."""
     due = R.expiration_date_time <= now  # lifecycle.is_due: due from the instant on
     if status == Status.EXPIRED:
-        return or_(R.status == Status.EXPIRED, and_(R.status.in_(lifecycle.ACTIVE), due))
+        return or_(R.status == Status.EXPIRED, expiry_due(now))
     if status in lifecycle.ACTIVE:
         return and_(R.status == status, ~due)
     match: ColumnElement[bool] = R.status == status
