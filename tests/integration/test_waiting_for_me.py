@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
@@ -152,3 +152,30 @@ def test_waiting_for_me_is_the_per_row_answer(tenants: TenantFactory, db: Databa
     assert answers[admin2] > 0 and answers[admin1] > 0 and answers[outsider.id] > 0
     assert answers[reader.id] == 0
     assert answers[admin2] != answers[admin1]
+
+
+def test_the_waiting_count_is_one_statement_whatever_the_number_of_requests(
+    tenants: TenantFactory, db: Database
+) -> None:
+    s = seed(tenants)
+    caller = caller_for(db, s.tenant.id, s.admin2.id)
+    statements: list[str] = []
+
+    def count_statements(*args: Any) -> None:
+        statements.append(args[2])
+
+    counts = []
+    for batch in (1, 20):
+        for _ in range(batch):
+            insert_request(db, s.tenant.id, s.admin1.id, {"groupIds": [s.approvers]})
+        with db.read() as session:
+            queries.waiting_count(session, db, caller, datetime.now(UTC))  # warms the snapshot
+            event.listen(db.engine, "before_cursor_execute", count_statements)
+            try:
+                counts.append(queries.waiting_count(session, db, caller, datetime.now(UTC)))
+            finally:
+                event.remove(db.engine, "before_cursor_execute", count_statements)
+    assert counts == [1, 21]
+    # Per call: the tenant's directory version (the cached snapshot's key) and the count.
+    assert len(statements) == 4, statements
+    assert sum("count(" in sql.lower() for sql in statements) == 2
