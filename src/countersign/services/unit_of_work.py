@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -42,6 +42,7 @@ from countersign.store import tables as t
 from countersign.store.db import Database, current_snapshot, load_snapshot
 
 LOCKED_MESSAGE = "An active Approval Request already exists for this entity."
+DECISION_COLUMNS = tuple(attribute.key for attribute in inspect(t.ApprovalDecision).column_attrs)
 
 T = TypeVar("T")
 
@@ -173,17 +174,25 @@ def add_request(session: Session, row: t.ApprovalRequest) -> None:
     session.add(row)
     session.flush()
     groups = dict.fromkeys(approvers.group_ids or (eligibility.EVERY_HOLDER,))
-    session.add_all(t.RequestApproverGroup(request_id=row.id, group_id=g) for g in groups)
-    session.add_all(
-        t.RequestExcludedApprover(request_id=row.id, principal_id=principal)
-        for principal in set(approvers.excluded_ids)
-    )
-    session.add_all(
-        t.RequestObjectTag(request_id=row.id, object_index=index, tag_id=tag)
-        for index, tags in enumerate(eligibility.indexed_tag_sets(approvers))
-        for tag in set(tags)
-    )
-    session.flush()
+    tag_sets = eligibility.indexed_tag_sets(approvers)
+    index: list[tuple[type[t.Base], list[dict[str, Any]]]] = [
+        (t.RequestApproverGroup, [{"request_id": row.id, "group_id": g} for g in groups]),
+        (
+            t.RequestExcludedApprover,
+            [{"request_id": row.id, "principal_id": x} for x in set(approvers.excluded_ids)],
+        ),
+        (
+            t.RequestObjectTag,
+            [
+                {"request_id": row.id, "object_index": i, "tag_id": tag}
+                for i, tags in enumerate(tag_sets)
+                for tag in set(tags)
+            ],
+        ),
+    ]
+    for table, rows in index:
+        if rows:  # Core statements: the ORM's flush costs more than the rows
+            session.execute(insert(table), rows)
 
 
 def directory_effect(
@@ -257,8 +266,13 @@ class SqlUnitOfWork:
 
     def record_decision(self, decision: t.ApprovalDecision) -> None:
         # The request row is locked by the transition, so no other decision on it is written
-        # between its read and this one; the primary key (request, approver) holds one each.
-        self.session.merge(decision)
+        # between these statements; the primary key (request, approver) holds one each, and an
+        # approver's rejection replaces their own earlier approval.
+        d = t.ApprovalDecision
+        mine = (d.request_id == decision.request_id, d.approver_id == decision.approver_id)
+        self.session.execute(delete(d).where(*mine))
+        values = {column: getattr(decision, column) for column in DECISION_COLUMNS}
+        self.session.execute(insert(d), values)
 
     def lock_holders(
         self, tenant_id: str, keys: Iterable[str], *, for_update: bool = False
