@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from countersign.services.approve_request import approve_request
 from countersign.services.demo import caller_for
 from countersign.services.request_json import request_json
 from countersign.services.unit_of_work import get_request
+from countersign.store import tables as t
 from countersign.store.db import Database
 from tests.factories import TenantFactory, unique
 from tests.maa import POLICIES, REQUESTS, SCOPE_TAGS, b64, seed
@@ -371,3 +374,28 @@ def test_a_bulk_action_needs_an_approver_who_reaches_every_device(tenants: Tenan
     refused = s.approve(request_id, local)  # reaches the Default device, not the Paris one
     assert refused.status_code == 400 and reason(refused) == "scopeTagNotReached"
     assert s.approve(request_id).json()["value"] == "approved"
+
+
+def test_an_approver_who_approved_may_still_reject_and_the_rejection_replaces_it(
+    tenants: TenantFactory, db: Database
+) -> None:
+    """Quorum 2: one approval, then the same approver rejects; one decision each (the primary
+    key), and it is the rejection."""
+    s = seed(tenants)
+    s.tenant.user(unique("third"), groups=(s.approvers,))  # a quorum of 2 needs 3 approvers
+    s.activate_policy("role", approvalsRequired=2)
+    request_id = s.submit("POST", SCOPE_TAGS, json={"displayName": "Quorum"})
+    assert s.approve(request_id).status_code == 200
+    rejected = s.tenant.call(
+        "POST",
+        f"{REQUESTS}/{request_id}/reject",
+        s.admin2,
+        json={"justification": "on second thought"},
+    )
+    assert rejected.status_code == 200, rejected.text
+    assert s.request(request_id)["status"] == "rejected"
+    with db.read() as session:
+        decisions = session.scalars(
+            select(t.ApprovalDecision).where(t.ApprovalDecision.request_id == request_id)
+        ).all()
+    assert [(d.approver_id, d.decision) for d in decisions] == [(s.admin2.id, "reject")]

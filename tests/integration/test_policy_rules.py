@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from countersign.domain.errors import Conflict
+from countersign.services import queries
 from countersign.services.approve_request import approve_request
 from countersign.services.complete_request import complete_request
 from countersign.services.demo import caller_for
@@ -144,6 +145,30 @@ def test_two_stages_are_approved_in_order_and_each_needs_its_quorum(
         (stage["status"], [d["approver"]["user"]["id"] for d in stage["decisions"]])
         for stage in request["stages"]
     ] == [("approved", [s.admin2.id]), ("approved", [officers[0].id, both.id])]
+
+
+def test_a_staged_request_waits_for_the_stage_deciding_now(
+    tenants: TenantFactory, db: Database
+) -> None:
+    """Waiting-for-me (one SQL query over the indexed approvers) follows the stages: a security
+    officer is not asked before the team leads approved, and a lead no longer once they did."""
+    s = seed(tenants)
+    _, _, officers = two_stages(s)
+    request_id = s.submit("POST", APPS, json=web_app("Payroll"))
+
+    def waiting(who: Principal) -> tuple[list[str], int]:
+        caller = caller_for(db, s.tenant.id, who.id)
+        now = datetime.now(UTC)
+        with db.read() as session:
+            listed = [row.id for row in queries.waiting_for(session, db, caller, now)]
+            return listed, queries.waiting_count(session, db, caller, now)
+
+    assert waiting(officers[0]) == ([], 0)
+    assert waiting(s.admin2) == ([request_id], 1)
+    assert s.approve(request_id, s.admin2).status_code == 200
+    assert waiting(officers[0]) == ([request_id], 1)
+    assert waiting(s.admin2) == ([], 0)
+    assert waiting(s.admin1) == ([], 0)  # a lead: stage 1 has passed
 
 
 def test_one_person_in_both_groups_decides_one_stage_only(tenants: TenantFactory) -> None:

@@ -1,7 +1,9 @@
-""" "Waiting for me" (services/queries.py waiting_for / waiting_count, one candidate query and
-checks in memory) answers exactly what services/queries.py `approval_blocker` answers row by
-row, over a tenant with varied requests: one's own, another group's, one whose subject is the
-approver, scope tags reached and not, expired, approved, every holder of the permission."""
+""" "Waiting for me" (services/queries.py waiting_for / waiting_count: one SQL query over the
+indexed form of each request's frozen approvers) answers exactly what services/queries.py
+`approval_blocker` answers row by row -- less the requests the caller already decided -- over a
+tenant with varied requests: one's own, another group's, one whose subject is the approver,
+scope tags reached and not, expired, approved, decided, every holder of the permission; and the
+count is the list's length."""
 
 from __future__ import annotations
 
@@ -9,13 +11,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
 from countersign.domain.request import Status
 from countersign.services import queries
 from countersign.services.request_json import effective_status
+from countersign.services.unit_of_work import add_request
 from countersign.store import tables as t
 from countersign.store.db import Database, current_snapshot
 from tests.factories import TenantFactory
@@ -31,11 +34,13 @@ def insert_request(
     status: str = Status.NEEDS_APPROVAL,
     expires_in: timedelta = timedelta(days=1),
     age: timedelta = timedelta(0),
+    approved_by: str | None = None,
 ) -> str:
     request_id = str(uuid.uuid4())
     now = datetime.now(UTC)
     with db.write() as session:
-        session.add(
+        add_request(
+            session,
             t.ApprovalRequest(
                 id=request_id,
                 tenant_id=tenant_id,
@@ -65,8 +70,20 @@ def insert_request(
                 },
                 display_payload={"before": None, "after": {}, "diff": []},
                 entity_keys=[],
-            )
+                approvals_required=2,
+            ),
         )
+        if approved_by is not None:
+            session.add(
+                t.ApprovalDecision(
+                    request_id=request_id,
+                    approver_id=approved_by,
+                    tenant_id=tenant_id,
+                    approver_name="someone",
+                    decision="approve",
+                    decided_date_time=now,
+                )
+            )
     return request_id
 
 
@@ -97,6 +114,8 @@ def test_waiting_for_me_is_the_per_row_answer(tenants: TenantFactory, db: Databa
         (admin1, {"groupIds": [approvers], "objectTagSets": [["0"]]}, {}),
         (admin1, {"groupIds": [approvers], "objectTagSets": [[tag]]}, {}),
         (admin1, {"groupIds": [approvers], "objectTagSets": [["0"], [tag]]}, {}),
+        (admin1, {"groupIds": [approvers], "objectTagSets": [[], ["0", tag]]}, {}),
+        (admin1, {"groupIds": [approvers]}, {"approved_by": admin2}),  # quorum 2, one decided
         (admin1, {"groupIds": [approvers], "readPermission": read}, {}),
         (admin1, {"groupIds": [approvers]}, {"expires_in": -timedelta(seconds=1)}),
         (admin1, {"groupIds": [approvers]}, {"status": Status.APPROVED}),
@@ -122,6 +141,7 @@ def test_waiting_for_me_is_the_per_row_answer(tenants: TenantFactory, db: Databa
                 for row in rows
                 if effective_status(row, now) == Status.NEEDS_APPROVAL
                 and queries.approval_blocker(session, db, caller, row) is None
+                and not session.get(t.ApprovalDecision, (row.id, who))
             ]
             waiting = [row.id for row in queries.waiting_for(session, db, caller, now)]
             count = queries.waiting_count(session, db, caller, now)
@@ -132,3 +152,30 @@ def test_waiting_for_me_is_the_per_row_answer(tenants: TenantFactory, db: Databa
     assert answers[admin2] > 0 and answers[admin1] > 0 and answers[outsider.id] > 0
     assert answers[reader.id] == 0
     assert answers[admin2] != answers[admin1]
+
+
+def test_the_waiting_count_is_one_statement_whatever_the_number_of_requests(
+    tenants: TenantFactory, db: Database
+) -> None:
+    s = seed(tenants)
+    caller = caller_for(db, s.tenant.id, s.admin2.id)
+    statements: list[str] = []
+
+    def count_statements(*args: Any) -> None:
+        statements.append(args[2])
+
+    counts = []
+    for batch in (1, 20):
+        for _ in range(batch):
+            insert_request(db, s.tenant.id, s.admin1.id, {"groupIds": [s.approvers]})
+        with db.read() as session:
+            queries.waiting_count(session, db, caller, datetime.now(UTC))  # warms the snapshot
+            event.listen(db.engine, "before_cursor_execute", count_statements)
+            try:
+                counts.append(queries.waiting_count(session, db, caller, datetime.now(UTC)))
+            finally:
+                event.remove(db.engine, "before_cursor_execute", count_statements)
+    assert counts == [1, 21]
+    # Per call: the tenant's directory version (the cached snapshot's key) and the count.
+    assert len(statements) == 4, statements
+    assert sum("count(" in sql.lower() for sql in statements) == 2

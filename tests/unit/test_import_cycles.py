@@ -87,3 +87,18 @@ def test_the_admin_center_modules_import_one_way() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_domain_imports_one_way_and_nothing_but_itself() -> None:
+    """domain/ is pure: no module of it imports services, store, api or web, and none of its
+    modules import each other in a circle (TYPE_CHECKING imports count)."""
+    graph = _graph("countersign.domain")
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
+    for path in sorted((ROOT / "domain").glob("*.py")):
+        outside = _imports(path, "countersign") - {"countersign"}
+        assert all(name.startswith("countersign.domain") for name in outside), path.name
+
+
+def test_the_services_import_one_way() -> None:
+    graph = _graph("countersign.services")
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])

@@ -22,12 +22,12 @@ def policy(
     **rules: object,
 ) -> a.ActivePolicy:
     return a.ActivePolicy(
-        policy_id, policy_id, "app", ALL, groups, required, rules=r.PolicyRules(**rules)
+        policy_id, policy_id, "app", ALL, groups, required, rules=a.PolicyRules(**rules)
     )
 
 
-def stage(*groups: str, required: int = 1) -> r.Stage:
-    return r.Stage(groups, required)
+def stage(*groups: str, required: int = 1) -> a.Stage:
+    return a.Stage(groups, required)
 
 
 # -- scope and exclusions ------------------------------------------------------------------------

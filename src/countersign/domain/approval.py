@@ -11,8 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from countersign.domain.policy_rules import PolicyRules
-
 # -- policy types and platforms ------------------------------------------------------------
 
 NOT_APPLICABLE = "notApplicable"
@@ -52,6 +50,38 @@ def format_platforms(platforms: Iterable[str]) -> str:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One stage of approval: `approvals_required` distinct approvers from its groups (no
+    groups: every holder of the approval permission)."""
+
+    approver_group_ids: tuple[str, ...]
+    approvals_required: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "approverGroupIds": list(self.approver_group_ids),
+            "approvalsRequired": self.approvals_required,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Stage:
+        return cls(tuple(data.get("approverGroupIds") or ()), int(data["approvalsRequired"]))
+
+
+@dataclass(frozen=True)
+class PolicyRules:
+    """The Countersign extensions of one access policy."""
+
+    scope_tag_ids: frozenset[str] = frozenset()
+    # The service principals (ids, resolved from the policy's appIds) it does not intercept.
+    excluded_principal_ids: frozenset[str] = frozenset()
+    # Empty: the one stage of the policy's approverGroupIds and approvalsRequired.
+    stages: tuple[Stage, ...] = ()
+    approval_window_hours: int | None = None
+    completion_window_hours: int | None = None
+
+
+@dataclass(frozen=True)
 class ActivePolicy:
     id: str
     display_name: str
@@ -61,7 +91,7 @@ class ActivePolicy:
     approvals_required: int = 1
     auto_complete: bool = False
     request_lifetime_days: int | None = None
-    # Scope tags, excluded applications, stages, windows (domain/policy_rules.py).
+    # Scope tags, excluded applications, stages, windows (their rules: domain/policy_rules.py).
     rules: PolicyRules = field(default_factory=PolicyRules)
 
     def covers(self, policy_type: str, platform: str) -> bool:

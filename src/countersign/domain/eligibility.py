@@ -146,3 +146,60 @@ def eligible_approvers(
         for user_id in snapshot.enabled_users
         if approval_blocker(snapshot, user_id, True, requestor_id, approvers) is None
     )
+
+
+# -- approval_blocker's checks, per principal, for the SQL of "waiting for me" -------------------
+
+# The approver group a request stores when every holder of the approval permission approves.
+EVERY_HOLDER = "*"
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Where a principal's approving assignments reach, for the requests whose read permission
+    is one of `read_permissions` (None: no read permission asked)."""
+
+    read_permissions: frozenset[str | None]
+    all_tags: bool
+    tags: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Standing:
+    """`approval_blocker` split into what depends on the principal alone, so that a query can
+    ask the rest of each request: the principal may decide a request exactly when it is someone
+    else's, does not exclude the principal, names an approver group in `groups` (or
+    EVERY_HOLDER), asks a read permission of one of `reaches` and has every object reached by
+    that reach's tags."""
+
+    groups: frozenset[str]
+    reaches: tuple[Reach, ...]
+
+
+def standing(
+    snapshot: DirectorySnapshot, approver_id: str, approver_is_user: bool
+) -> Standing | None:
+    """The principal's `Standing`, or None when it may approve nothing (see
+    `may_approve_anything`)."""
+    if not may_approve_anything(snapshot, approver_id, approver_is_user):
+        return None
+    access = snapshot.access_for(approver_id)
+    groups = frozenset(g for g in access.groups if snapshot.group_is_on_role_assignment(g))
+    by_reach: dict[tuple[bool, frozenset[str]], set[str | None]] = {}
+    for permission in (None, *sorted(access.permissions)):
+        needed = {p.APPROVAL_FOR_MAA} | ({permission} if permission else set())
+        approving = [a for a, granted in access.grants if needed <= granted]
+        key = (
+            any(a.all_scope_tags for a in approving),
+            frozenset().union(*(a.scope_tag_ids for a in approving)),
+        )
+        by_reach.setdefault(key, set()).add(permission)
+    reaches = tuple(
+        Reach(frozenset(perms), all_tags, tags) for (all_tags, tags), perms in by_reach.items()
+    )
+    return Standing(groups | {EVERY_HOLDER}, reaches)
+
+
+def indexed_tag_sets(approvers: Approvers) -> tuple[tuple[str, ...], ...]:
+    """The objects' tag sets as `approval_blocker` reads them (no tags: the default tag)."""
+    return tuple(tuple(tags) or (DEFAULT_SCOPE_TAG,) for tags in approvers.object_tag_sets)

@@ -26,51 +26,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import combinations
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from countersign.domain.approval import ActivePolicy, Stage
 from countersign.domain.eligibility import Approvers, Refusal, approval_blocker
 from countersign.domain.rbac import DEFAULT_SCOPE_TAG, DirectorySnapshot
-
-if TYPE_CHECKING:
-    from countersign.domain.approval import ActivePolicy
 
 MAX_EXCLUDED_APPLICATIONS = 50
 MAX_STAGES = 5
 MAX_SCOPE_TAGS = 50
 MAX_FREEZE_WINDOWS = 50
 APPROVE, REJECT = "approve", "reject"
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One stage of approval: `approvals_required` distinct approvers from its groups (no
-    groups: every holder of the approval permission)."""
-
-    approver_group_ids: tuple[str, ...]
-    approvals_required: int = 1
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "approverGroupIds": list(self.approver_group_ids),
-            "approvalsRequired": self.approvals_required,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Stage:
-        return cls(tuple(data.get("approverGroupIds") or ()), int(data["approvalsRequired"]))
-
-
-@dataclass(frozen=True)
-class PolicyRules:
-    """The Countersign extensions of one access policy."""
-
-    scope_tag_ids: frozenset[str] = frozenset()
-    # The service principals (ids, resolved from the policy's appIds) it does not intercept.
-    excluded_principal_ids: frozenset[str] = frozenset()
-    # Empty: the one stage of the policy's approverGroupIds and approvalsRequired.
-    stages: tuple[Stage, ...] = ()
-    approval_window_hours: int | None = None
-    completion_window_hours: int | None = None
 
 
 # -- which policies protect a write ----------------------------------------------------------

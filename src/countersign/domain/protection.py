@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from countersign.domain import policy_rules, resource_types
-from countersign.domain.approval import ACCESS_POLICY_TYPE, ActivePolicy
+from countersign.domain.approval import ACCESS_POLICY_TYPE, ActivePolicy, Stage
 from countersign.domain.eligibility import Approvers, object_tag_sets
 from countersign.domain.guards import AccessChange
 
@@ -35,15 +35,13 @@ class Protection:
     access_change: AccessChange | None = None
     # The covering policies' stages combined (domain/policy_rules.py); () is one stage of
     # `approvers` and `approvals_required`.
-    stages: tuple[policy_rules.Stage, ...] = ()
+    stages: tuple[Stage, ...] = ()
     approval_window_hours: int | None = None
     completion_window_hours: int | None = None
 
     @property
-    def request_stages(self) -> tuple[policy_rules.Stage, ...]:
-        return self.stages or (
-            policy_rules.Stage(self.approvers.group_ids, self.approvals_required),
-        )
+    def request_stages(self) -> tuple[Stage, ...]:
+        return self.stages or (Stage(self.approvers.group_ids, self.approvals_required),)
 
 
 def coverage(

@@ -20,17 +20,15 @@ from countersign.services.transitions import (
     approved_fields,
     approver_fields,
     decision,
-    load_in_status,
-    require_eligible,
+    load_for_approver,
     save,
     stage_approvers,
 )
-from countersign.services.unit_of_work import UnitOfWork, transaction
-from countersign.store.db import Database
+from countersign.services.unit_of_work import Store, UnitOfWork, transaction
 
 
 def approve_request(
-    store: Database | UnitOfWork,
+    store: Store,
     caller: Caller,
     request_id: str,
     justification: str | None,
@@ -39,16 +37,15 @@ def approve_request(
     notes = check_justification(justification, required=False, field="approver note")
 
     def work(uow: UnitOfWork) -> dict[str, Any]:
-        row, request = load_in_status(
-            uow, caller, request_id, Status.NEEDS_APPROVAL, "be approved", now
+        found = load_for_approver(
+            uow, caller, request_id, Status.NEEDS_APPROVAL, ("Approve", "be approved"), now
         )
-        # The request row is locked (FOR UPDATE; BEGIN IMMEDIATE on SQLite), so the decisions
-        # read here are every decision there is: two approvers racing across stages take turns.
-        decided = uow.decisions(row.id)
-        stage = require_eligible(uow, caller, row, "Approve", now, decided)
+        row, request, stage = found.row, found.request, found.stage
         stages = stages_of(row)
         # The aggregate decides the current stage: its quorum, its decisions, whether it is last.
-        request.decisions = tuple((d.approver_id, d.decision) for d in decided if d.stage == stage)
+        request.decisions = tuple(
+            (d.approver_id, d.decision) for d in found.decisions if d.stage == stage
+        )
         request.approvals_required = stages[stage].approvals_required
         request.final_stage = stage == len(stages) - 1
         stage_done = request.approve(caller.id)

@@ -13,16 +13,14 @@ from countersign.services.request_json import request_json
 from countersign.services.transitions import (
     aggregate_of,
     expire_if_due,
-    load_in_status,
-    require_eligible,
+    load_for_approver,
     save,
 )
-from countersign.services.unit_of_work import UnitOfWork, transaction
-from countersign.store.db import Database
+from countersign.services.unit_of_work import Store, UnitOfWork, transaction
 
 
 def cancel_approval(
-    store: Database | UnitOfWork,
+    store: Store,
     caller: Caller,
     request_id: str,
     justification: str | None,
@@ -32,10 +30,15 @@ def cancel_approval(
     notes = check_justification(justification, required=False, field="approver note")
 
     def work(uow: UnitOfWork) -> dict[str, Any]:
-        row, request = load_in_status(
-            uow, caller, request_id, Status.APPROVED, "have its approval cancelled", now
+        found = load_for_approver(
+            uow,
+            caller,
+            request_id,
+            Status.APPROVED,
+            ("Cancel approval", "have its approval cancelled"),
+            now,
         )
-        require_eligible(uow, caller, row, "Cancel approval", now)
+        row, request = found.row, found.request
         request.cancel_approval()
         save(uow, row, request, now, approval_justification=notes or row.approval_justification)
         uow.audit(row, caller, "Cancel approval", now, after={"status": row.status, "notes": notes})
@@ -46,7 +49,7 @@ def cancel_approval(
 
 
 def cancel_my_request(
-    store: Database | UnitOfWork, caller: Caller, request_id: str, now: datetime
+    store: Store, caller: Caller, request_id: str, now: datetime
 ) -> dict[str, Any]:
     def work(uow: UnitOfWork) -> dict[str, Any]:
         row = uow.get_request(caller.tenant_id, request_id, for_update=True)

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from countersign.clock import system_clock
 from countersign.domain.actors import Caller
 from countersign.domain.errors import NotFound
 from countersign.services.changes import Change, Handler, Plan, Result, apply_planned
@@ -64,5 +65,5 @@ def run_unprotected(
     session: Session, caller: Caller, change: Change, now: datetime | None = None
 ) -> Result:
     """Plan and apply at once (no approval gate): for tenant bootstrap and for tests."""
-    now = now or datetime.now(UTC)
+    now = now or system_clock()
     return apply_change(session, caller, change, plan_change(session, caller, change, now), now)

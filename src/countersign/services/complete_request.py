@@ -16,13 +16,12 @@ from countersign.domain.policy_rules import freeze_at
 from countersign.services.changes import Change, Result, canonical_json, iso
 from countersign.services.handlers import directory
 from countersign.services.transitions import aggregate_of, expire_if_due, save
-from countersign.services.unit_of_work import UnitOfWork, transaction
+from countersign.services.unit_of_work import Store, UnitOfWork, transaction
 from countersign.store import tables as t
-from countersign.store.db import Database
 
 
 def complete_request(
-    store: Database | UnitOfWork,
+    store: Store,
     caller: Caller,
     request_id: str,
     now: datetime,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from countersign.auth.tokens import TokenClaims
+from countersign.clock import system_clock
 from countersign.domain import permissions as p
 from countersign.domain.actors import USER, Caller
 from countersign.services.approve_request import approve_request
@@ -217,7 +217,7 @@ DEMO_POLICIES = ("app", "script", "role", "deviceWipe", "deviceRetire", "deviceD
 
 def _approved_change(db: Database, requester: Caller, approver: Caller, change: Change) -> None:
     """Submit, approve and complete a protected change, as two administrators would."""
-    now = datetime.now(UTC)
+    now = system_clock()
     outcome = execute(db, requester, change, ApprovalHeaders(justification=_b64("Demo setup")), now)
     assert isinstance(outcome, Submitted), "access policies are always protected"
     approve_request(db, approver, outcome.request_id, "Demo setup", now)

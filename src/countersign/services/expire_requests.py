@@ -11,13 +11,12 @@ from datetime import datetime
 
 from sqlalchemy import delete, select, update
 
-from countersign.domain.request import ACTIVE, Status
+from countersign.domain.request import Status
 from countersign.notify import outbox
-from countersign.services import audit
+from countersign.services.queries import expiry_due
+from countersign.services.unit_of_work import SqlUnitOfWork
 from countersign.store import tables as t
 from countersign.store.db import Database
-
-ACTIVITY = "Expire operationApprovalRequest"
 
 
 def expire_due_requests(db: Database, now: datetime, batch: int = 500) -> int:
@@ -31,7 +30,7 @@ def expire_due_requests(db: Database, now: datetime, batch: int = 500) -> int:
             # the next sweep instead of making the sweeper wait on it.
             candidates = session.scalars(
                 select(r.id)
-                .where(r.status.in_(ACTIVE), r.expiration_date_time <= now)
+                .where(expiry_due(now))
                 .order_by(r.expiration_date_time, r.id)
                 .limit(batch)
                 .with_for_update(skip_locked=True)
@@ -42,7 +41,7 @@ def expire_due_requests(db: Database, now: datetime, batch: int = 500) -> int:
             # out of needsApproval/approved first is left alone (that transition won).
             expired = session.scalars(
                 update(r)
-                .where(r.id.in_(candidates), r.status.in_(ACTIVE), r.expiration_date_time <= now)
+                .where(r.id.in_(candidates), expiry_due(now))
                 .values(status=Status.EXPIRED, last_modified_date_time=now)
                 .returning(r.id),
                 execution_options={"synchronize_session": False},
@@ -56,22 +55,9 @@ def expire_due_requests(db: Database, now: datetime, batch: int = 500) -> int:
             rows = session.scalars(
                 select(r).where(r.id.in_(expired)).order_by(r.tenant_id, r.id)
             ).all()
+            uow = SqlUnitOfWork(db, session)
             for row in rows:
-                audit.record(
-                    session,
-                    tenant_id=row.tenant_id,
-                    actor=None,
-                    actor_name="countersign",
-                    activity=ACTIVITY,
-                    activity_type="Expire",
-                    category="MultiAdminApproval",
-                    target_type=row.payload_type,
-                    target_id=row.payload_id,
-                    target_name=row.payload_name,
-                    after={"status": Status.EXPIRED},
-                    approval_request_id=row.id,
-                    now=now,
-                )
+                uow.audit(row, None, "Expire", now)
                 outbox.enqueue(
                     session,
                     tenant_id=row.tenant_id,

@@ -90,13 +90,13 @@ class ApprovalHeaders:
 def needs_approval(db: Database, caller: Caller, change: Change, now: datetime) -> bool:
     """Whether `change` would become an approval request (for the admin center's last step)."""
     with db.write() as session:
-        protection = _decide(session, db, caller, change, now)[2]
+        protection = _decide(SqlUnitOfWork(db, session), caller, change, now)[2]
         session.rollback()  # a question only: whatever was tried is undone
         return protection is not None
 
 
 def _decide(
-    session: Session, db: Database, caller: Caller, change: Change, now: datetime
+    uow: SqlUnitOfWork, caller: Caller, change: Change, now: datetime
 ) -> tuple[Caller, Plan, Protection | None, Result | None]:
     """Plan the change and decide whether it needs approval; an unprotected change is applied
     here (its Result returned), in the caller's transaction.
@@ -106,13 +106,14 @@ def _decide(
     after, for every principal; one that grants access or sets a privileged principal's
     credentials is undone and becomes a request. Both sides of that comparison are read under
     the tenant's lock, so no concurrent change can slip between them."""
+    session, db = uow.session, uow.db
     current = caller_as_of(session, db, caller)
     plan = plan_change(session, current, change, now)
     protection = _protection(current, change, plan)
     judged = protection is None or handler_for(change.collection).changes_access
     if not current.snapshot.policies or not judged:
         if protection is None:
-            _check_unlocked(SqlUnitOfWork(db, session), current, plan, now)
+            _check_unlocked(uow, current, plan, now)
             return current, plan, None, apply_change(session, current, change, plan, now)
         return current, plan, protection, None
     audit.lock_chain(session, current.tenant_id)
@@ -128,7 +129,7 @@ def _decide(
     effect = directory_effect(session, current.tenant_id, current.id, current.snapshot)
     protection = guarded(None, effect)
     if protection is None:
-        _check_unlocked(SqlUnitOfWork(db, session), current, plan, now)
+        _check_unlocked(uow, current, plan, now)
         savepoint.commit()
         return current, plan, None, result
     savepoint.rollback()
@@ -220,7 +221,7 @@ def execute(
             code = headers.approval_code.strip()
             row = uow.get_request(caller.tenant_id, code, for_update=True)
             return Applied(complete_locked(uow, caller, row, now, replay=change))
-        current, plan, protection, result = _decide(uow.session, db, caller, change, now)
+        current, plan, protection, result = _decide(uow, caller, change, now)
         if protection is None:
             assert result is not None
             _audit_exclusion(uow.session, current, plan, result, now)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from countersign.domain import approval as a
-from countersign.domain import eligibility, policy_rules, resource_types
+from countersign.domain import eligibility, resource_types
 from countersign.domain import permissions as p
 from countersign.domain import request as lifecycle
 from countersign.domain.actors import Caller
@@ -31,11 +31,16 @@ from countersign.store.db import Database, current_snapshot
 R = t.ApprovalRequest
 
 
+def expiry_due(now: datetime) -> ColumnElement[bool]:
+    """SQL for `lifecycle.expiry_due(row, now)`: stored active, and its time is up."""
+    return and_(R.status.in_(lifecycle.ACTIVE), R.expiration_date_time <= now)
+
+
 def status_is(status: str, now: datetime) -> ColumnElement[bool]:
     """SQL for `effective_status(row, now) == status`: stored status plus the clock."""
     due = R.expiration_date_time <= now  # lifecycle.is_due: due from the instant on
     if status == Status.EXPIRED:
-        return or_(R.status == Status.EXPIRED, and_(R.status.in_(lifecycle.ACTIVE), due))
+        return or_(R.status == Status.EXPIRED, expiry_due(now))
     if status in lifecycle.ACTIVE:
         return and_(R.status == status, ~due)
     match: ColumnElement[bool] = R.status == status
@@ -103,73 +108,74 @@ def awaiting_decision(caller: Caller, now: datetime) -> Select[Any]:
     )
 
 
+def decidable_by(caller: Caller, standing: eligibility.Standing) -> ColumnElement[bool]:
+    """SQL for "`approval_blocker` lets the caller decide this request, and the caller has not
+    decided it yet", from the caller's `Standing` and the indexed form of each request's frozen
+    approvers (written by services/unit_of_work.py `add_request`): an approver group of the
+    stage deciding now among the caller's (one who decided an earlier stage has decided), the
+    caller not excluded, and the read permission and every object's scope tags reached by the
+    caller's approving assignments. tests/integration/test_waiting_for_me.py checks it against
+    `approval_blocker` row by row."""
+    g, x, d = t.RequestApproverGroup, t.RequestExcludedApprover, t.ApprovalDecision
+    return and_(
+        exists().where(
+            g.request_id == R.id,
+            g.stage == R.current_stage,
+            g.group_id.in_(sorted(standing.groups)),
+        ),
+        ~exists().where(x.request_id == R.id, x.principal_id == caller.id),
+        ~exists().where(d.request_id == R.id, d.approver_id == caller.id),
+        or_(*(_reached(reach) for reach in standing.reaches)),
+    )
+
+
+def _reached(reach: eligibility.Reach) -> ColumnElement[bool]:
+    """The request asks one of the reach's read permissions, and no object of it lies outside
+    the reach's tags."""
+    permissions = sorted(p for p in reach.read_permissions if p is not None)
+    asked = R.approver_read_permission
+    permission = or_(
+        asked.in_(permissions),
+        asked.is_(None) if None in reach.read_permissions else false(),
+    )
+    if reach.all_tags:
+        return permission
+    o, other = t.RequestObjectTag, aliased(t.RequestObjectTag)
+    reached = exists().where(
+        other.request_id == o.request_id,
+        other.object_index == o.object_index,
+        other.tag_id.in_(sorted(reach.tags)),
+    )
+    return and_(permission, ~exists().where(o.request_id == R.id, ~reached))
+
+
 def waiting_for(
     session: Session, db: Database, caller: Caller, now: datetime, *, limit: int | None = None
 ) -> list[t.ApprovalRequest]:
-    """Requests the caller may approve or reject now (newest first): one query for the
-    candidates and one for the directory snapshot, then `approval_blocker` on each in memory --
-    the same answer as asking `approval_blocker` (below) row by row."""
-    snapshot = current_snapshot(session, db, caller.tenant_id)
-    if not eligibility.may_approve_anything(snapshot, caller.id, caller.is_user):
+    """Requests the caller may approve or reject now and has not decided (newest first)."""
+    query = _waiting(session, db, caller, now)
+    if query is None:
         return []
-    rows = session.scalars(
-        awaiting_decision(caller, now).order_by(R.request_date_time.desc(), R.id).limit(limit)
-    ).all()
-    own = _own_stages(session, caller)
-    return [
-        row
-        for row in rows
-        if decision_blocker(snapshot, caller, row, row.current_stage or 0, own.get(row.id, []))
-        is None
-    ]
-
-
-def _own_stages(session: Session, caller: Caller) -> dict[str, list[int]]:
-    """The stages the caller decided in, by request (one person decides in one stage)."""
-    d = t.ApprovalDecision
-    decided: dict[str, list[int]] = {}
-    for request_id, stage in session.execute(
-        select(d.request_id, d.stage).where(
-            d.tenant_id == caller.tenant_id, d.approver_id == caller.id
-        )
-    ):
-        decided.setdefault(request_id, []).append(stage)
-    return decided
+    return list(
+        session.scalars(query.order_by(R.request_date_time.desc(), R.id).limit(limit)).all()
+    )
 
 
 def waiting_count(session: Session, db: Database, caller: Caller, now: datetime) -> int:
-    """How many requests wait for the caller (the header's count), as `waiting_for` answers,
-    reading only each candidate's requester and frozen approvers, not the whole row."""
-    snapshot = current_snapshot(session, db, caller.tenant_id)
-    if not eligibility.may_approve_anything(snapshot, caller.id, caller.is_user):
+    """How many requests wait for the caller (the header's count): `waiting_for`'s query,
+    counted in SQL -- one statement, whatever the number of requests."""
+    query = _waiting(session, db, caller, now)
+    if query is None:
         return 0
-    candidates = session.execute(
-        awaiting_decision(caller, now).with_only_columns(
-            R.id,
-            R.requestor_id,
-            R.payload["approvers"],
-            R.stages,
-            R.current_stage,
-            R.approvals_required,
-        )
-    ).all()
-    own = _own_stages(session, caller)
-    count = 0
-    for request_id, requestor_id, stored, stages, current, required in candidates:
-        approvers = eligibility.Approvers.from_json(stored)
-        refusal = policy_rules.decision_blocker(
-            snapshot,
-            caller.id,
-            caller.is_user,
-            requestor_id,
-            approvers,
-            policy_rules.stages_from(stages, approvers.group_ids, required),
-            waiting=True,
-            current=current or 0,
-            own_stages=own.get(request_id, []),
-        )
-        count += refusal is None
-    return count
+    return session.scalar(query.with_only_columns(func.count(R.id))) or 0
+
+
+def _waiting(session: Session, db: Database, caller: Caller, now: datetime) -> Select[Any] | None:
+    snapshot = current_snapshot(session, db, caller.tenant_id)
+    standing = eligibility.standing(snapshot, caller.id, caller.is_user)
+    if standing is None:
+        return None
+    return awaiting_decision(caller, now).where(decidable_by(caller, standing))
 
 
 def approval_blocker(

@@ -12,27 +12,25 @@ from countersign.services.request_json import request_json
 from countersign.services.transitions import (
     approver_fields,
     decision,
-    load_in_status,
-    require_eligible,
+    load_for_approver,
     save,
 )
-from countersign.services.unit_of_work import UnitOfWork, transaction
-from countersign.store.db import Database
+from countersign.services.unit_of_work import Store, UnitOfWork, transaction
 
 
 def reject_request(
-    store: Database | UnitOfWork,
+    store: Store,
     caller: Caller,
     request_id: str,
     justification: str | None,
     now: datetime,
 ) -> dict[str, Any]:
     def work(uow: UnitOfWork) -> dict[str, Any]:
-        row, request = load_in_status(
-            uow, caller, request_id, Status.NEEDS_APPROVAL, "be rejected", now
-        )
         # One reject, by an approver of the current stage, rejects the request.
-        stage = require_eligible(uow, caller, row, "Reject", now, uow.decisions(row.id))
+        found = load_for_approver(
+            uow, caller, request_id, Status.NEEDS_APPROVAL, ("Reject", "be rejected"), now
+        )
+        row, request, stage = found.row, found.request, found.stage
         notes = check_justification(justification, field="approver note (required to reject)")
         request.reject(caller.id)
         uow.record_decision(decision(row, caller, "reject", notes, now, stage))

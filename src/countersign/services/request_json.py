@@ -9,6 +9,7 @@ from typing import Any
 
 from countersign.domain import policy_rules
 from countersign.domain import request as lifecycle
+from countersign.domain.approval import Stage
 from countersign.domain.eligibility import Approvers
 from countersign.graph import schema
 from countersign.services.changes import iso
@@ -83,7 +84,7 @@ def _decision_json(d: t.ApprovalDecision) -> dict[str, Any]:
     }
 
 
-def stages_of(row: t.ApprovalRequest) -> tuple[policy_rules.Stage, ...]:
+def stages_of(row: t.ApprovalRequest) -> tuple[Stage, ...]:
     """The request's stages, frozen at submission (a request without: one stage)."""
     groups = Approvers.from_json(row.payload["approvers"]).group_ids
     return policy_rules.stages_from(row.stages, groups, row.approvals_required)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from countersign.auth.passwords import hash_secret, new_secret
+from countersign.clock import system_clock
 from countersign.domain import permissions as p
 from countersign.domain.errors import Conflict, ValidationFailed
 from countersign.domain.rbac import DEFAULT_SCOPE_TAG
@@ -38,7 +39,7 @@ def create_tenant(
     admin_display_name: str | None = None,
     now: datetime | None = None,
 ) -> NewTenant:
-    now = now or datetime.now(UTC)
+    now = now or system_clock()
     admin_upn = admin_upn.strip().lower()
     if not name.strip():
         raise ValidationFailed("The tenant needs a name.")

@@ -13,6 +13,7 @@ from typing import Any
 from countersign.domain import eligibility, policy_rules
 from countersign.domain import request as lifecycle
 from countersign.domain.actors import Caller
+from countersign.domain.approval import Stage
 from countersign.domain.errors import Conflict, NotEligibleToApprove
 from countersign.domain.rbac import DirectorySnapshot
 from countersign.domain.request import Status
@@ -37,7 +38,7 @@ def approvers_of(row: t.ApprovalRequest) -> eligibility.Approvers:
     return eligibility.Approvers.from_json(row.payload["approvers"])
 
 
-def stage_approvers(row: t.ApprovalRequest, stage: policy_rules.Stage) -> eligibility.Approvers:
+def stage_approvers(row: t.ApprovalRequest, stage: Stage) -> eligibility.Approvers:
     """Who may decide in one stage: the request's approvers, with that stage's groups."""
     return dataclasses.replace(approvers_of(row), group_ids=stage.approver_group_ids)
 
@@ -99,42 +100,46 @@ def record_expiry(
     uow.notify(row, "expired", [row.requestor_id], now)
 
 
-def load_in_status(
-    uow: UnitOfWork, caller: Caller, request_id: str, expected: Status, action: str, now: datetime
-) -> tuple[t.ApprovalRequest, lifecycle.ApprovalRequest]:
-    """The request, row-locked, expired now if its time is up, and in the `expected` status."""
+@dataclasses.dataclass
+class ForApprover:
+    """A request an approver may act on now: the row (locked), its aggregate, the stage the
+    approver decides in and every decision made so far."""
+
+    row: t.ApprovalRequest
+    request: lifecycle.ApprovalRequest
+    stage: int
+    decisions: Sequence[policy_rules.Decision]
+
+
+def load_for_approver(
+    uow: UnitOfWork,
+    caller: Caller,
+    request_id: str,
+    expected: Status,
+    activity: tuple[str, str],
+    now: datetime,
+) -> ForApprover:
+    """The request an approver acts on (`activity`: its audit name and what the request is to
+    do): row-locked, expired now if its time is up, in the `expected` status, and the caller
+    eligible to decide it -- else refused, the refusal audited (committed). A request waiting
+    for approval is decided stage by stage (domain/policy_rules.py: stage_blocker); an approved
+    one by an approver of any stage."""
+    name, action = activity
     row = uow.get_request(caller.tenant_id, request_id, for_update=True)
     request = aggregate_of(row)
     expire_if_due(uow, row, request, now)
     request.require_status(expected, action)
-    return row, request
-
-
-def require_eligible(
-    uow: UnitOfWork,
-    caller: Caller,
-    row: t.ApprovalRequest,
-    activity: str,
-    now: datetime,
-    decisions: Sequence[policy_rules.Decision] = (),
-) -> int:
-    """Refuse (and audit the refusal, committed) unless `caller` may decide `row` now; returns
-    the stage the caller decides in. A request waiting for approval is decided stage by stage
-    (domain/policy_rules.py: stage_blocker); an approved one by an approver of any stage."""
-    current = policy_rules.current_stage(stages_of(row), decisions)
-    own = [d.stage for d in decisions if d.approver_id == caller.id]
+    # The request row is locked (FOR UPDATE; BEGIN IMMEDIATE on SQLite), so the decisions read
+    # here are every decision there is: two approvers racing across stages take turns.
+    decided = uow.decisions(row.id)
+    current = policy_rules.current_stage(stages_of(row), decided)
+    own = [d.stage for d in decided if d.approver_id == caller.id]
     refusal = decision_blocker(uow.snapshot(caller.tenant_id), caller, row, current, own)
     if refusal is not None:
-        uow.audit(
-            row,
-            caller,
-            f"{activity} (refused)",
-            now,
-            result="failure",
-            after={"reason": refusal.reason},
-        )
+        after = {"reason": refusal.reason}
+        uow.audit(row, caller, f"{name} (refused)", now, result="failure", after=after)
         raise CommitThenRaise(NotEligibleToApprove(refusal.reason))
-    return current
+    return ForApprover(row, request, current, decided)
 
 
 def decision(

@@ -20,13 +20,13 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from countersign.auth.tokens import TokenClaims
-from countersign.domain import guards, policy_rules
+from countersign.domain import eligibility, guards, policy_rules
 from countersign.domain import request as lifecycle
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -42,6 +42,7 @@ from countersign.store import tables as t
 from countersign.store.db import Database, current_snapshot, load_snapshot
 
 LOCKED_MESSAGE = "An active Approval Request already exists for this entity."
+DECISION_COLUMNS = tuple(attribute.key for attribute in inspect(t.ApprovalDecision).column_attrs)
 
 T = TypeVar("T")
 
@@ -114,7 +115,11 @@ class CommitThenRaise(Exception):
         self.error = error
 
 
-def transaction(store: Database | UnitOfWork, work: Callable[[UnitOfWork], T]) -> T:
+# Where a use case runs: the database, or a unit of work standing in for it (tests/unit/fakes.py).
+Store = Database | UnitOfWork
+
+
+def transaction(store: Store, work: Callable[[UnitOfWork], T]) -> T:
     """Run `work` in one transaction of `store` (a database, or a unit of work such as a fake)."""
     if isinstance(store, Database):
         return sql_transaction(store, work)
@@ -161,6 +166,41 @@ def get_request(
     return row
 
 
+def add_request(session: Session, row: t.ApprovalRequest) -> None:
+    """Store a new request with the indexed form of its frozen approvers (the "waiting for me"
+    query reads that, services/queries.py): each stage's groups (EVERY_HOLDER when none), the
+    principals it excludes, each object's scope tags, and the read permission."""
+    approvers = eligibility.Approvers.from_json(row.payload["approvers"])
+    row.approver_read_permission = approvers.read_permission or None
+    session.add(row)
+    session.flush()
+    stages = policy_rules.stages_from(row.stages, approvers.group_ids, row.approvals_required)
+    groups = [
+        {"request_id": row.id, "stage": i, "group_id": group}
+        for i, stage in enumerate(stages)
+        for group in dict.fromkeys(stage.approver_group_ids or (eligibility.EVERY_HOLDER,))
+    ]
+    tag_sets = eligibility.indexed_tag_sets(approvers)
+    index: list[tuple[type[t.Base], list[dict[str, Any]]]] = [
+        (t.RequestApproverGroup, groups),
+        (
+            t.RequestExcludedApprover,
+            [{"request_id": row.id, "principal_id": x} for x in set(approvers.excluded_ids)],
+        ),
+        (
+            t.RequestObjectTag,
+            [
+                {"request_id": row.id, "object_index": i, "tag_id": tag}
+                for i, tags in enumerate(tag_sets)
+                for tag in set(tags)
+            ],
+        ),
+    ]
+    for table, rows in index:
+        if rows:  # Core statements: the ORM's flush costs more than the rows
+            session.execute(insert(table), rows)
+
+
 def directory_effect(
     session: Session, tenant_id: str, requester_id: str, before: DirectorySnapshot
 ) -> guards.AccessChange | None:
@@ -191,8 +231,7 @@ class SqlUnitOfWork:
         return get_request(self.session, tenant_id, request_id, for_update=for_update)
 
     def add_request(self, row: t.ApprovalRequest) -> None:
-        self.session.add(row)
-        self.session.flush()
+        add_request(self.session, row)
 
     def move(
         self, row: t.ApprovalRequest, expected: str, target: str, now: datetime, **values: Any
@@ -233,8 +272,13 @@ class SqlUnitOfWork:
 
     def record_decision(self, decision: t.ApprovalDecision) -> None:
         # The request row is locked by the transition, so no other decision on it is written
-        # between its read and this one; the primary key (request, approver) holds one each.
-        self.session.merge(decision)
+        # between these statements; the primary key (request, approver) holds one each, and an
+        # approver's rejection replaces their own earlier approval.
+        d = t.ApprovalDecision
+        mine = (d.request_id == decision.request_id, d.approver_id == decision.approver_id)
+        self.session.execute(delete(d).where(*mine))
+        values = {column: getattr(decision, column) for column in DECISION_COLUMNS}
+        self.session.execute(insert(d), values)
 
     def lock_holders(
         self, tenant_id: str, keys: Iterable[str], *, for_update: bool = False

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from countersign.domain.approval import ActivePolicy, parse_platforms
-from countersign.domain.policy_rules import PolicyRules, Stage
+from countersign.domain.approval import ActivePolicy, PolicyRules, Stage, parse_platforms
 from countersign.store import tables as t
 
 

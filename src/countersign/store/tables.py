@@ -412,6 +412,10 @@ class ApprovalRequest(Base):
     completion_window_hours: Mapped[int | None] = mapped_column(Integer)
     # When the worker completes the approved request (once: it clears this as it claims it).
     scheduled_completion_date_time: Mapped[datetime | None]
+    # The approvers' read permission (payload["approvers"]["readPermission"]), as a column for
+    # the "waiting for me" count; with request_approver_groups, request_excluded_approvers and
+    # request_object_tags it is the indexed form of the frozen approvers (services/queries.py).
+    approver_read_permission: Mapped[str | None] = mapped_column(String(128))
 
 
 class ApprovalDecision(Base):
@@ -429,6 +433,41 @@ class ApprovalDecision(Base):
     stage: Mapped[int] = mapped_column(Integer, default=0)
     justification: Mapped[str | None] = mapped_column(String(1024))
     decided_date_time: Mapped[datetime]
+
+
+class RequestApproverGroup(Base):
+    """An approver group of a request's stage, frozen at submission; group_id "*" when every
+    holder of the approval permission approves (a request without rows is waiting for nobody)."""
+
+    __tablename__ = "request_approver_groups"
+    request_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("approval_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The stage (domain/policy_rules.py) the group approves in; 0 for a request of one stage.
+    stage: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
+    group_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+
+class RequestExcludedApprover(Base):
+    """A principal the request's change is about, who may never approve it (rule 10)."""
+
+    __tablename__ = "request_excluded_approvers"
+    request_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("approval_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    principal_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+
+class RequestObjectTag(Base):
+    """A scope tag of an object the request's change touches (object_index: which object of a
+    bulk action); an approver must reach a tag of every object."""
+
+    __tablename__ = "request_object_tags"
+    request_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("approval_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    object_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tag_id: Mapped[str] = mapped_column(String(36), primary_key=True)
 
 
 class RequestLock(Base):

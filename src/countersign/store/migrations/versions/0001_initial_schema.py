@@ -186,6 +186,7 @@ def upgrade() -> None:
             countersign.store.tables.UTCDateTime(timezone=True),
             nullable=True,
         ),
+        sa.Column("approver_read_permission", sa.String(length=128), nullable=True),
         sa.ForeignKeyConstraint(
             ["tenant_id"],
             ["tenants.id"],
@@ -763,6 +764,35 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "request_approver_groups",
+        sa.Column("request_id", sa.String(length=36), nullable=False),
+        sa.Column("stage", sa.Integer(), nullable=False),
+        sa.Column("group_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["approval_requests.id"],
+            name=op.f("fk_request_approver_groups_request_id_approval_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "request_id", "stage", "group_id", name=op.f("pk_request_approver_groups")
+        ),
+    )
+    op.create_table(
+        "request_excluded_approvers",
+        sa.Column("request_id", sa.String(length=36), nullable=False),
+        sa.Column("principal_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["approval_requests.id"],
+            name=op.f("fk_request_excluded_approvers_request_id_approval_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "request_id", "principal_id", name=op.f("pk_request_excluded_approvers")
+        ),
+    )
+    op.create_table(
         "request_locks",
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
         sa.Column("entity_key", sa.String(length=128), nullable=False),
@@ -786,6 +816,21 @@ def upgrade() -> None:
             batch_op.f("ix_request_locks_request_id"), ["request_id"], unique=False
         )
 
+    op.create_table(
+        "request_object_tags",
+        sa.Column("request_id", sa.String(length=36), nullable=False),
+        sa.Column("object_index", sa.Integer(), nullable=False),
+        sa.Column("tag_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["approval_requests.id"],
+            name=op.f("fk_request_object_tags_request_id_approval_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "request_id", "object_index", "tag_id", name=op.f("pk_request_object_tags")
+        ),
+    )
     op.create_table(
         "role_assignments",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -970,10 +1015,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_role_assignments_role_definition_id"))
 
     op.drop_table("role_assignments")
+    op.drop_table("request_object_tags")
     with op.batch_alter_table("request_locks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_request_locks_request_id"))
 
     op.drop_table("request_locks")
+    op.drop_table("request_excluded_approvers")
+    op.drop_table("request_approver_groups")
     with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbox_messages_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_outbox_messages_status_next_attempt_at"))
