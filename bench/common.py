@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -121,8 +122,8 @@ def running(
             process.wait(timeout=30)
 
 
-def token(url: str, upn: str, password: str = PASSWORD) -> dict[str, str]:
-    response = httpx.post(
+def token(url: str, upn: str, password: str = PASSWORD, http: Any = httpx) -> dict[str, str]:
+    response = http.post(
         url + "/oauth2/token",
         timeout=60,
         data={"grant_type": "password", "username": upn, "password": password},
