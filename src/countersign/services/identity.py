@@ -145,7 +145,13 @@ def _checked(claims: TokenClaims, resolved: _Resolved | None, correlation_id: st
 
 
 def caller_as_of(session: Session, db: Database, caller: Caller) -> Caller:
-    """The caller as of this transaction: policies or roles may have changed since sign-in."""
+    """The caller as of this transaction: policies or roles may have changed since sign-in.
+
+    In a SQLite write transaction the database's write lock is held from BEGIN IMMEDIATE, so
+    the tenant's lock costs nothing more: the version is read with the audit chain's head, and
+    the transaction's audit entry then needs no read of its own."""
+    if db.is_sqlite and session.connection().get_execution_options().get("countersign_write"):
+        audit.lock_chain(session, caller.tenant_id)
     snapshot = current_snapshot(session, db, caller.tenant_id)
     if snapshot is caller.snapshot:
         return caller
