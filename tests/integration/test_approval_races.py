@@ -12,10 +12,14 @@ from typing import Any
 from sqlalchemy import func, select
 
 from countersign.domain.errors import DomainError
-from countersign.services import approvals
+from countersign.services.approve_request import approve_request
+from countersign.services.cancel_request import cancel_my_request
 from countersign.services.changes import CREATE, UPDATE, Change
+from countersign.services.complete_request import complete_request
 from countersign.services.demo import caller_for
 from countersign.services.gate import ApprovalHeaders, Submitted, execute
+from countersign.services.reject_request import reject_request
+from countersign.services.unit_of_work import get_request
 from countersign.store import tables as t
 from countersign.store.db import Database
 from tests.factories import PASSWORD, TenantFactory, unique
@@ -73,9 +77,7 @@ def test_twenty_approvers_with_a_quorum_of_two(tenants: TenantFactory, db: Datab
     request_id = s.submit("POST", SCOPE_TAGS, json={"displayName": "Contended"})
     now = datetime.now(UTC)
     callers = [caller_for(db, s.tenant.id, user_id) for user_id in crowd]
-    results = race(
-        *[(lambda c=c: approvals.approve_request(db, c, request_id, "ok", now)) for c in callers]
-    )
+    results = race(*[(lambda c=c: approve_request(db, c, request_id, "ok", now)) for c in callers])
     assert outcomes(results) == {"ok": 2, "Conflict": 18}
     with db.read() as session:
         recorded = session.scalar(
@@ -84,7 +86,7 @@ def test_twenty_approvers_with_a_quorum_of_two(tenants: TenantFactory, db: Datab
             .where(t.ApprovalDecision.request_id == request_id)
         )
         assert recorded == 2
-        assert approvals.get_request(session, s.tenant.id, request_id).status == "approved"
+        assert get_request(session, s.tenant.id, request_id).status == "approved"
 
 
 def test_approve_against_cancel_leaves_a_consistent_request(
@@ -101,8 +103,8 @@ def test_approve_against_cancel_leaves_a_consistent_request(
     for _ in range(3):
         request_id = s.submit("PATCH", f"{SCOPE_TAGS}/{tag}", json={"description": unique("d")})
         approve, cancel = race(
-            lambda r=request_id: approvals.approve_request(db, admin2, r, None, now),
-            lambda r=request_id: approvals.cancel_my_request(db, admin1, r, now),
+            lambda r=request_id: approve_request(db, admin2, r, None, now),
+            lambda r=request_id: cancel_my_request(db, admin1, r, now),
         )
         assert not isinstance(cancel, DomainError)
         assert isinstance(approve, dict) or type(approve).__name__ == "Conflict"
@@ -127,8 +129,8 @@ def test_complete_against_cancel_exactly_one_wins(tenants: TenantFactory, db: Da
         request_id = s.submit("POST", SCOPE_TAGS, json={"displayName": name})
         assert s.approve(request_id).status_code == 200
         results = race(
-            lambda r=request_id: approvals.complete_request(db, admin1, r, now),
-            lambda r=request_id: approvals.cancel_my_request(db, admin1, r, now),
+            lambda r=request_id: complete_request(db, admin1, r, now),
+            lambda r=request_id: cancel_my_request(db, admin1, r, now),
         )
         assert outcomes(results) == {"ok": 1, "Conflict": 1}, results
         created = s.tenant.ok("GET", SCOPE_TAGS, params={"$filter": f"displayName eq '{name}'"})
@@ -146,8 +148,8 @@ def test_approve_against_reject_exactly_one_wins(tenants: TenantFactory, db: Dat
     for _ in range(3):
         request_id = s.submit("POST", SCOPE_TAGS, json={"displayName": unique("race")})
         results = race(
-            lambda r=request_id: approvals.approve_request(db, admin2, r, None, now),
-            lambda r=request_id: approvals.reject_request(db, third, r, "no", now),
+            lambda r=request_id: approve_request(db, admin2, r, None, now),
+            lambda r=request_id: reject_request(db, third, r, "no", now),
         )
         assert outcomes(results) == {"ok": 1, "Conflict": 1}, results
         status = s.request(request_id)["status"]
@@ -164,9 +166,9 @@ def test_two_completions_apply_the_change_once(tenants: TenantFactory, db: Datab
     now = datetime.now(UTC)
     replay = Change("roleScopeTags", CREATE, body={"displayName": name})
     results = race(
-        lambda r=request_id: approvals.complete_request(db, admin1, r, now),
+        lambda r=request_id: complete_request(db, admin1, r, now),
         lambda: execute(db, admin1, replay, ApprovalHeaders(approval_code=request_id), now),
-        lambda r=request_id: approvals.complete_request(db, admin1, r, now),
+        lambda r=request_id: complete_request(db, admin1, r, now),
     )
     assert outcomes(results)["ok"] == 1, results
     tags = s.tenant.ok("GET", SCOPE_TAGS, params={"$filter": f"displayName eq '{name}'"})["value"]

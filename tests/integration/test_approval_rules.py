@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from countersign.services import approvals
+from countersign.services.approve_request import approve_request
 from countersign.services.demo import caller_for
+from countersign.services.request_json import request_json
+from countersign.services.unit_of_work import get_request
 from countersign.store.db import Database
 from tests.factories import TenantFactory, unique
 from tests.maa import POLICIES, REQUESTS, SCOPE_TAGS, b64, seed
@@ -214,15 +216,13 @@ def test_expiry_is_exact_on_every_read_and_action(tenants: TenantFactory, db: Da
     request_id = s.submit("POST", SCOPE_TAGS, json={"displayName": "Cairo"})
     admin2 = caller_for(db, s.tenant.id, s.admin2.id)
     with db.read() as session:
-        row = approvals.get_request(session, s.tenant.id, request_id)
+        row = get_request(session, s.tenant.id, request_id)
         expires = row.expiration_date_time
         assert expires - row.request_date_time == timedelta(days=30)
-        assert (
-            approvals.request_json(row, expires - timedelta(seconds=1))["status"] == "needsApproval"
-        )
-        assert approvals.request_json(row, expires)["status"] == "expired"
+        assert request_json(row, expires - timedelta(seconds=1))["status"] == "needsApproval"
+        assert request_json(row, expires)["status"] == "expired"
     try:
-        approvals.approve_request(db, admin2, request_id, None, expires + timedelta(seconds=1))
+        approve_request(db, admin2, request_id, None, expires + timedelta(seconds=1))
     except Exception as error:
         assert getattr(error, "reason", None) == "requestExpired"
     else:

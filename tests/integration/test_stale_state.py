@@ -1,8 +1,8 @@
 """Stale state: every transition of a request, run on a row whose status was changed behind the
 service's back after the service read it, answers 409 and leaves no trace -- no decision row,
 no audit entry, no outbox message, no applied change. Only the compare-and-set on the status
-(`UPDATE ... WHERE status = :expected` in services/approvals.py `_move`) can catch this: the
-service's own status check has already passed on the stale row."""
+(`UPDATE ... WHERE status = :expected` in services/unit_of_work.py `SqlUnitOfWork.move`) can
+catch this: the service's own status check has already passed on the stale row."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from countersign.services import approvals
+from countersign.services import unit_of_work
 from countersign.store import tables as t
 from countersign.store.db import Database
 from tests.factories import TenantFactory, unique
@@ -23,7 +23,7 @@ from tests.maa import REQUESTS, SCOPE_TAGS, Seed, seed
 def changed_behind_the_back(monkeypatch: pytest.MonkeyPatch, status: str) -> None:
     """The next time a service locks a request row, its status moves to `status` in the same
     transaction, after the row was read (the loaded object still shows the old status)."""
-    original = approvals.get_request
+    original = unit_of_work.get_request
 
     def stale(
         session: Session, tenant_id: str, request_id: str, *, for_update: bool = False
@@ -38,7 +38,7 @@ def changed_behind_the_back(monkeypatch: pytest.MonkeyPatch, status: str) -> Non
             )
         return row
 
-    monkeypatch.setattr(approvals, "get_request", stale)
+    monkeypatch.setattr(unit_of_work, "get_request", stale)
 
 
 def traces(db: Database, s: Seed, request_id: str) -> tuple[Any, ...]:

@@ -1,5 +1,5 @@
 """ "Waiting for me" (services/queries.py waiting_for / waiting_count, one candidate query and
-checks in memory) answers exactly what services/approvals.py `approval_blocker` answers row by
+checks in memory) answers exactly what services/queries.py `approval_blocker` answers row by
 row, over a tenant with varied requests: one's own, another group's, one whose subject is the
 approver, scope tags reached and not, expired, approved, every holder of the permission."""
 
@@ -14,7 +14,8 @@ from sqlalchemy import select
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
 from countersign.domain.request import Status
-from countersign.services import approvals, queries
+from countersign.services import queries
+from countersign.services.request_json import effective_status
 from countersign.store import tables as t
 from countersign.store.db import Database, current_snapshot
 from tests.factories import TenantFactory
@@ -119,8 +120,8 @@ def test_waiting_for_me_is_the_per_row_answer(tenants: TenantFactory, db: Databa
             expected = [
                 row.id
                 for row in rows
-                if approvals.effective_status(row, now) == Status.NEEDS_APPROVAL
-                and approvals.approval_blocker(session, db, caller, row) is None
+                if effective_status(row, now) == Status.NEEDS_APPROVAL
+                and queries.approval_blocker(session, db, caller, row) is None
             ]
             waiting = [row.id for row in queries.waiting_for(session, db, caller, now)]
             count = queries.waiting_count(session, db, caller, now)

@@ -1,11 +1,12 @@
-"""domain/approval.py: policy coverage, who may approve, the diff (the request state machine:
-test_request_domain.py)."""
+"""domain/approval.py and eligibility.py: policy coverage, who may approve, the diff (the
+request state machine: test_request_domain.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from countersign.domain import approval as a
+from countersign.domain import eligibility as e
 from countersign.domain.permissions import APPROVAL_FOR_MAA, MOBILE_APPS_READ
 from countersign.domain.rbac import DirectorySnapshot, RoleAssignment
 
@@ -59,10 +60,10 @@ def test_each_check_of_an_approver_fails_with_its_own_reason() -> None:
         assignments=[("approver", "approvers", {"0"}), ("reader", "weak", {"0"})],
         users={"ann", "bob", "cat", "dan", "eve", "req"},
     )
-    approvers = a.Approvers(("approvers", "weak", "lonely"), MOBILE_APPS_READ, (("0",),))
+    approvers = e.Approvers(("approvers", "weak", "lonely"), MOBILE_APPS_READ, (("0",),))
 
     def blocker(who: str, is_user: bool = True) -> str | None:
-        refusal = a.approval_blocker(snap, who, is_user, "req", approvers)
+        refusal = e.approval_blocker(snap, who, is_user, "req", approvers)
         return refusal.reason if refusal else None
 
     assert blocker("ann") is None
@@ -73,17 +74,17 @@ def test_each_check_of_an_approver_fails_with_its_own_reason() -> None:
     assert blocker("dan") == "approverGroupHasNoRoleAssignment"
     assert blocker("cat") == "missingApprovalPermission"
     assert blocker("ghost") == "approverIsDisabled"
-    far = a.Approvers(("approvers",), MOBILE_APPS_READ, (("0",), ("7",)))
-    refusal = a.approval_blocker(snap, "ann", True, "req", far)
+    far = e.Approvers(("approvers",), MOBILE_APPS_READ, (("0",), ("7",)))
+    refusal = e.approval_blocker(snap, "ann", True, "req", far)
     assert refusal is not None and refusal.reason == "scopeTagNotReached"
-    assert a.eligible_approvers(snap, "req", approvers) == ["ann", "bob"]
+    assert e.eligible_approvers(snap, "req", approvers) == ["ann", "bob"]
 
 
 def test_object_tag_sets_come_from_one_object_or_each_device() -> None:
-    assert a.object_tag_sets({"roleScopeTagIds": ["0", "3"]}, None) == (("0", "3"),)
+    assert e.object_tag_sets({"roleScopeTagIds": ["0", "3"]}, None) == (("0", "3"),)
     bulk = {"value": [{"roleScopeTagIds": ["0"]}, {"roleScopeTagIds": ["5"]}]}
-    assert a.object_tag_sets(bulk, None) == (("0",), ("5",))
-    assert a.object_tag_sets(None, {"displayName": "new"}) == ()
+    assert e.object_tag_sets(bulk, None) == (("0",), ("5",))
+    assert e.object_tag_sets(None, {"displayName": "new"}) == ()
 
 
 def test_the_diff_names_each_changed_path() -> None:
@@ -105,13 +106,13 @@ def test_may_approve_anything_is_the_request_independent_part_of_approval_blocke
         users={"ann", "rex"},  # "off" is disabled
     )
     requests = [
-        a.Approvers((), None),
-        a.Approvers(("approvers",), None),
-        a.Approvers(("approvers",), MOBILE_APPS_READ, (("0",),)),
+        e.Approvers((), None),
+        e.Approvers(("approvers",), None),
+        e.Approvers(("approvers",), MOBILE_APPS_READ, (("0",),)),
     ]
     for who, is_user in [("ann", True), ("ann", False), ("off", True), ("rex", True)]:
-        may = a.may_approve_anything(snap, who, is_user)
+        may = e.may_approve_anything(snap, who, is_user)
         assert may is (who == "ann" and is_user)
         if not may:  # then every request refuses the principal
-            assert all(a.approval_blocker(snap, who, is_user, "req", r) for r in requests)
-    assert any(a.approval_blocker(snap, "ann", True, "req", r) is None for r in requests)
+            assert all(e.approval_blocker(snap, who, is_user, "req", r) for r in requests)
+    assert any(e.approval_blocker(snap, "ann", True, "req", r) is None for r in requests)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from countersign.domain import approval as a
 from countersign.domain import permissions as p
 from countersign.domain import resource_types as rt
-from countersign.domain.rbac import DirectorySnapshot
-from countersign.services import approvals
+from countersign.domain.protection import protection_for
 from countersign.services.catalog import HANDLERS, handler_for
-from countersign.services.changes import Change, Plan
 from countersign.services.handlers.resources import KINDS
 
 REGISTERED = (
@@ -56,13 +55,16 @@ def test_resource_kinds_read_their_facts_from_the_table() -> None:
 
 def test_the_engine_asks_approvers_for_the_tables_read_permission() -> None:
     """protection_for takes the approver's read permission from the table, per collection."""
-    policy = approvals.a.ActivePolicy(
-        "p1", "Protect", "app", frozenset({approvals.a.NOT_APPLICABLE}), ("g",)
-    )
-    snapshot = DirectorySnapshot(1, {}, frozenset(), {}, (), policies=(policy,))
+    policy = a.ActivePolicy("p1", "Protect", "app", frozenset({a.NOT_APPLICABLE}), ("g",))
     for collection, row in rt.RESOURCE_TYPES.items():
-        plan = Plan(row.entity_type, "x", "app")
-        protection = approvals.protection_for(snapshot, Change(collection, "Create"), plan)
+        protection = protection_for(
+            (policy,),
+            collection=collection,
+            policy_type="app",
+            platform=a.NOT_APPLICABLE,
+            before=None,
+            after=None,
+        )
         assert protection is not None
         assert protection.approvers.read_permission == row.read_permission
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from countersign.domain import permissions as p
-from countersign.domain.approval import Approvers, approval_blocker, eligible_approvers
+from countersign.domain.eligibility import Approvers, approval_blocker, eligible_approvers
 from countersign.domain.rbac import DirectorySnapshot
 
 ALL_SCOPE_TAGS = "*"

@@ -3,7 +3,7 @@
 A fact about a collection (its Graph entity type, the access-policy type that protects it, what
 an approver must be able to read, whether its changes can alter who may do what, how its objects
 are locked) is written here once. The handlers (services/) and the approval engine
-(services/approvals.py) read it; nobody keeps a copy.
+(domain/protection.py, services/queries.py) read it; nobody keeps a copy.
 """
 
 from __future__ import annotations

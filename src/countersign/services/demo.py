@@ -12,9 +12,10 @@ from sqlalchemy import select
 from countersign.auth.tokens import TokenClaims
 from countersign.domain import permissions as p
 from countersign.domain.actors import USER, Caller
-from countersign.services.approvals import approve_request, complete_request
+from countersign.services.approve_request import approve_request
 from countersign.services.catalog import run_unprotected
 from countersign.services.changes import ACTION, CREATE, Change
+from countersign.services.complete_request import complete_request
 from countersign.services.gate import ApprovalHeaders, Submitted, execute
 from countersign.services.identity import resolve_caller
 from countersign.services.tenants import create_tenant

@@ -15,6 +15,7 @@ per tenant version, so deciding costs no query beyond reading that version numbe
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,13 +24,19 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from countersign.domain import guards
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, ValidationFailed
-from countersign.services import approvals, audit, submissions
+from countersign.domain.justification import decode_justification
+from countersign.domain.protection import Protection, guarded, protection_for
+from countersign.services import audit, submissions
 from countersign.services.catalog import apply_change, handler_for, plan_change
 from countersign.services.changes import Change, Plan, Result
+from countersign.services.complete_request import complete_locked
 from countersign.services.handlers import directory
 from countersign.services.identity import caller_as_of
+from countersign.services.submit_change import check_unlocked, create_request
+from countersign.services.unit_of_work import SqlUnitOfWork, directory_effect, sql_transaction
 from countersign.store.db import Database
 
 log = logging.getLogger("countersign.gate")
@@ -88,7 +95,7 @@ def needs_approval(db: Database, caller: Caller, change: Change, now: datetime) 
 
 def _decide(
     session: Session, db: Database, caller: Caller, change: Change, now: datetime
-) -> tuple[Caller, Plan, approvals.Protection | None, Result | None]:
+) -> tuple[Caller, Plan, Protection | None, Result | None]:
     """Plan the change and decide whether it needs approval; an unprotected change is applied
     here (its Result returned), in the caller's transaction.
 
@@ -99,39 +106,63 @@ def _decide(
     the tenant's lock, so no concurrent change can slip between them."""
     current = caller_as_of(session, db, caller)
     plan = plan_change(session, current, change, now)
-    protection = approvals.protection_for(current.snapshot, change, plan)
+    protection = _protection(current, change, plan)
     judged = protection is None or handler_for(change.collection).changes_access
     if not current.snapshot.policies or not judged:
         if protection is None:
-            _check_unlocked(session, current, plan, now)
+            _check_unlocked(SqlUnitOfWork(db, session), current, plan, now)
             return current, plan, None, apply_change(session, current, change, plan, now)
         return current, plan, protection, None
     audit.lock_chain(session, current.tenant_id)
     locked = caller_as_of(session, db, current)
     if locked.snapshot is not current.snapshot:  # the directory moved since the plan
         current, plan = locked, plan_change(session, locked, change, now)
-        protection = approvals.protection_for(current.snapshot, change, plan)
+        protection = _protection(current, change, plan)
     if protection is not None:
-        effect = approvals.simulate(session, current, change, plan, now)
-        return current, plan, approvals.guarded(protection, effect), None
+        effect = _simulate(session, current, change, plan, now)
+        return current, plan, guarded(protection, effect), None
     savepoint = session.begin_nested()
     result = apply_change(session, current, change, plan, now)
-    effect = approvals.directory_effect(session, current.tenant_id, current.id, current.snapshot)
-    protection = approvals.guarded(None, effect)
+    effect = directory_effect(session, current.tenant_id, current.id, current.snapshot)
+    protection = guarded(None, effect)
     if protection is None:
-        _check_unlocked(session, current, plan, now)
+        _check_unlocked(SqlUnitOfWork(db, session), current, plan, now)
         savepoint.commit()
         return current, plan, None, result
     savepoint.rollback()
     return current, plan, protection, None
 
 
-def _check_unlocked(session: Session, caller: Caller, plan: Plan, now: datetime) -> None:
+def _protection(caller: Caller, change: Change, plan: Plan) -> Protection | None:
+    return protection_for(
+        caller.snapshot.policies,
+        collection=change.collection,
+        policy_type=plan.policy_type,
+        platform=plan.platform,
+        before=plan.before,
+        after=plan.after,
+    )
+
+
+def _simulate(
+    session: Session, caller: Caller, change: Change, plan: Plan, now: datetime
+) -> guards.AccessChange | None:
+    """Apply the change on a savepoint, judge its effect on the directory, and undo it: refuse
+    at submission what completion would refuse, and learn whom the change is about."""
+    savepoint = session.begin_nested()
+    try:
+        apply_change(session, caller, change, dataclasses.replace(plan), now)
+        return directory_effect(session, caller.tenant_id, caller.id, caller.snapshot)
+    finally:
+        savepoint.rollback()
+
+
+def _check_unlocked(uow: SqlUnitOfWork, caller: Caller, plan: Plan, now: datetime) -> None:
     """An object an active request names is locked for every write of its kind, protected or
     not (the request's completion would refuse anyway). Checked once the write is known to
     apply at once: a retried submission of a request's own change answers as the first did."""
     if plan.policy_type is not None:
-        approvals.check_unlocked(session, caller.tenant_id, plan.entity_keys, now)
+        check_unlocked(uow, caller.tenant_id, plan.entity_keys, now)
 
 
 def execute(
@@ -145,35 +176,30 @@ def execute(
             "Property 'passwordProfile.passwordHash' does not exist on this type."
         )
 
-    def work(session: Session) -> Outcome:
+    def work(uow: SqlUnitOfWork) -> Outcome:
         if headers.approval_code:
             # The replay of an approved request: completion compares it with the frozen change
             # and plans that once; nothing else is decided here.
-            row = approvals.get_request(
-                session, caller.tenant_id, headers.approval_code.strip(), for_update=True
-            )
-            return Applied(approvals.complete_locked(session, db, caller, row, now, replay=change))
-        current, plan, protection, result = _decide(session, db, caller, change, now)
+            code = headers.approval_code.strip()
+            row = uow.get_request(caller.tenant_id, code, for_update=True)
+            return Applied(complete_locked(uow, caller, row, now, replay=change))
+        current, plan, protection, result = _decide(uow.session, db, caller, change, now)
         if protection is None:
             assert result is not None
             return Applied(result)
-        justification = approvals.decode_justification(headers.justification)
+        justification = decode_justification(headers.justification)
         request_id = submissions.submit_once(
-            session,
+            uow.session,
             current,
             change,
             headers.idempotency_key,
             now,
-            lambda: (
-                approvals.create_request(
-                    session, current, change, plan, protection, justification, now
-                ).id
-            ),
+            lambda: create_request(uow, current, change, plan, protection, justification, now).id,
         )
         return Submitted(request_id)
 
     try:
-        return approvals.run_transition(db, work)
+        return sql_transaction(db, work)
     except IntegrityError:
         log.warning("a write lost a race on a database constraint", exc_info=True)
         # A uniqueness the database enforces (a sign-in name, a lock, an id) was taken by a

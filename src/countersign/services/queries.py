@@ -15,12 +15,16 @@ from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from countersign.domain import approval as a
+from countersign.domain import eligibility, resource_types
 from countersign.domain import permissions as p
 from countersign.domain import request as lifecycle
 from countersign.domain.actors import Caller
-from countersign.domain.errors import NotFound
+from countersign.domain.errors import NotFound, ValidationFailed
 from countersign.domain.request import Status
-from countersign.services.approvals import approvers_of, get_request
+from countersign.services.changes import iso
+from countersign.services.request_json import effective_status
+from countersign.services.transitions import approvers_of
+from countersign.services.unit_of_work import get_request
 from countersign.store import tables as t
 from countersign.store.db import Database, current_snapshot
 
@@ -73,6 +77,14 @@ def visible_request(session: Session, caller: Caller, request_id: str) -> t.Appr
     return row
 
 
+def decisions_of(session: Session, request_id: str) -> list[t.ApprovalDecision]:
+    return list(
+        session.scalars(
+            select(t.ApprovalDecision).where(t.ApprovalDecision.request_id == request_id)
+        )
+    )
+
+
 def my_request(session: Session, caller: Caller, request_id: str) -> t.ApprovalRequest:
     """retrieveMyRequestById: only one of the caller's own requests, whatever else they see."""
     row = visible_request(session, caller, request_id)
@@ -96,9 +108,9 @@ def waiting_for(
 ) -> list[t.ApprovalRequest]:
     """Requests the caller may approve or reject now (newest first): one query for the
     candidates and one for the directory snapshot, then `approval_blocker` on each in memory --
-    the same answer as asking services/approvals.py `approval_blocker` row by row."""
+    the same answer as asking `approval_blocker` (below) row by row."""
     snapshot = current_snapshot(session, db, caller.tenant_id)
-    if not a.may_approve_anything(snapshot, caller.id, caller.is_user):
+    if not eligibility.may_approve_anything(snapshot, caller.id, caller.is_user):
         return []
     rows = session.scalars(
         awaiting_decision(caller, now).order_by(R.request_date_time.desc(), R.id).limit(limit)
@@ -106,7 +118,7 @@ def waiting_for(
     return [
         row
         for row in rows
-        if a.approval_blocker(
+        if eligibility.approval_blocker(
             snapshot, caller.id, caller.is_user, row.requestor_id, approvers_of(row)
         )
         is None
@@ -117,7 +129,7 @@ def waiting_count(session: Session, db: Database, caller: Caller, now: datetime)
     """How many requests wait for the caller (the header's count), as `waiting_for` answers,
     reading only each candidate's requester and frozen approvers, not the whole row."""
     snapshot = current_snapshot(session, db, caller.tenant_id)
-    if not a.may_approve_anything(snapshot, caller.id, caller.is_user):
+    if not eligibility.may_approve_anything(snapshot, caller.id, caller.is_user):
         return 0
     candidates = session.execute(
         awaiting_decision(caller, now).with_only_columns(R.requestor_id, R.payload["approvers"])
@@ -125,10 +137,24 @@ def waiting_count(session: Session, db: Database, caller: Caller, now: datetime)
     return sum(
         1
         for requestor_id, approvers in candidates
-        if a.approval_blocker(
-            snapshot, caller.id, caller.is_user, requestor_id, a.Approvers.from_json(approvers)
+        if eligibility.approval_blocker(
+            snapshot,
+            caller.id,
+            caller.is_user,
+            requestor_id,
+            eligibility.Approvers.from_json(approvers),
         )
         is None
+    )
+
+
+def approval_blocker(
+    session: Session, db: Database, caller: Caller, row: t.ApprovalRequest
+) -> eligibility.Refusal | None:
+    """None when `caller` may approve or reject `row` now, else the check that fails."""
+    snapshot = current_snapshot(session, db, caller.tenant_id)
+    return eligibility.approval_blocker(
+        snapshot, caller.id, caller.is_user, row.requestor_id, approvers_of(row)
     )
 
 
@@ -153,3 +179,36 @@ def operations_requiring_approval(caller: Caller) -> list[tuple[str, str]]:
     for policy in caller.snapshot.policies:
         pairs.update((policy.policy_type, platform) for platform in policy.platforms)
     return sorted(pairs)
+
+
+def retrieve_request_status(
+    session: Session, caller: Caller, entity_id: str, entity_type: str, now: datetime
+) -> dict[str, Any]:
+    """retrieveRequestStatus: whether an active request locks the object, and which."""
+    name = entity_type.rsplit(".", 1)[-1].lstrip("#")
+    collection = resource_types.COLLECTIONS_BY_GRAPH_TYPE.get(name)
+    if collection is None:
+        raise ValidationFailed(
+            f"'{entity_type}' is not an entity type Countersign protects.", target="entityType"
+        )
+    holder = session.execute(
+        select(t.ApprovalRequest)
+        .join(t.RequestLock, t.RequestLock.request_id == t.ApprovalRequest.id)
+        .where(
+            t.RequestLock.tenant_id == caller.tenant_id,
+            t.RequestLock.entity_key == resource_types.lock_key(collection, entity_id),
+        )
+    ).scalar_one_or_none()
+    if holder is None or effective_status(holder, now) not in lifecycle.ACTIVE:
+        return {
+            "requestId": None,
+            "requestExpirationDateTime": None,
+            "requestStatus": None,
+            "entityLocked": False,
+        }
+    return {
+        "requestId": holder.id,
+        "requestExpirationDateTime": iso(holder.expiration_date_time),
+        "requestStatus": effective_status(holder, now),
+        "entityLocked": True,
+    }

@@ -12,9 +12,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from countersign.domain.eligibility import eligible_approvers
 from countersign.domain.request import Status
 from countersign.notify import outbox
-from countersign.services import approvals, queries
+from countersign.services import queries
+from countersign.services.transitions import approvers_of
 from countersign.store import tables as t
 from countersign.store.db import Database, current_snapshot
 
@@ -26,9 +28,8 @@ ApproverLookup = Callable[[Session, Database, t.ApprovalRequest], list[str]]
 
 def engine_approvers(session: Session, db: Database, row: t.ApprovalRequest) -> list[str]:
     """Eligible approvers as the approval engine computes them, as of this transaction."""
-    return approvals.eligible_approver_ids(
-        session, current_snapshot(session, db, row.tenant_id), row
-    )
+    snapshot = current_snapshot(session, db, row.tenant_id)
+    return eligible_approvers(snapshot, row.requestor_id, approvers_of(row))
 
 
 def _approvers_or_none(

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, ValidationFailed
-from countersign.services.approvals import same_change
 from countersign.services.changes import Change, canonical_json
+from countersign.services.complete_request import same_change
 from countersign.store import tables as t
 from countersign.store.db import lock_tenant
 

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from countersign.domain import approval as a
+from countersign.domain import eligibility as e
 from countersign.domain import summary as s
 from countersign.domain.actors import Caller
 from countersign.services.changes import ASSIGN, CREATE, DELETE, UPDATE, Change, Plan
@@ -449,7 +449,7 @@ def _permission_words(
 
 def approver_names(caller: Caller, names: Names, group_ids: Iterable[str]) -> list[str]:
     """Who can approve requests of a policy naming these approver groups (from the snapshot)."""
-    user_ids = a.eligible_approvers(caller.snapshot, "", a.Approvers(tuple(group_ids), None))
+    user_ids = e.eligible_approvers(caller.snapshot, "", e.Approvers(tuple(group_ids), None))
     return sorted((names.user(user_id) for user_id in user_ids), key=str.casefold)
 
 

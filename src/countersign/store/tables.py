@@ -353,7 +353,7 @@ class ApprovalRequest(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = tenant_fk()
     # needsApproval, approved, rejected, cancelled, completed, expired. Changed only by a
-    # conditional UPDATE ... WHERE status = <expected> (see services/approvals.py).
+    # conditional UPDATE ... WHERE status = <expected> (services/unit_of_work.py).
     status: Mapped[str] = mapped_column(String(32))
     request_date_time: Mapped[datetime]
     expiration_date_time: Mapped[datetime]

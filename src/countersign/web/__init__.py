@@ -1,7 +1,7 @@
 """The web admin center (SPEC §7): server-rendered pages under /admin (Jinja2 + htmx).
 
 Pages call the same services as the API (services/changes.py, services/gate.py,
-services/approvals.py), so every rule holds the same way in the browser.
+the approval use cases), so every rule holds the same way in the browser.
 """
 
 from __future__ import annotations

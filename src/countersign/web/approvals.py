@@ -1,7 +1,7 @@
 """Tenant administration > Multi Admin Approval: Access policies (with the create/edit wizard),
 All requests, My requests, Received requests, and the request page.
 
-Every decision is the approval engine's (services/approvals.py, services/gate.py); these pages
+Every decision is the approval engine's (services/<use case>.py, services/gate.py); these pages
 collect input, call it, and show what it answered.
 """
 
@@ -18,10 +18,17 @@ from countersign.domain import approval as a
 from countersign.domain.errors import DomainError, NotEligibleToApprove, ValidationFailed
 from countersign.domain.request import Status
 from countersign.domain.summary import row_text
-from countersign.services import approvals, queries
+from countersign.services import (
+    approve_request,
+    cancel_request,
+    complete_request,
+    queries,
+    reject_request,
+)
 from countersign.services import summary as summary_service
 from countersign.services.changes import CREATE, DELETE, UPDATE, Change
 from countersign.services.handlers.policies import get_policy, policy_json
+from countersign.services.unit_of_work import get_request
 from countersign.store import tables as t
 from countersign.web import engine
 from countersign.web.core import (
@@ -419,7 +426,7 @@ SORTS = {
 
 
 def status_condition(status: str, now: Any) -> ColumnElement[bool]:
-    """SQL for a status filter, with expiry exact as approvals.effective_status reads it."""
+    """SQL for a status filter, with expiry exact as request_json.effective_status reads it."""
     return queries.status_is(status, now)
 
 
@@ -573,7 +580,7 @@ def _request_page(
 ) -> Response:
     with web.ctx.db.read() as session:
         row = queries.visible_request(session, web.caller, request_id)
-        decisions = approvals.decisions_of(session, row.id)
+        decisions = queries.decisions_of(session, row.id)
         body = engine.request_json(row, web.now, decisions)
         blocked = engine.blocker(session, web, row)
         groups = _group_names(session, web.caller.tenant_id)
@@ -662,7 +669,7 @@ def confirm_cancel(
 ) -> Response:
     """Cancel request asks first: a page that says what ends, with the one button that ends it."""
     with web.ctx.db.read() as session:
-        row = approvals.get_request(session, web.caller.tenant_id, request_id)
+        row = get_request(session, web.caller.tenant_id, request_id)
         name, operation = row.payload_name, row.payload_operation
     return render(
         request,
@@ -687,19 +694,19 @@ def act_on_request(
         )
     try:
         if action == "approve":
-            approvals.approve_request(db, caller, request_id, notes, now)
+            approve_request.approve_request(db, caller, request_id, notes, now)
             notice = "approved"
         elif action == "reject":
-            approvals.reject_request(db, caller, request_id, notes, now)
+            reject_request.reject_request(db, caller, request_id, notes, now)
             notice = "rejected"
         elif action == "cancel-approval":
-            approvals.cancel_approval(db, caller, request_id, notes, now)
+            cancel_request.cancel_approval(db, caller, request_id, notes, now)
             notice = "cancelled"
         elif action == "cancel":
-            approvals.cancel_my_request(db, caller, request_id, now)
+            cancel_request.cancel_my_request(db, caller, request_id, now)
             notice = "cancelled"
         elif action == "complete":
-            approvals.complete_request(db, caller, request_id, now)
+            complete_request.complete_request(db, caller, request_id, now)
             notice = "completed"
         else:
             raise ValidationFailed(f"'{action}' is not something a request can do.")

@@ -1,4 +1,4 @@
-"""The admin center's calls into the approval engine (services/gate.py, services/approvals.py).
+"""The admin center's calls into the approval engine (services/gate.py and the use cases).
 
 Only translation lives here: every decision (is it protected, may this person approve, may the
 request move) is the services' own, so the browser obeys exactly the rules the API obeys.
@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict
 from countersign.domain.request import Status
-from countersign.services import approvals, gate, queries
+from countersign.services import gate, queries
+from countersign.services import request_json as requests
 from countersign.services.changes import Change, Result
 from countersign.store import tables as t
 from countersign.store.db import Database
@@ -65,7 +66,7 @@ def _already_requested(web: WebSession, conflict: Conflict, request_id: str) -> 
         summary = (row.display_payload or {}).get("summary") or {}
         title = summary.get("title") or f"{row.payload_operation} {row.payload_name}"
         name = row.payload_name
-        status = approvals.effective_status(row, web.now)
+        status = requests.effective_status(row, web.now)
     words = "waiting for approval" if status == Status.NEEDS_APPROVAL else "approved, not completed"
     message = LinkedMessage(
         f"{name} already has an open approval request ({title}; {words}, requested by "
@@ -79,17 +80,17 @@ def _already_requested(web: WebSession, conflict: Conflict, request_id: str) -> 
 def request_json(
     row: t.ApprovalRequest, now: datetime, decisions: list[t.ApprovalDecision] | None = None
 ) -> dict[str, Any]:
-    return approvals.request_json(row, now, decisions)
+    return requests.request_json(row, now, decisions)
 
 
 def effective_status(row: t.ApprovalRequest, now: datetime) -> str:
     """Status as the API reports it (an active request past its expiry reads `expired`)."""
-    return approvals.effective_status(row, now)
+    return requests.effective_status(row, now)
 
 
 def blocker(session: Session, web: WebSession, row: t.ApprovalRequest) -> str | None:
     """None when the signed-in administrator may approve or reject, else why not, in words."""
-    refusal = approvals.approval_blocker(session, web.ctx.db, web.caller, row)
+    refusal = queries.approval_blocker(session, web.ctx.db, web.caller, row)
     return None if refusal is None else refusal.explanation
 
 

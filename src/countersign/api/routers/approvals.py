@@ -18,9 +18,16 @@ from countersign.api.odata import Field, list_page
 from countersign.api.writes import json_body
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
-from countersign.services import approvals, queries
+from countersign.services import (
+    approve_request,
+    cancel_request,
+    complete_request,
+    queries,
+    reject_request,
+)
 from countersign.services.changes import GraphBody, parse_body
 from countersign.services.handlers.policies import get_policy, policy_json
+from countersign.services.request_json import request_json
 from countersign.store import tables as t
 from countersign.store.db import Database
 
@@ -85,7 +92,7 @@ def _list_requests(request: Request, caller: Caller, *, mine: bool) -> dict[str,
             params=dict(request.query_params),
             fields=_request_fields(now),
             id_column=R.id,
-            serialize=lambda row: approvals.request_json(row, now),
+            serialize=lambda row: request_json(row, now),
             base_url=f"{url}{request.url.path}",
             context=f"{url}/beta/$metadata#deviceManagement/operationApprovalRequests",
             default_order=(("requestDateTime", True),),
@@ -101,7 +108,7 @@ def _one_request(
             row = queries.my_request(session, caller, request_id)
         else:
             row = queries.visible_request(session, caller, request_id)
-        body = approvals.request_json(row, now, approvals.decisions_of(session, row.id))
+        body = request_json(row, now, queries.decisions_of(session, row.id))
     context_url = (
         f"{base_url(request)}/beta/$metadata#deviceManagement/operationApprovalRequests/$entity"
     )
@@ -132,7 +139,7 @@ def retrieve_request_status(
 ) -> dict[str, Any]:
     body = parse_body(StatusQuery, json_body(request))
     with context(request).db.read() as session:
-        status = approvals.retrieve_request_status(
+        status = queries.retrieve_request_status(
             session, caller, body.entity_id, body.entity_type, clock_now(request)
         )
     return {
@@ -144,7 +151,7 @@ def retrieve_request_status(
 @router.post(REQUESTS + "/cancelMyRequest", status_code=204)
 def cancel_my_request(request: Request, caller: Caller = Depends(current_caller)) -> Response:
     body = parse_body(CancelBody, json_body(request))
-    approvals.cancel_my_request(context(request).db, caller, body.id, clock_now(request))
+    cancel_request.cancel_my_request(context(request).db, caller, body.id, clock_now(request))
     return Response(status_code=204)
 
 
@@ -179,9 +186,9 @@ def _decision(decide: Decide) -> Callable[..., dict[str, Any]]:
 
 
 for _action, _decide in (
-    ("approve", approvals.approve_request),
-    ("reject", approvals.reject_request),
-    ("cancelApproval", approvals.cancel_approval),
+    ("approve", approve_request.approve_request),
+    ("reject", reject_request.reject_request),
+    ("cancelApproval", cancel_request.cancel_approval),
 ):
     router.add_api_route(
         REQUESTS + "/{request_id}/" + _action,
@@ -197,7 +204,9 @@ def complete(
 ) -> Response:
     """Countersign extension: the requester completes without replaying the operation."""
     json_body(request)
-    result = approvals.complete_request(context(request).db, caller, request_id, clock_now(request))
+    result = complete_request.complete_request(
+        context(request).db, caller, request_id, clock_now(request)
+    )
     if result.body is None:
         return Response(status_code=204)
     return JSONResponse(result.body, status_code=result.status)
