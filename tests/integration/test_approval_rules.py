@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from countersign.services.approve_request import approve_request
 from countersign.services.demo import caller_for
 from countersign.services.request_json import request_json
 from countersign.services.unit_of_work import get_request
+from countersign.store import tables as t
 from countersign.store.db import Database
 from tests.factories import TenantFactory, unique
 from tests.maa import POLICIES, REQUESTS, SCOPE_TAGS, b64, seed
@@ -371,3 +374,22 @@ def test_a_bulk_action_needs_an_approver_who_reaches_every_device(tenants: Tenan
     refused = s.approve(request_id, local)  # reaches the Default device, not the Paris one
     assert refused.status_code == 400 and reason(refused) == "scopeTagNotReached"
     assert s.approve(request_id).json()["value"] == "approved"
+
+
+def test_an_approver_who_approved_may_still_reject_and_counts_once(
+    tenants: TenantFactory, db: Database
+) -> None:
+    s = seed(tenants)
+    s.tenant.user("admin3", roles=("Intune Administrator",), groups=(s.approvers,))
+    s.activate_policy("role", approvalsRequired=2)
+    request_id = s.submit("POST", SCOPE_TAGS, json={"displayName": "Second thoughts"})
+    assert s.approve(request_id).json()["value"] == "needsApproval"
+    s.tenant.ok("POST", f"{REQUESTS}/{request_id}/reject", s.admin2, json={"justification": "No"})
+    assert s.request(request_id)["status"] == "rejected"
+    with db.read() as session:
+        decisions = session.execute(
+            select(t.ApprovalDecision.approver_id, t.ApprovalDecision.decision).where(
+                t.ApprovalDecision.request_id == request_id
+            )
+        ).all()
+    assert [tuple(d) for d in decisions] == [(s.admin2.id, "reject")]

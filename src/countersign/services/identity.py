@@ -13,6 +13,7 @@ from countersign.auth.passwords import hash_secret, verify_secret
 from countersign.auth.tokens import TokenClaims
 from countersign.domain.actors import SERVICE_PRINCIPAL, USER, Caller
 from countersign.domain.errors import AccountLocked, Unauthorized, ValidationFailed
+from countersign.domain.rbac import DirectorySnapshot
 from countersign.services import audit
 from countersign.store import tables as t
 from countersign.store.db import Database, bump_directory_version, current_snapshot
@@ -145,17 +146,22 @@ def _checked(claims: TokenClaims, resolved: _Resolved | None, correlation_id: st
 
 
 def caller_as_of(session: Session, db: Database, caller: Caller) -> Caller:
-    """The caller as of this transaction: policies or roles may have changed since sign-in.
+    """The caller as of this transaction: policies or roles may have changed since sign-in."""
+    snapshot = snapshot_as_of(session, db, caller.tenant_id)
+    if snapshot is caller.snapshot:
+        return caller
+    return dataclasses.replace(caller, snapshot=snapshot, access=snapshot.access_for(caller.id))
+
+
+def snapshot_as_of(session: Session, db: Database, tenant_id: str) -> DirectorySnapshot:
+    """The tenant's directory snapshot as of this transaction.
 
     In a SQLite write transaction the database's write lock is held from BEGIN IMMEDIATE, so
     the tenant's lock costs nothing more: the version is read with the audit chain's head, and
     the transaction's audit entry then needs no read of its own."""
     if db.is_sqlite and session.connection().get_execution_options().get("countersign_write"):
-        audit.lock_chain(session, caller.tenant_id)
-    snapshot = current_snapshot(session, db, caller.tenant_id)
-    if snapshot is caller.snapshot:
-        return caller
-    return dataclasses.replace(caller, snapshot=snapshot, access=snapshot.access_for(caller.id))
+        audit.lock_chain(session, tenant_id)
+    return current_snapshot(session, db, tenant_id)
 
 
 def sign_in_with_password(

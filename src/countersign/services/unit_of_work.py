@@ -21,6 +21,8 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -35,11 +37,11 @@ from countersign.notify import outbox
 from countersign.services import audit
 from countersign.services.catalog import apply_change, plan_change
 from countersign.services.changes import Change, Plan, Result
-from countersign.services.identity import caller_as_of, resolve_caller
+from countersign.services.identity import caller_as_of, resolve_caller, snapshot_as_of
 from countersign.services.request_json import request_json
 from countersign.services.summary import build_summary
 from countersign.store import tables as t
-from countersign.store.db import Database, current_snapshot, load_snapshot
+from countersign.store.db import Database, load_snapshot, locked_directory_version
 
 LOCKED_MESSAGE = "An active Approval Request already exists for this entity."
 
@@ -167,7 +169,10 @@ def directory_effect(
     when it left the directory as it was (its version did not move). Refuses a change that
     would lock the tenant out of its approvals."""
     session.flush()
-    version = session.scalar(select(t.Tenant.directory_version).where(t.Tenant.id == tenant_id))
+    # Read under the tenant's lock earlier in this transaction, unless a change since bumped it.
+    version = locked_directory_version(session, tenant_id)
+    if version is None:
+        version = session.scalar(select(t.Tenant.directory_version).where(t.Tenant.id == tenant_id))
     if version == before.version:
         return None
     after = load_snapshot(session, tenant_id, version=-1)
@@ -175,6 +180,25 @@ def directory_effect(
     if locked_out is not None:
         raise ValidationFailed(locked_out, reason="approverLockout")
     return guards.access_change(before, after)
+
+
+_DECISIONS = t.ApprovalDecision.__table__
+
+
+def _record_decision(insert: Any) -> Any:
+    statement = insert(_DECISIONS)
+    replaced = ("approver_name", "decision", "justification", "decided_date_time")
+    return statement.on_conflict_do_update(
+        index_elements=["request_id", "approver_id"],
+        set_={name: statement.excluded[name] for name in replaced},
+    )
+
+
+# Built once per dialect (their compiled forms are cached).
+_RECORD_DECISION = {
+    "sqlite": _record_decision(sqlite_insert),
+    "postgresql": _record_decision(postgresql_insert),
+}
 
 
 class SqlUnitOfWork:
@@ -233,7 +257,11 @@ class SqlUnitOfWork:
     def record_decision(self, decision: t.ApprovalDecision) -> None:
         # The request row is locked by the transition, so no other decision on it is written
         # between its read and this one; the primary key (request, approver) holds one each.
-        self.session.merge(decision)
+        # One statement (the ORM's merge read the row first): insert, or replace the
+        # approver's earlier decision (a reject after an approve).
+        dialect = "sqlite" if self.db.is_sqlite else "postgresql"
+        values = {column.key: getattr(decision, column.key) for column in _DECISIONS.columns}
+        self.session.execute(_RECORD_DECISION[dialect], values)
 
     def lock_holders(
         self, tenant_id: str, keys: Iterable[str], *, for_update: bool = False
@@ -258,7 +286,7 @@ class SqlUnitOfWork:
             raise Conflict(LOCKED_MESSAGE, reason="lockedConcurrently") from None
 
     def snapshot(self, tenant_id: str) -> DirectorySnapshot:
-        return current_snapshot(self.session, self.db, tenant_id)
+        return snapshot_as_of(self.session, self.db, tenant_id)
 
     def request_lifetime_days(self, tenant_id: str) -> int:
         days = self.session.scalar(
