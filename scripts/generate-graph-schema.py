@@ -13,7 +13,8 @@ inline (a configuration policy's `settings`).
 
 Read-only properties: the SDK has no flag for them; its docstrings do ("... This property is
 read-only."), so a property whose comment says read-only, plus `id` and the usual server-kept
-timestamps, is marked read-only.
+timestamps, is marked read-only — except where the comment says it only of users synced from
+on-premises (a user's `mobilePhone`, `businessPhones`): Countersign's users are cloud users.
 
 Refresh for a newer SDK:
 
@@ -98,6 +99,15 @@ SERVED_PATHS = (
 INLINE_NAVIGATION = {("deviceManagementConfigurationPolicy", "settings")}
 SERVER_KEPT = {"id", "createdDateTime", "lastModifiedDateTime"}
 READ_ONLY_TEXT = re.compile(r"read-?only", re.IGNORECASE)
+# "Read-only for users synced from on-premises directory": writable for cloud users, which are
+# the only ones Countersign has.
+SYNCED_ONLY = re.compile(r"synced|on-?premises", re.IGNORECASE)
+
+
+def says_read_only(note: str) -> bool:
+    """Whether a docstring says the property is read-only (not only for synced users)."""
+    sentences = re.split(r"(?<=\.)\s+", note)
+    return any(READ_ONLY_TEXT.search(s) and not SYNCED_ONLY.search(s) for s in sentences)
 
 
 def module_name(type_name: str) -> str:
@@ -296,7 +306,7 @@ class Builder:
             field = python_field(prop)
             note = notes.get(field, "")
             flags = {}
-            if prop in SERVER_KEPT or READ_ONLY_TEXT.search(note):
+            if prop in SERVER_KEPT or says_read_only(note):
                 flags["readOnly"] = True
             if isinstance(kind, str):
                 spec: dict[str, Any] = {"type": kind}

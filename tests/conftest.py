@@ -4,15 +4,12 @@ COUNTERSIGN_TEST_DATABASE_URL names a server), migrated with Alembic; tenants ma
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -22,6 +19,7 @@ from countersign.config import Settings
 from countersign.store.db import Database
 from countersign.store.migrate import upgrade
 from tests.factories import TenantFactory
+from tests.serving import serving
 
 
 def _fresh_postgres(server_url: str) -> Iterator[str]:
@@ -154,25 +152,20 @@ def cli(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Callable[..., Any
     return lambda *args: runner.invoke(command, list(args))
 
 
+@pytest.fixture()
+def import_devices(cli: Callable[..., Any], tmp_path: Path) -> Callable[..., Any]:
+    """`countersign devices import` of a CSV file with this text: import_devices(text, tenant)."""
+    csv = tmp_path / "devices.csv"
+
+    def run(text: str, tenant_id: str, *options: str) -> Any:
+        csv.write_text(text)
+        return cli("devices", "import", str(csv), "--tenant", tenant_id, *options)
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def live_server(app: FastAPI) -> Iterator[str]:
-    """The test app served by Uvicorn on a free port of 127.0.0.1, in a thread, for the
-    session (CLI tests and browser tests talk to it over real HTTP)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", ws="none", lifespan="off", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    started = threading.Event()
-    while not started.wait(0.05):  # readiness, not a timed assertion
-        if server.started:
-            started.set()
-        assert thread.is_alive(), "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join()
-    sock.close()
+    """The test app over real HTTP for the session (CLI tests and browser tests talk to it)."""
+    with serving(app) as port:
+        yield f"http://127.0.0.1:{port}"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
+from countersign.cli import save_credentials
 from countersign.services.tenants import create_tenant
 from countersign.store.db import Database
 
@@ -17,6 +20,12 @@ PASSWORD = "Correct-Horse-9"
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def as_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, who: Principal) -> None:
+    """The `countersign` command signed in to `url` as `who` (a config folder of their own)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / who.id))
+    save_credentials({"url": url, "username": who.upn, "access_token": who.token})
 
 
 @dataclass
@@ -101,6 +110,33 @@ class Tenant:
         )["id"]
         self.groups[name] = group_id
         return group_id
+
+    def device(self, name: str, serial: str, **properties: Any) -> dict[str, Any]:
+        """A Windows 11 device in the inventory; `properties` add to or override its body."""
+        body = {
+            "deviceName": name,
+            "operatingSystem": "Windows",
+            "osVersion": "10.0.22631",
+            "serialNumber": serial,
+            **properties,
+        }
+        created: dict[str, Any] = self.ok(
+            "POST", "/beta/deviceManagement/managedDevices", json=body
+        )
+        return created
+
+    def role_definition(self, name: str, actions: list[str], scope_tags: list[str]) -> str:
+        """A custom role allowing `actions`, carrying `scope_tags`; its id."""
+        role_id: str = self.ok(
+            "POST",
+            "/beta/deviceManagement/roleDefinitions",
+            json={
+                "displayName": name,
+                "rolePermissions": [{"resourceActions": [{"allowedResourceActions": actions}]}],
+                "roleScopeTagIds": scope_tags,
+            },
+        )["id"]
+        return role_id
 
     def add_member(self, group_id: str, member_id: str) -> None:
         self.ok(

@@ -61,18 +61,7 @@ def test_membership_change_bulk_wipe_and_script_edit(
         justification="Alice joins the Intune team (HR-1234)",
     )
     devices = [
-        tenant.ok(
-            "POST",
-            DEVICES,
-            json={
-                "deviceName": name,
-                "operatingSystem": "Windows",
-                "osVersion": "10.0.22631",
-                "serialNumber": serial,
-                "userPrincipalName": user,
-                "complianceState": compliance,
-            },
-        )
+        tenant.device(name, serial, userPrincipalName=user, complianceState=compliance)
         for name, serial, user, compliance in (
             ("CONTOSO-PC-001", "5CG1234ABC", "alex@contoso.example", "compliant"),
             ("CONTOSO-PC-002", "5CG5678DEF", "sam@contoso.example", "noncompliant"),

@@ -193,6 +193,33 @@ def private_ca_certificates() -> Certificates:
     return Certificates(ca.public_bytes(serialization.Encoding.PEM).decode(), context)
 
 
+WEBHOOK_SECRET = "s3cret-key-for-hmac-0123456789"
+
+
+def channel_bodies(smtp: SmtpReceiver, http: HttpReceiver) -> list[dict[str, Any]]:
+    """A channel of each kind, each to a receiver: e-mail, a webhook at /hook signed with
+    WEBHOOK_SECRET, Slack at /slack, Teams at /teams."""
+    return [
+        {
+            "displayName": "Mail",
+            "channelType": "email",
+            "smtpHost": smtp.host,
+            "smtpPort": smtp.port,
+            "fromAddress": "countersign@contoso.example",
+        },
+        {
+            "displayName": "Hook",
+            "channelType": "webhook",
+            "url": f"{http.url}/hook",
+            "secret": WEBHOOK_SECRET,
+        },
+        *(
+            {"displayName": kind, "channelType": kind, "url": f"{http.url}/{kind}"}
+            for kind in ("slack", "teams")
+        ),
+    ]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

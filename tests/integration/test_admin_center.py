@@ -20,6 +20,7 @@ from countersign.config import Settings
 from countersign.store import tables as t
 from countersign.store.db import Database
 from tests.factories import PASSWORD, Tenant, TenantFactory, unique
+from tests.maa import Seed
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PARAM = re.compile(r"\{[^}]+\}")
@@ -231,6 +232,19 @@ def approver_tenant(tenants: TenantFactory) -> tuple[Tenant, str, str]:
     return tenant, admin2.upn, approvers
 
 
+def protect(
+    tenant: Tenant,
+    admin2_upn: str,
+    approvers: str,
+    name: str,
+    policy_type: str,
+    platform: str = "notApplicable",
+) -> str:
+    """An access policy made through the API's approval flow (admin 2 approves); its id."""
+    seed = Seed(tenant, tenant.admin, tenant.sign_in(admin2_upn), approvers)
+    return seed.activate_policy(policy_type, platform, displayName=name)
+
+
 def test_access_policy_story_through_the_forms(tenants: TenantFactory, app: FastAPI) -> None:
     tenant, admin2_upn, approvers = approver_tenant(tenants)
     admin1 = signed_in(app, tenant.admin.upn)
@@ -349,33 +363,11 @@ def test_every_page_renders_for_the_demo_tenant(app: FastAPI, db: Database) -> N
         assert response.status_code == 200, (path, response.status_code, response.text[:500])
 
 
-def _policy_through_api(tenant: Tenant, admin2_upn: str, approvers: str) -> str:
-    response = tenant.call(
-        "POST",
-        "/beta/deviceManagement/operationApprovalPolicies",
-        headers={"x-msft-approval-justification": "c2V0LXVw"},
-        json={
-            "displayName": "Protect scripts",
-            "policyType": "script",
-            "policyPlatform": "notApplicable",
-            "approverGroupIds": [approvers],
-        },
-    )
-    request_id = response.headers["x-msft-approval-code"]
-    admin2 = tenant.sign_in(admin2_upn)
-    requests = "/beta/deviceManagement/operationApprovalRequests"
-    tenant.ok("POST", f"{requests}/{request_id}/approve", admin2, json={"justification": "ok"})
-    tenant.ok("POST", f"{requests}/{request_id}/complete")
-    policies = tenant.ok("GET", "/beta/deviceManagement/operationApprovalPolicies")["value"]
-    policy_id: str = policies[0]["id"]
-    return policy_id
-
-
 def test_editing_and_deleting_a_policy_are_requests_too(
     tenants: TenantFactory, app: FastAPI
 ) -> None:
     tenant, admin2_upn, approvers = approver_tenant(tenants)
-    policy_id = _policy_through_api(tenant, admin2_upn, approvers)
+    policy_id = protect(tenant, admin2_upn, approvers, "Protect scripts", "script")
     admin1 = signed_in(app, tenant.admin.upn)
     edit = admin1.get(f"/admin/access-policies/{policy_id}/edit")
     assert 'value="Protect scripts"' in edit.text
@@ -454,25 +446,18 @@ def test_adding_an_app_under_a_policy_ends_with_submit_for_approval(
     assert '<h2 id="last-step">Review + create</h2>' in before.text
     assert "justification" not in before.text
 
-    response = tenant.call(
-        "POST",
-        "/beta/deviceManagement/operationApprovalPolicies",
-        headers={"x-msft-approval-justification": "c2V0LXVw"},
-        json={
-            "displayName": "Protect Windows apps",
-            "policyType": "app",
-            "policyPlatform": "windows10AndLater,windows81AndLater,windows10X",
-            "approverGroupIds": [approvers],
-        },
-    )
-    request_id = response.headers["x-msft-approval-code"]
-    requests = "/beta/deviceManagement/operationApprovalRequests"
-    admin2 = tenant.sign_in(admin2_upn)
-    tenant.ok("POST", f"{requests}/{request_id}/approve", admin2, json={})
-    tenant.ok("POST", f"{requests}/{request_id}/complete")
+    windows = "windows10AndLater,windows81AndLater,windows10X"
+    protect(tenant, admin2_upn, approvers, "Protect Windows apps", "app", windows)
 
     after = admin1.post("/admin/apps/new", {**form, "step": "review"})
     assert "Review + submit for approval" in after.text and "Business justification" in after.text
+    # The page says what is missing in its own words (the gate would refuse it too).
+    no_reason = admin1.post("/admin/apps/new", {**form, "step": "submit"})
+    assert "A business justification is required to submit for approval." in no_reason.text
+    too_long = admin1.post(
+        "/admin/apps/new", {**form, "step": "submit", "justification": "x" * 1025}
+    )
+    assert "The business justification is 1025 characters; at most 1024" in too_long.text
     submitted = admin1.post(
         "/admin/apps/new", {**form, "step": "submit", "justification": "New VPN client"}
     )
@@ -492,21 +477,7 @@ def test_device_wipe_single_and_bulk_is_submitted_for_approval(
         )["id"]
         for _ in range(3)
     ]
-    response = tenant.call(
-        "POST",
-        "/beta/deviceManagement/operationApprovalPolicies",
-        headers={"x-msft-approval-justification": "c2V0LXVw"},
-        json={
-            "displayName": "Protect wipes",
-            "policyType": "deviceWipe",
-            "policyPlatform": "notApplicable",
-            "approverGroupIds": [approvers],
-        },
-    )
-    request_id = response.headers["x-msft-approval-code"]
-    requests = "/beta/deviceManagement/operationApprovalRequests"
-    tenant.ok("POST", f"{requests}/{request_id}/approve", tenant.sign_in(admin2_upn), json={})
-    tenant.ok("POST", f"{requests}/{request_id}/complete")
+    protect(tenant, admin2_upn, approvers, "Protect wipes", "deviceWipe")
 
     web = signed_in(app, tenant.admin.upn)
     web.get("/admin/devices")

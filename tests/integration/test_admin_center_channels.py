@@ -7,12 +7,13 @@ import hashlib
 import hmac
 import re
 
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from countersign.store import tables as t
 from countersign.store.db import Database
-from tests.factories import TenantFactory, unique
+from tests.factories import Tenant, TenantFactory, unique
 from tests.integration.receivers import http_receiver
 from tests.integration.test_admin_center import Browser, signed_in
 
@@ -29,6 +30,23 @@ def add_webhook(web: Browser, name: str, url: str, secret: str = SECRET) -> obje
     )
 
 
+@pytest.fixture()
+def tenant(tenants: TenantFactory) -> Tenant:
+    return tenants()
+
+
+@pytest.fixture()
+def web(app: FastAPI, tenant: Tenant) -> Browser:
+    """The tenant's first administrator, signed in to the admin center."""
+    return signed_in(app, tenant.admin.upn)
+
+
+def webhook_channel(web: Browser, db: Database, tenant_id: str, name: str) -> str:
+    """A webhook added through the form; its id."""
+    assert add_webhook(web, name, "https://hooks.example/cs").status_code == 303
+    return channel_id(db, tenant_id, name)
+
+
 def channel_id(db: Database, tenant_id: str, name: str) -> str:
     with db.read() as session:
         found = session.scalar(
@@ -42,10 +60,8 @@ def channel_id(db: Database, tenant_id: str, name: str) -> str:
 
 
 def test_webhook_added_through_the_form_is_listed_without_its_secret_and_tested(
-    tenants: TenantFactory, app: FastAPI, db: Database
+    tenant: Tenant, web: Browser, db: Database
 ) -> None:
-    tenant = tenants()
-    web = signed_in(app, tenant.admin.upn)
     home = web.get("/admin")
     assert f'href="{PAGE}"' in home.text  # linked from the navigation
     form = web.get(f"{PAGE}/new?kind=webhook")
@@ -79,10 +95,8 @@ def test_webhook_added_through_the_form_is_listed_without_its_secret_and_tested(
 
 
 def test_a_failing_receiver_shows_the_channels_error(
-    tenants: TenantFactory, app: FastAPI, db: Database
+    tenant: Tenant, web: Browser, db: Database
 ) -> None:
-    tenant = tenants()
-    web = signed_in(app, tenant.admin.upn)
     with http_receiver() as receiver:
         receiver.script["/broken"] = [503]
         web.get(f"{PAGE}/new?kind=teams")
@@ -100,17 +114,14 @@ def test_a_failing_receiver_shows_the_channels_error(
 
 
 def test_the_services_rules_show_on_the_form_and_secrets_survive_an_edit(
-    tenants: TenantFactory, app: FastAPI, db: Database
+    tenant: Tenant, web: Browser, db: Database
 ) -> None:
-    tenant = tenants()
-    web = signed_in(app, tenant.admin.upn)
     short = add_webhook(web, "Short", "https://hooks.example/cs", secret="too-short")
     assert short.status_code == 400 and "at least 16 characters" in short.text
     assert "too-short" not in short.text  # a typed secret is not sent back either
     assert tenant.ok("GET", CHANNELS)["value"] == []
 
-    assert add_webhook(web, "Hook", "https://hooks.example/cs").status_code == 303
-    cid = channel_id(db, tenant.id, "Hook")
+    cid = webhook_channel(web, db, tenant.id, "Hook")
     edit = web.get(f"{PAGE}/{cid}/edit")
     assert SECRET not in edit.text and 'value="https://hooks.example/cs"' in edit.text
     version = re.search(r'name="version" value="(\d+)"', edit.text)
@@ -132,11 +143,7 @@ def test_the_services_rules_show_on_the_form_and_secrets_survive_an_edit(
     assert tenant.ok("GET", f"{CHANNELS}/{cid}")["enabled"] is True
 
 
-def test_an_smtp_channel_has_its_own_fields(
-    tenants: TenantFactory, app: FastAPI, db: Database
-) -> None:
-    tenant = tenants()
-    web = signed_in(app, tenant.admin.upn)
+def test_an_smtp_channel_has_its_own_fields(tenant: Tenant, web: Browser, db: Database) -> None:
     form = web.get(f"{PAGE}/new?kind=email")
     for field in ("smtpHost", "smtpPort", "smtpSecurity", "smtpUsername", "secret", "fromAddress"):
         assert f'<label for="{field}"' in form.text
@@ -163,13 +170,8 @@ def test_an_smtp_channel_has_its_own_fields(
     assert channel["toAddresses"] == ["ops@contoso.example", "sec@contoso.example"]
 
 
-def test_delete_goes_through_a_confirmation(
-    tenants: TenantFactory, app: FastAPI, db: Database
-) -> None:
-    tenant = tenants()
-    web = signed_in(app, tenant.admin.upn)
-    assert add_webhook(web, "Doomed", "https://hooks.example/cs").status_code == 303
-    cid = channel_id(db, tenant.id, "Doomed")
+def test_delete_goes_through_a_confirmation(tenant: Tenant, web: Browser, db: Database) -> None:
+    cid = webhook_channel(web, db, tenant.id, "Doomed")
     confirm = web.get(f"{PAGE}/{cid}/delete")
     assert confirm.status_code == 200 and "Delete Doomed" in confirm.text
     deleted = web.post(f"{PAGE}/{cid}/delete")
@@ -177,9 +179,7 @@ def test_delete_goes_through_a_confirmation(
     assert tenant.ok("GET", CHANNELS)["value"] == []
 
 
-def test_a_post_without_csrf_is_refused(tenants: TenantFactory, app: FastAPI) -> None:
-    tenant = tenants()
-    web = signed_in(app, tenant.admin.upn)
+def test_a_post_without_csrf_is_refused(tenant: Tenant, web: Browser) -> None:
     web.get(f"{PAGE}/new?kind=slack")
     refused = web.post(
         f"{PAGE}/new?kind=slack",
@@ -195,8 +195,7 @@ def test_a_read_only_user_sees_the_list_but_cannot_add_test_or_delete(
 ) -> None:
     tenant = tenants()
     admin = signed_in(app, tenant.admin.upn)
-    assert add_webhook(admin, "<b>Hook</b>", "https://hooks.example/cs").status_code == 303
-    cid = channel_id(db, tenant.id, "<b>Hook</b>")
+    cid = webhook_channel(admin, db, tenant.id, "<b>Hook</b>")
     reader = tenant.user(roles=("Read Only Operator",))
     web = signed_in(app, reader.upn)
     page = web.get(PAGE)

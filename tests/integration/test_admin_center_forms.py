@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from countersign.store.db import Database
 from tests.factories import TenantFactory, unique
-from tests.integration.test_admin_center import Browser, approver_tenant, signed_in
+from tests.integration.test_admin_center import Browser, approver_tenant, protect, signed_in
 
 REQUESTS = "/beta/deviceManagement/operationApprovalRequests"
 SCRIPTS = "/beta/deviceManagement/deviceManagementScripts"
@@ -120,20 +120,7 @@ def test_wipe_options_are_frozen_as_graphs_wipe_body(tenants: TenantFactory, app
         "/beta/deviceManagement/managedDevices",
         json={"deviceName": unique("MAC"), "operatingSystem": "macOS"},
     )["id"]
-    response = tenant.call(
-        "POST",
-        "/beta/deviceManagement/operationApprovalPolicies",
-        headers={"x-msft-approval-justification": "c2V0LXVw"},
-        json={
-            "displayName": "Protect wipes",
-            "policyType": "deviceWipe",
-            "policyPlatform": "notApplicable",
-            "approverGroupIds": [approvers],
-        },
-    )
-    request_id = response.headers["x-msft-approval-code"]
-    tenant.ok("POST", f"{REQUESTS}/{request_id}/approve", tenant.sign_in(admin2_upn), json={})
-    tenant.ok("POST", f"{REQUESTS}/{request_id}/complete")
+    protect(tenant, admin2_upn, approvers, "Protect wipes", "deviceWipe")
     web = signed_in(app, tenant.admin.upn)
     web.get("/admin/devices")
     confirm = web.post("/admin/devices/action", {"action": "wipe", "device_id": device})

@@ -77,20 +77,30 @@ def test_events_need_audit_read_and_stay_in_their_tenant(tenants: TenantFactory)
 
 
 @contextmanager
-def restored_afterwards(db: Database, tenant_id: str) -> Iterator[None]:
-    """Tamper inside; the tenant's log is put back after, so later runs of verify pass."""
-    table = t.AuditEvent.__table__
+def restored_afterwards(db: Database, tenant_id: str, *tables: Any) -> Iterator[None]:
+    """Tamper inside; the tenant's rows of `tables` (its audit log unless told) and its audit
+    head are put back after, so later runs of verify pass."""
+    tables = tables or (t.AuditEvent.__table__,)
     with db.read() as session:
-        rows = [
-            dict(r._mapping)
-            for r in session.execute(select(table).where(table.c.tenant_id == tenant_id))
+        saved = [
+            [
+                dict(r._mapping)
+                for r in session.execute(select(tb).where(tb.c.tenant_id == tenant_id))
+            ]
+            for tb in tables
         ]
+        tenant = session.get(t.Tenant, tenant_id)
+        assert tenant is not None
+        head = {"audit_sequence": tenant.audit_sequence, "audit_head_hash": tenant.audit_head_hash}
     try:
         yield
     finally:
         with db.write() as session:
-            session.execute(delete(table).where(table.c.tenant_id == tenant_id))
-            session.execute(insert(table), rows)
+            for table, rows in zip(tables, saved, strict=True):
+                session.execute(delete(table).where(table.c.tenant_id == tenant_id))
+                if rows:
+                    session.execute(insert(table), rows)
+            session.execute(update(t.Tenant).where(t.Tenant.id == tenant_id).values(**head))
 
 
 def _event_id(db: Database, tenant_id: str, sequence: int) -> str:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 
 from countersign.config import Settings
 from countersign.services import audit_checkpoints as ac
@@ -22,6 +22,7 @@ from countersign.store.db import Database
 from countersign.worker import Worker
 from tests.factories import TenantFactory
 from tests.integration.test_audit import busy_tenant
+from tests.integration.test_audit import restored_afterwards as audit_restored
 
 Tamper = Callable[[Database, str], str]
 
@@ -37,32 +38,9 @@ def anchor(settings: Settings, tmp_path: Path) -> Settings:
     )
 
 
-@contextmanager
-def restored_afterwards(db: Database, tenant_id: str) -> Iterator[None]:
+def restored_afterwards(db: Database, tenant_id: str) -> AbstractContextManager[None]:
     """Tamper inside; the tenant's log, head and stored checkpoints are put back after."""
-    table, anchors = t.AuditEvent.__table__, t.AuditCheckpoint.__table__
-    with db.read() as session:
-        rows = [
-            dict(r._mapping)
-            for r in session.execute(select(table).where(table.c.tenant_id == tenant_id))
-        ]
-        stored = [
-            dict(r._mapping)
-            for r in session.execute(select(anchors).where(anchors.c.tenant_id == tenant_id))
-        ]
-        tenant = session.get(t.Tenant, tenant_id)
-        assert tenant is not None
-        head = {"audit_sequence": tenant.audit_sequence, "audit_head_hash": tenant.audit_head_hash}
-    try:
-        yield
-    finally:
-        with db.write() as session:
-            session.execute(delete(table).where(table.c.tenant_id == tenant_id))
-            session.execute(insert(table), rows)
-            session.execute(update(t.Tenant).where(t.Tenant.id == tenant_id).values(**head))
-            session.execute(delete(anchors).where(anchors.c.tenant_id == tenant_id))
-            if stored:
-                session.execute(insert(anchors), stored)
+    return audit_restored(db, tenant_id, t.AuditEvent.__table__, t.AuditCheckpoint.__table__)
 
 
 def _set_head(session: Any, tenant_id: str, sequence: int, head: str) -> None:

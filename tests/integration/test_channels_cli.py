@@ -12,18 +12,13 @@ import pytest
 from typer.testing import CliRunner
 
 from countersign.cli import app as cli
-from countersign.cli import out, save_credentials
-from tests.factories import Principal, Tenant, TenantFactory
+from countersign.cli import out
+from tests.factories import Tenant, TenantFactory, as_user
 from tests.integration.receivers import http_receiver
 
 runner = CliRunner()
 HOOK_SECRET = "cli-hook-secret-0123456789abcdef"
 SMTP_PASSWORD = "cli-smtp-password-never-printed"
-
-
-def as_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, who: Principal) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / who.id))
-    save_credentials({"url": url, "username": who.upn, "access_token": who.token})
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:

@@ -42,6 +42,10 @@ def _create_tenant(runner: CliRunner, password: str | None = None) -> dict[str, 
     return created
 
 
+def _login(runner: CliRunner, url: str, upn: str, password: str) -> Result:
+    return invoke(runner, "login", "--url", url, "--username", upn, "--password", password)
+
+
 def test_tenant_create_prints_the_tenant_and_credentials(run: tuple[CliRunner, Path]) -> None:
     runner, _ = run
     upn = f"Admin@{unique('cli')}.example"
@@ -90,16 +94,7 @@ def test_login_keeps_the_token_private_and_whoami_uses_it(
 ) -> None:
     runner, config = run
     created = _create_tenant(runner)
-    result = invoke(
-        runner,
-        "login",
-        "--url",
-        live_server,
-        "--username",
-        created["userPrincipalName"],
-        "--password",
-        created["password"],
-    )
+    result = _login(runner, live_server, created["userPrincipalName"], created["password"])
     assert result.exit_code == 0, result.output
     path = config / "countersign" / "credentials.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -120,16 +115,7 @@ def test_bad_password_exits_non_zero_with_one_line(
 ) -> None:
     runner, config = run
     created = _create_tenant(runner)
-    result = invoke(
-        runner,
-        "login",
-        "--url",
-        live_server,
-        "--username",
-        created["userPrincipalName"],
-        "--password",
-        "Wrong-Password-1",
-    )
+    result = _login(runner, live_server, created["userPrincipalName"], "Wrong-Password-1")
     assert result.exit_code == 3
     assert result.stderr.strip().splitlines() == [
         "error: sign-in refused: The user name or password is incorrect."

@@ -21,17 +21,12 @@ from countersign.cli import app as cli
 from countersign.cli import save_credentials
 from countersign.store import tables as t
 from countersign.store.db import Database
-from tests.factories import Principal, TenantFactory
+from tests.factories import Principal, TenantFactory, as_user
 from tests.maa import Seed, seed
 
 runner = CliRunner()
 APPS = "/beta/deviceAppManagement/mobileApps"
 NO_SUCH_ID = "00000000-0000-0000-0000-000000000000"
-
-
-def as_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, who: Principal) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / who.id))
-    save_credentials({"url": url, "username": who.upn, "access_token": who.token})
 
 
 def run(*args: str) -> tuple[int, str, str]:

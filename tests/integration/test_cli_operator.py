@@ -155,17 +155,14 @@ def test_audit_verify_names_the_entry_it_cannot_read(
 # -- devices import ---------------------------------------------------------------------------
 
 
-def test_import_refuses_a_time_without_a_zone(
-    tenants: TenantFactory, cli: Any, tmp_path: Path
-) -> None:
+def test_import_refuses_a_time_without_a_zone(tenants: TenantFactory, import_devices: Any) -> None:
     tenant = tenants()
-    csv = tmp_path / "devices.csv"
-    csv.write_text(
+    result = import_devices(
         "deviceName,operatingSystem,serialNumber,lastSyncDateTime\n"
         "LAB-PC-01,Windows,SN-LAB-01,2026-11-30 10:00\n"
-        "LAB-PC-02,Windows,SN-LAB-02,2026-11-30T10:00:00Z\n"
+        "LAB-PC-02,Windows,SN-LAB-02,2026-11-30T10:00:00Z\n",
+        tenant.id,
     )
-    result = cli("devices", "import", str(csv), "--tenant", tenant.id)
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.output, result.output
@@ -175,27 +172,27 @@ def test_import_refuses_a_time_without_a_zone(
 
 
 def test_importing_the_same_file_twice_updates_by_serial_number(
-    tenants: TenantFactory, cli: Any, tmp_path: Path
+    tenants: TenantFactory, import_devices: Any
 ) -> None:
     tenant = tenants()
-    csv = tmp_path / "devices.csv"
-    csv.write_text(
+    first = import_devices(
         "deviceName,operatingSystem,serialNumber,complianceState\n"
         "LAB-PC-01,Windows,SN-LAB-01,compliant\n"
         "LAB-MAC-01,macOS,SN-LAB-02,\n"
-        "NO-SERIAL,iOS,,\n"
+        "NO-SERIAL,iOS,,\n",
+        tenant.id,
     )
-    first = cli("devices", "import", str(csv), "--tenant", tenant.id)
     assert first.exit_code == 0, first.output
     assert "3 created, 0 updated" in first.stdout
     before = {d["serialNumber"]: d for d in tenant.ok("GET", DEVICES)["value"]}
 
-    csv.write_text(
+    again = import_devices(
         "deviceName,operatingSystem,serialNumber,complianceState\n"
         "LAB-PC-01,Windows,SN-LAB-01,noncompliant\n"
-        "LAB-MAC-01,macOS,SN-LAB-02,\n"
+        "LAB-MAC-01,macOS,SN-LAB-02,\n",
+        tenant.id,
+        "--json",
     )
-    again = cli("devices", "import", str(csv), "--tenant", tenant.id, "--json")
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout) == {"tenantId": tenant.id, "created": 0, "updated": 2}
     after = tenant.ok("GET", DEVICES)["value"]
@@ -217,14 +214,13 @@ def test_importing_the_same_file_twice_updates_by_serial_number(
 
 
 def test_a_serial_number_twice_in_one_file_is_one_device(
-    tenants: TenantFactory, cli: Any, tmp_path: Path
+    tenants: TenantFactory, import_devices: Any
 ) -> None:
     tenant = tenants()
-    csv = tmp_path / "devices.csv"
-    csv.write_text(
-        "deviceName,operatingSystem,serialNumber\nOLD-NAME,Windows,SN-9\nNEW-NAME,Windows,SN-9\n"
+    result = import_devices(
+        "deviceName,operatingSystem,serialNumber\nOLD-NAME,Windows,SN-9\nNEW-NAME,Windows,SN-9\n",
+        tenant.id,
     )
-    result = cli("devices", "import", str(csv), "--tenant", tenant.id)
     assert result.exit_code == 0, result.output
     assert "1 created, 1 updated" in result.stdout
     assert [d["deviceName"] for d in tenant.ok("GET", DEVICES)["value"]] == ["NEW-NAME"]

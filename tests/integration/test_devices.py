@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -200,18 +199,17 @@ def test_remote_tasks_need_their_permissions(tenants: TenantFactory) -> None:
     assert stranger.call("POST", f"{url}/wipe").status_code == 404
 
 
-def test_csv_import(tenants: TenantFactory, cli: Any, tmp_path: Path) -> None:
+def test_csv_import(tenants: TenantFactory, import_devices: Any) -> None:
     tenant = tenants()
     sales = tenant.scope_tag(unique("sales"))
-    good = tmp_path / "devices.csv"
-    good.write_text(
+    result = import_devices(
         "deviceName,operatingSystem,osVersion,serialNumber,userPrincipalName,complianceState,"
         "lastSyncDateTime,roleScopeTagIds\n"
         "PC-1,Windows,10.0.22631,SN1,alex@contoso.example,compliant,2026-01-01T00:00:00Z,0\n"
         f"MAC-1,macOS,14.5,SN2,,noncompliant,,0;{sales}\n"
-        "PHONE-1,iOS,17.5,,,,,\n"
+        "PHONE-1,iOS,17.5,,,,,\n",
+        tenant.id,
     )
-    result = cli("devices", "import", str(good), "--tenant", tenant.id)
     assert result.exit_code == 0, result.output
     assert "imported 3" in result.output
     listed = {d["deviceName"]: d for d in tenant.ok("GET", DEVICES)["value"]}
@@ -231,16 +229,13 @@ def test_csv_import(tenants: TenantFactory, cli: Any, tmp_path: Path) -> None:
 )
 def test_csv_with_a_bad_row_imports_nothing(
     tenants: TenantFactory,
-    cli: Any,
-    tmp_path: Path,
+    import_devices: Any,
     rows: str,
     line: int,
     fragment: str,
 ) -> None:
     tenant = tenants()
-    bad = tmp_path / "devices.csv"
-    bad.write_text("deviceName,operatingSystem,roleScopeTagIds\n" + rows)
-    result = cli("devices", "import", str(bad), "--tenant", tenant.id)
+    result = import_devices("deviceName,operatingSystem,roleScopeTagIds\n" + rows, tenant.id)
     output = " ".join(result.output.split())  # Rich wraps long lines
     assert result.exit_code == 2
     assert f"Line {line}:" in output and fragment in output, output
@@ -248,11 +243,7 @@ def test_csv_with_a_bad_row_imports_nothing(
     assert tenant.ok("GET", DEVICES)["value"] == []
 
 
-def test_csv_with_an_unknown_column_is_refused(
-    tenants: TenantFactory, cli: Any, tmp_path: Path
-) -> None:
+def test_csv_with_an_unknown_column_is_refused(tenants: TenantFactory, import_devices: Any) -> None:
     tenant = tenants()
-    bad = tmp_path / "devices.csv"
-    bad.write_text("deviceName,operatingSystem,colour\nA,Windows,red\n")
-    result = cli("devices", "import", str(bad), "--tenant", tenant.id)
+    result = import_devices("deviceName,operatingSystem,colour\nA,Windows,red\n", tenant.id)
     assert result.exit_code == 2 and "colour" in result.output

@@ -478,31 +478,107 @@ def test_managed_devices_through_the_sdk(tenants: TenantFactory, live_server: st
 # -- directory and RBAC ------------------------------------------------------------------------
 
 
+def full_user(upn: str) -> m.User:
+    return m.User(
+        display_name="Alex",
+        user_principal_name=upn,
+        account_enabled=True,
+        mail_nickname="alex",
+        given_name="Alex",
+        surname="de Vries",
+        usage_location="NL",
+        city="Utrecht",
+        country="Netherlands",
+        street_address="Domplein 1",
+        postal_code="3512",
+        job_title="Engineer",
+        department="IT",
+        office_location="B2",
+        mobile_phone="+31 6 1234 5678",
+        business_phones=["+31 30 123 4567"],
+        company_name="Contoso",
+        employee_id="E-42",
+        employee_type="Employee",
+        employee_hire_date=dt.datetime(2024, 3, 1, tzinfo=dt.UTC),
+        employee_org_data=m.EmployeeOrgData(division="Devices", cost_center="CC-1"),
+        other_mails=["alex@elsewhere.example"],
+        preferred_language="nl-NL",
+        password_profile=m.PasswordProfile(
+            password="Correct-Horse-9", force_change_password_next_sign_in=False
+        ),
+    )
+
+
+SENT_USER = (
+    "display_name",
+    "user_principal_name",
+    "account_enabled",
+    "mail_nickname",
+    "given_name",
+    "surname",
+    "usage_location",
+    "city",
+    "country",
+    "street_address",
+    "postal_code",
+    "job_title",
+    "department",
+    "office_location",
+    "mobile_phone",
+    "business_phones",
+    "company_name",
+    "employee_id",
+    "employee_type",
+    "employee_hire_date",
+    "employee_org_data",
+    "other_mails",
+    "preferred_language",
+)
+SENT_GROUP = ("display_name", "description", "mail_nickname", "visibility", "classification")
+SENT_SP = ("display_name", "notes", "tags", "homepage", "app_role_assignment_required")
+
+
 def test_directory_and_rbac_through_the_sdk(tenants: TenantFactory, live_server: str) -> None:
     tenant = tenants()
 
     async def work(graph: GraphServiceClient) -> None:
         upn = f"{unique('alex')}@{tenant.domain}"
-        user = await graph.users.post(
-            m.User(
-                display_name="Alex",
-                user_principal_name=upn,
-                account_enabled=True,
-                usage_location="NL",
-                job_title="Engineer",
-                password_profile=m.PasswordProfile(password="Correct-Horse-9"),
+        sent = full_user(upn)
+        user = await graph.users.post(sent)
+        same(sent, user, SENT_USER)
+        got = await graph.users.by_user_id(upn).get()
+        assert got.id == user.id and got.created_date_time is not None
+        same(sent, got, SENT_USER)
+        for _ in range(2):
+            await graph.users.post(
+                m.User(display_name="Alex", user_principal_name=f"{unique('a')}@{tenant.domain}")
             )
+        query = graph.users.UsersRequestBuilderGetQueryParameters(
+            filter="displayName eq 'alex'", select=["id", "displayName"], top=2
         )
-        assert user.usage_location == "NL"
-        assert (await graph.users.by_user_id(upn).get()).id == user.id
-        group = await graph.groups.post(
-            m.Group(
-                display_name=unique("g"),
-                security_enabled=True,
-                mail_enabled=False,
-                mail_nickname="g",
-            )
+        page = await graph.users.get(RequestConfiguration(query_parameters=query))
+        assert page is not None and page.value is not None and len(page.value) == 2
+        assert page.value[0].city is None and page.odata_next_link
+        rest = await graph.users.with_url(page.odata_next_link).get()
+        assert rest is not None and rest.value is not None and len(rest.value) == 1
+        await graph.users.by_user_id(user.id).patch(m.User(city="Delft", job_title="Lead"))
+        got = await graph.users.by_user_id(user.id).get()
+        assert (got.city, got.job_title, got.department) == ("Delft", "Lead", "IT")
+
+        sent_group = m.Group(
+            display_name=unique("g"),
+            description="Pilot devices",
+            security_enabled=True,
+            mail_enabled=False,
+            mail_nickname="g",
+            visibility="Private",
+            classification="Internal",
         )
+        group = await graph.groups.post(sent_group)
+        same(sent_group, group, SENT_GROUP)
+        same(sent_group, await graph.groups.by_group_id(group.id).get(), SENT_GROUP)
+        await graph.groups.by_group_id(group.id).patch(m.Group(theme="Teal"))
+        assert (await graph.groups.by_group_id(group.id).get()).theme == "Teal"
         ref = m.ReferenceCreate(
             odata_id=f"https://graph.microsoft.com/v1.0/directoryObjects/{user.id}"
         )
@@ -511,49 +587,92 @@ def test_directory_and_rbac_through_the_sdk(tenants: TenantFactory, live_server:
         assert [x.id for x in members.value] == [user.id]
         member_of = await graph.users.by_user_id(user.id).member_of.get()
         assert [x.id for x in member_of.value] == [group.id]
-        sp = await graph.service_principals.post(m.ServicePrincipal(display_name=unique("sp")))
-        await graph.service_principals.by_service_principal_id(sp.id).patch(
-            m.ServicePrincipal(notes="CI")
+
+        sent_sp = m.ServicePrincipal(
+            display_name=unique("sp"),
+            notes="CI",
+            tags=["WindowsAzureActiveDirectoryIntegratedApp"],
+            homepage="https://ci.example",
+            app_role_assignment_required=False,
         )
-        assert (await graph.service_principals.by_service_principal_id(sp.id).get()).notes == "CI"
+        sp = await graph.service_principals.post(sent_sp)
+        same(sent_sp, sp, SENT_SP)
+        await graph.service_principals.by_service_principal_id(sp.id).patch(
+            m.ServicePrincipal(notes="CD")
+        )
+        assert (await graph.service_principals.by_service_principal_id(sp.id).get()).notes == "CD"
         me = await graph.me().get()
         assert me.id == tenant.admin.id
 
         dm = graph.device_management
-        tag = await dm.role_scope_tags.post(
-            m.RoleScopeTag(display_name=unique("tag"), description="d")
+        sent_tag = m.RoleScopeTag(display_name=unique("tag"), description="Pilot")
+        tag = await dm.role_scope_tags.post(sent_tag)
+        same(sent_tag, tag, ("display_name", "description"))
+        await dm.role_scope_tags.by_role_scope_tag_id(tag.id).patch(
+            m.RoleScopeTag(description="Pilot ring")
         )
-        role = await dm.role_definitions.post(
-            m.DeviceAndAppManagementRoleDefinition(
-                display_name=unique("role"),
-                role_permissions=[
-                    m.RolePermission(
-                        resource_actions=[
-                            m.ResourceAction(
-                                allowed_resource_actions=["Microsoft.Intune_MobileApps_Read"]
-                            )
-                        ]
-                    )
-                ],
-                role_scope_tag_ids=["0"],
-            )
+        assert (await dm.role_scope_tags.by_role_scope_tag_id(tag.id).get()).description == (
+            "Pilot ring"
         )
-        assignment = await dm.role_assignments.post(
-            m.DeviceAndAppManagementRoleAssignment(
-                display_name=unique("ra"),
-                members=[group.id],
-                scope_members=[group.id],
-                role_scope_tag_ids=[tag.id],
-                additional_data={
-                    "roleDefinition@odata.bind": f"https://graph.microsoft.com/beta/deviceManagement/roleDefinitions('{role.id}')"
-                },
-            )
+        sent_role = m.DeviceAndAppManagementRoleDefinition(
+            display_name=unique("role"),
+            description="Reads apps",
+            role_permissions=[
+                m.RolePermission(
+                    resource_actions=[
+                        m.ResourceAction(
+                            allowed_resource_actions=["Microsoft.Intune_MobileApps_Read"],
+                            not_allowed_resource_actions=[],
+                        )
+                    ]
+                )
+            ],
+            role_scope_tag_ids=["0"],
+            is_built_in=False,
         )
-        assert assignment.members == [group.id]
-        bound = await dm.role_assignments.by_device_and_app_management_role_assignment_id(
-            assignment.id
-        ).role_definition.get()
-        assert bound.id == role.id
+        role = await dm.role_definitions.post(sent_role)
+        same(
+            sent_role,
+            role,
+            ("display_name", "description", "role_permissions", "role_scope_tag_ids"),
+        )
+        sent_assignment = m.DeviceAndAppManagementRoleAssignment(
+            display_name=unique("ra"),
+            description="Pilot readers",
+            members=[group.id],
+            scope_members=[],
+            resource_scopes=[],
+            scope_type=m.RoleAssignmentScopeType.ResourceScope,
+            role_scope_tag_ids=[tag.id],
+            additional_data={
+                "roleDefinition@odata.bind": f"https://graph.microsoft.com/beta/deviceManagement/roleDefinitions('{role.id}')"
+            },
+        )
+        assignment = await dm.role_assignments.post(sent_assignment)
+        names = (
+            "display_name",
+            "description",
+            "members",
+            "scope_members",
+            "scope_type",
+            "role_scope_tag_ids",
+        )
+        same(sent_assignment, assignment, names)
+        item = dm.role_assignments.by_device_and_app_management_role_assignment_id(assignment.id)
+        same(sent_assignment, await item.get(), names)
+        assert (await item.role_definition.get()).id == role.id
+        # A group scope Countersign cannot enforce is a 501, not a silent drop.
+        with pytest.raises(APIError) as scoped:
+            await item.patch(m.DeviceAndAppManagementRoleAssignment(scope_members=[group.id]))
+        assert scoped.value.response_status_code == 501
+        await item.delete()
+        await dm.role_definitions.by_role_definition_id(role.id).delete()
+        await dm.role_scope_tags.by_role_scope_tag_id(tag.id).delete()
+        await graph.groups.by_group_id(group.id).delete()
+        await graph.users.by_user_id(user.id).delete()
+        with pytest.raises(APIError) as gone:
+            await graph.users.by_user_id(user.id).get()
+        assert gone.value.response_status_code == 404
 
     run(live_server, tenant.admin, work)
 

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from countersign.api.app import create_app
 from countersign.config import Settings
 from countersign.store.db import Database
+from tests.serving import serving
 
 
 @pytest.fixture()
@@ -27,23 +25,8 @@ def exploding_server(settings: Settings, db: Database) -> Iterator[int]:
         raise RuntimeError("SELECT secret FROM somewhere")
 
     app.add_api_route("/beta/explode", explode)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="critical", ws="none", lifespan="off", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    started = threading.Event()
-    while not started.wait(0.05):  # readiness, not a timed assertion
-        if server.started:
-            started.set()
-        assert thread.is_alive(), "uvicorn did not start"
-    yield sock.getsockname()[1]
-    server.should_exit = True
-    thread.join()
-    sock.close()
+    with serving(app, log_level="critical") as port:
+        yield port
 
 
 def test_the_connection_survives_a_500(exploding_server: int) -> None:

@@ -27,23 +27,31 @@ from countersign.store import tables as t
 from countersign.store.db import Database
 from countersign.worker import Worker
 from tests.factories import Tenant, TenantFactory
-from tests.integration.receivers import http_receiver, smtp_receiver
+from tests.integration.receivers import (
+    WEBHOOK_SECRET,
+    HttpReceiver,
+    channel_bodies,
+    http_receiver,
+    smtp_receiver,
+)
 
 CHANNELS = "/beta/deviceManagement/notificationChannels"
-SECRET = "s3cret-key-for-hmac-0123456789"
+SECRET = WEBHOOK_SECRET
 
 
 def insert_request(
     db: Database,
     tenant: Tenant,
     *,
-    requestor_id: str,
+    requestor_id: str | None = None,
     status: str = "needsApproval",
     expires: datetime,
     name: str | None = None,
     lock: bool = True,
 ) -> str:
-    """An approval request row, written through the session (the engine's API is in flux)."""
+    """An approval request row, written through the session (the engine's API is in flux);
+    requested by the tenant's administrator unless `requestor_id` names another."""
+    requestor_id = requestor_id or tenant.admin.id
     request_id = str(uuid.uuid4())
     payload_id = str(uuid.uuid4())
     now = datetime.now(UTC)
@@ -111,6 +119,15 @@ def webhook(tenant: Tenant, url: str, **extra: Any) -> dict[str, Any]:
     body = {"displayName": "Hook", "channelType": "webhook", "url": url, "secret": SECRET, **extra}
     created: dict[str, Any] = tenant.ok("POST", CHANNELS, json=body)
     return created
+
+
+def scripted_webhook(
+    db: Database, tenant: Tenant, http: HttpReceiver, path: str, statuses: list[int]
+) -> str:
+    """A webhook at `path` of a receiver answering `statuses` in turn; a request to send it."""
+    http.script[path] = statuses
+    webhook(tenant, http.url + path)
+    return insert_request(db, tenant, expires=later(86400 * 30))
 
 
 def later(seconds: float) -> datetime:
@@ -195,27 +212,9 @@ def test_smtp_webhook_slack_and_teams_receive_the_right_message(
     tenant = tenants()
     approver = tenant.user("approver-one")
     with smtp_receiver() as smtp, http_receiver() as http:
-        tenant.ok(
-            "POST",
-            CHANNELS,
-            json={
-                "displayName": "Mail",
-                "channelType": "email",
-                "smtpHost": smtp.host,
-                "smtpPort": smtp.port,
-                "fromAddress": "countersign@contoso.example",
-            },
-        )
-        webhook(tenant, http.url + "/hook")
-        for kind in ("slack", "teams"):
-            tenant.ok(
-                "POST",
-                CHANNELS,
-                json={"displayName": kind, "channelType": kind, "url": f"{http.url}/{kind}"},
-            )
-        request_id = insert_request(
-            db, tenant, requestor_id=tenant.admin.id, expires=later(30 * 86400), name="VPN client"
-        )
+        for body in channel_bodies(smtp, http):
+            tenant.ok("POST", CHANNELS, json=body)
+        request_id = insert_request(db, tenant, expires=later(30 * 86400), name="VPN client")
         enqueue_for(db, request_id, "submitted", [approver.id])
         assert len(messages_of(db, request_id)) == 4  # one per channel, nothing sent yet
         assert http.received == [] and smtp.messages == []
@@ -260,11 +259,7 @@ def test_a_flaky_receiver_gets_the_message_once_on_the_third_try(
     tenant = tenants()
     fast = settings.model_copy(update={"outbox_backoff_seconds": 30.0, "outbox_max_attempts": 5})
     with http_receiver() as http:
-        http.script["/flaky"] = [500, 500, 200]
-        webhook(tenant, http.url + "/flaky")
-        request_id = insert_request(
-            db, tenant, requestor_id=tenant.admin.id, expires=later(86400 * 30)
-        )
+        request_id = scripted_webhook(db, tenant, http, "/flaky", [500, 500, 200])
         enqueue_for(db, request_id, "approved", [tenant.admin.id])
         worker = Worker(db, fast)
         start = later(1)
@@ -287,11 +282,7 @@ def test_a_dead_receiver_ends_dead_lettered_and_the_approval_stands(
     tenant = tenants()
     strict = settings.model_copy(update={"outbox_backoff_seconds": 1.0, "outbox_max_attempts": 3})
     with http_receiver() as http:
-        http.script["/down"] = [500]
-        webhook(tenant, http.url + "/down")
-        request_id = insert_request(
-            db, tenant, requestor_id=tenant.admin.id, expires=later(86400 * 30)
-        )
+        request_id = scripted_webhook(db, tenant, http, "/down", [500])
         # The approval and its notification commit together; delivery happens after.
         with db.write() as session:
             row = session.get(t.ApprovalRequest, request_id)
@@ -314,7 +305,7 @@ def test_a_dead_receiver_ends_dead_lettered_and_the_approval_stands(
     with db.read() as session:
         assert session.get(t.ApprovalRequest, request_id).status == "approved"  # type: ignore[union-attr]
     # The tenant keeps working: more approvals, more notifications, still only outbox rows.
-    other = insert_request(db, tenant, requestor_id=tenant.admin.id, expires=later(86400 * 30))
+    other = insert_request(db, tenant, expires=later(86400 * 30))
     enqueue_for(db, other, "submitted", [tenant.admin.id])
     assert [m.status for m in messages_of(db, other)] == ["pending"]
     delete_channels(tenant)
@@ -328,9 +319,7 @@ def test_two_racing_workers_deliver_each_message_exactly_once(
         webhook(tenant, http.url + "/race")
         ids = []
         for _ in range(30):
-            request_id = insert_request(
-                db, tenant, requestor_id=tenant.admin.id, expires=later(86400 * 30), lock=False
-            )
+            request_id = insert_request(db, tenant, expires=later(86400 * 30), lock=False)
             enqueue_for(db, request_id, "submitted", [tenant.admin.id])
             ids.append(request_id)
         now = later(1)
@@ -367,12 +356,7 @@ def test_stopping_the_worker_finishes_the_message_in_hand_and_hands_back_the_res
 ) -> None:
     tenant = tenants()
     channel = webhook(tenant, "http://127.0.0.1:9/never")
-    ids = [
-        insert_request(
-            db, tenant, requestor_id=tenant.admin.id, expires=later(86400 * 30), lock=False
-        )
-        for _ in range(3)
-    ]
+    ids = [insert_request(db, tenant, expires=later(86400 * 30), lock=False) for _ in range(3)]
     for request_id in ids:
         enqueue_for(db, request_id, "submitted", [tenant.admin.id])
     stop = threading.Event()
@@ -404,19 +388,12 @@ def test_the_sweeper_expires_due_requests_and_leaves_the_others(
     with http_receiver() as http:
         webhook(tenant, http.url + "/expired", events=["expired"])
         now = datetime.now(UTC)
-        due_waiting = insert_request(
-            db, tenant, requestor_id=tenant.admin.id, expires=now - timedelta(minutes=1)
-        )
-        due_approved = insert_request(
-            db, tenant, requestor_id=tenant.admin.id, status="approved", expires=now
-        )
-        not_due = insert_request(
-            db, tenant, requestor_id=tenant.admin.id, expires=now + timedelta(minutes=1)
-        )
+        due_waiting = insert_request(db, tenant, expires=now - timedelta(minutes=1))
+        due_approved = insert_request(db, tenant, status="approved", expires=now)
+        not_due = insert_request(db, tenant, expires=now + timedelta(minutes=1))
         finished = insert_request(
             db,
             tenant,
-            requestor_id=tenant.admin.id,
             status="completed",
             expires=now - timedelta(days=1),
             lock=False,
@@ -466,12 +443,8 @@ def test_one_reminder_goes_to_the_approvers_before_expiry(
     with http_receiver() as http:
         webhook(tenant, http.url + "/remind", events=["reminder"])
         now = datetime.now(UTC)
-        soon = insert_request(
-            db, tenant, requestor_id=tenant.admin.id, expires=now + timedelta(hours=12)
-        )
-        later_on = insert_request(
-            db, tenant, requestor_id=tenant.admin.id, expires=now + timedelta(hours=48)
-        )
+        soon = insert_request(db, tenant, expires=now + timedelta(hours=12))
+        later_on = insert_request(db, tenant, expires=now + timedelta(hours=48))
 
         def approvers(_session: Any, _db: Any, row: t.ApprovalRequest) -> list[str]:
             return [approver.id] if row.tenant_id == tenant.id else []
@@ -527,7 +500,7 @@ def test_without_channels_enqueue_writes_nothing(
     tenants: TenantFactory, db: Database, event: str
 ) -> None:
     tenant = tenants()
-    request_id = insert_request(db, tenant, requestor_id=tenant.admin.id, expires=later(3600))
+    request_id = insert_request(db, tenant, expires=later(3600))
     enqueue_for(db, request_id, event, [tenant.admin.id])
     assert messages_of(db, request_id) == []
 
@@ -538,12 +511,8 @@ def test_a_request_whose_approvers_cannot_be_found_does_not_stop_the_reminders(
     tenant = tenants()
     webhook(tenant, "http://127.0.0.1:9/unused", events=["reminder"])
     now = datetime.now(UTC)
-    first = insert_request(
-        db, tenant, requestor_id=tenant.admin.id, expires=now + timedelta(hours=1)
-    )
-    second = insert_request(
-        db, tenant, requestor_id=tenant.admin.id, expires=now + timedelta(hours=2)
-    )
+    first = insert_request(db, tenant, expires=now + timedelta(hours=1))
+    second = insert_request(db, tenant, expires=now + timedelta(hours=2))
 
     def approvers(_session: Any, _db: Any, row: t.ApprovalRequest) -> list[str]:
         if row.id == first:

@@ -9,18 +9,7 @@ DM = "/beta/deviceManagement"
 
 
 def _custom_role(tenant: Tenant, tags: list[str]) -> str:
-    role_id: str = tenant.ok(
-        "POST",
-        f"{DM}/roleDefinitions",
-        json={
-            "displayName": unique("tagged-role"),
-            "rolePermissions": [
-                {"resourceActions": [{"allowedResourceActions": ["Microsoft.Intune_Audit_Read"]}]}
-            ],
-            "roleScopeTagIds": tags,
-        },
-    )["id"]
-    return role_id
+    return tenant.role_definition(unique("tagged-role"), ["Microsoft.Intune_Audit_Read"], tags)
 
 
 def test_principal_without_roles_is_refused_everything_but_itself(tenants: TenantFactory) -> None:

@@ -16,13 +16,12 @@ from typer.testing import CliRunner
 
 from countersign.cli import app as cli
 from countersign.cli import out as cli_out
-from countersign.cli import save_credentials
 from countersign.config import Settings
 from countersign.domain.summary import summary_lines
 from countersign.store.db import Database
 from countersign.worker import Worker
-from tests.factories import PASSWORD, Principal, TenantFactory, unique
-from tests.integration.receivers import http_receiver, smtp_receiver
+from tests.factories import PASSWORD, Principal, TenantFactory, as_user, unique
+from tests.integration.receivers import channel_bodies, http_receiver, smtp_receiver
 from tests.integration.test_admin_center import signed_in
 from tests.maa import POLICIES, REQUESTS, SCOPE_TAGS, Seed, b64, seed
 
@@ -52,6 +51,20 @@ PROTECTED = (
     "configurationPolicy",
     "tenantConfiguration",
 )
+
+
+def assignments(*targets: tuple[str, str | None, str]) -> dict[str, Any]:
+    """Graph's assign body from (target type, its group or None, intent) triples."""
+    return {
+        "assignments": [
+            {
+                "target": {"@odata.type": f"#microsoft.graph.{kind}"}
+                | ({"groupId": group} if group else {}),
+                "intent": intent,
+            }
+            for kind, group, intent in targets
+        ]
+    }
 
 
 @dataclass
@@ -137,8 +150,8 @@ def world(tenants: TenantFactory) -> World:
     return World(s, alice, admins_group, paris, reviewers)
 
 
-def _app(w: World, **extra: Any) -> dict[str, Any]:
-    body = {
+def _app_body(w: World, **extra: Any) -> dict[str, Any]:
+    return {
         "@odata.type": "#microsoft.graph.win32LobApp",
         "displayName": "7-Zip",
         "publisher": "Igor Pavlov",
@@ -148,25 +161,16 @@ def _app(w: World, **extra: Any) -> dict[str, Any]:
         "roleScopeTagIds": ["0", w.paris],
         **extra,
     }
-    created: dict[str, Any] = w.done("POST", APPS, json=body)
+
+
+def _app(w: World, **extra: Any) -> dict[str, Any]:
+    created: dict[str, Any] = w.done("POST", APPS, json=_app_body(w, **extra))
     return created
 
 
 def test_app_create_edit_assign_delete(world: World) -> None:
     w = world
-    created = w.submit(
-        "POST",
-        APPS,
-        json={
-            "@odata.type": "#microsoft.graph.win32LobApp",
-            "displayName": "7-Zip",
-            "publisher": "Igor Pavlov",
-            "fileName": "7z.intunewin",
-            "installCommandLine": "7z.exe /S",
-            "uninstallCommandLine": "7z.exe /uninstall",
-            "roleScopeTagIds": ["0", w.paris],
-        },
-    )
+    created = w.submit("POST", APPS, json=_app_body(w))
     assert created["title"] == "Create app 7-Zip (Windows app (Win32))"
     shown = clean(created)
     for line in (
@@ -193,24 +197,10 @@ def test_app_create_edit_assign_delete(world: World) -> None:
     request_id = w.s.submit(
         "POST",
         f"{APPS}/{app['id']}/assign",
-        json={
-            "assignments": [
-                {
-                    "target": {
-                        "@odata.type": "#microsoft.graph.groupAssignmentTarget",
-                        "groupId": group,
-                    },
-                    "intent": "required",
-                },
-                {
-                    "target": {
-                        "@odata.type": "#microsoft.graph.exclusionGroupAssignmentTarget",
-                        "groupId": excluded,
-                    },
-                    "intent": "required",
-                },
-            ]
-        },
+        json=assignments(
+            ("groupAssignmentTarget", group, "required"),
+            ("exclusionGroupAssignmentTarget", excluded, "required"),
+        ),
     )
     assigned = w.summary(request_id)
     assert assigned["title"] == "Change assignments of app 7-Zip 24"
@@ -225,21 +215,10 @@ def test_app_create_edit_assign_delete(world: World) -> None:
     reassigned = w.submit(
         "POST",
         f"{APPS}/{app['id']}/assign",
-        json={
-            "assignments": [
-                {
-                    "target": {"@odata.type": "#microsoft.graph.allLicensedUsersAssignmentTarget"},
-                    "intent": "available",
-                },
-                {
-                    "target": {
-                        "@odata.type": "#microsoft.graph.groupAssignmentTarget",
-                        "groupId": group,
-                    },
-                    "intent": "required",
-                },
-            ]
-        },
+        json=assignments(
+            ("allLicensedUsersAssignmentTarget", None, "available"),
+            ("groupAssignmentTarget", group, "required"),
+        ),
     )
     assert summary_lines(reassigned) == [
         "Assignments:",
@@ -355,20 +334,13 @@ def test_remediation_shell_compliance_configuration_and_category(world: World) -
 
 
 def _device(w: World, name: str, upn: str | None, serial: str) -> dict[str, Any]:
-    created: dict[str, Any] = w.s.tenant.ok(
-        "POST",
-        DEVICES,
-        json={
-            "deviceName": name,
-            "operatingSystem": "Windows",
-            "osVersion": "10.0.22631",
-            "serialNumber": serial,
-            "userPrincipalName": upn,
-            "complianceState": "noncompliant",
-            "roleScopeTagIds": ["0", w.paris],
-        },
+    return w.s.tenant.device(
+        name,
+        serial,
+        userPrincipalName=upn,
+        complianceState="noncompliant",
+        roleScopeTagIds=["0", w.paris],
     )
-    return created
 
 
 @pytest.mark.parametrize(("action", "verb"), [("wipe", "Wipe"), ("retire", "Retire")])
@@ -505,17 +477,13 @@ def test_role_assignment_edit_and_delete(world: World) -> None:
 
 def test_access_policy_create_edit_delete_show_who_can_approve(world: World) -> None:
     w = world
-    reviewers = w.reviewers
-    created = w.submit(
-        "POST",
-        POLICIES,
-        json={
-            "displayName": "Protect Windows apps",
-            "policyType": "app",
-            "policyPlatform": "windows10AndLater,windows81AndLater,windows10X",
-            "approverGroupIds": [reviewers],
-        },
-    )
+    policy_body = {
+        "displayName": "Protect Windows apps",
+        "policyType": "app",
+        "policyPlatform": "windows10AndLater,windows81AndLater,windows10X",
+        "approverGroupIds": [w.reviewers],
+    }
+    created = w.submit("POST", POLICIES, json=policy_body)
     assert created["title"] == "Create access policy Protect Windows apps"
     shown = clean(created)
     assert "Policy type: Apps" in shown
@@ -526,16 +494,7 @@ def test_access_policy_create_edit_delete_show_who_can_approve(world: World) -> 
         f"Alice Example ({w.alice.upn}) gains: can approve requests of 'Protect Windows apps'"
     ) in shown
 
-    policy = w.done(
-        "POST",
-        POLICIES,
-        json={
-            "displayName": "Protect Windows apps",
-            "policyType": "app",
-            "policyPlatform": "windows10AndLater,windows81AndLater,windows10X",
-            "approverGroupIds": [reviewers],
-        },
-    )
+    policy = w.done("POST", POLICIES, json=policy_body)
     edited = w.submit(
         "PATCH", f"{POLICIES}/{policy['id']}", json={"approverGroupIds": [w.s.approvers]}
     )
@@ -597,17 +556,7 @@ def test_a_rename_or_delete_after_submission_keeps_the_frozen_names(
     request_id = w.s.submit(
         "POST",
         f"{APPS}/{app['id']}/assign",
-        json={
-            "assignments": [
-                {
-                    "target": {
-                        "@odata.type": "#microsoft.graph.groupAssignmentTarget",
-                        "groupId": gone,
-                    },
-                    "intent": "required",
-                }
-            ]
-        },
+        json=assignments(("groupAssignmentTarget", gone, "required")),
     )
     before = w.summary(request_id)
     w.s.tenant.ok("DELETE", f"/beta/groups/{gone}")
@@ -629,33 +578,8 @@ def test_every_channel_carries_the_title_and_rows_and_never_a_secret(
     secret = "Fresh-Passw0rd-42"
     with smtp_receiver() as smtp, http_receiver() as http:
         # Channels are tenant configuration, protected here: each is made through a request.
-        w.done(
-            "POST",
-            CHANNELS,
-            json={
-                "displayName": "Mail",
-                "channelType": "email",
-                "smtpHost": smtp.host,
-                "smtpPort": smtp.port,
-                "fromAddress": "countersign@contoso.example",
-            },
-        )
-        w.done(
-            "POST",
-            CHANNELS,
-            json={
-                "displayName": "Hook",
-                "channelType": "webhook",
-                "url": f"{http.url}/hook",
-                "secret": "s3cret-key-for-hmac-0123456789",
-            },
-        )
-        for kind in ("slack", "teams"):
-            w.done(
-                "POST",
-                CHANNELS,
-                json={"displayName": kind, "channelType": kind, "url": f"{http.url}/{kind}"},
-            )
+        for body in channel_bodies(smtp, http):
+            w.done("POST", CHANNELS, json=body)
         worker = Worker(db, settings)
         worker.run_once(now=datetime.now(UTC) + timedelta(seconds=1))  # the set-up's messages
         seen = {path: len(http.at(path)) for path in ("/hook", "/slack", "/teams")}
@@ -703,10 +627,7 @@ def test_the_cli_shows_the_title_and_rows(
     w = world
     ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{w.alice.id}"}
     request_id = w.s.submit("POST", f"/beta/groups/{w.admins_group}/members/$ref", json=ref)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    save_credentials(
-        {"url": live_server, "username": w.s.admin2.upn, "access_token": w.s.admin2.token}
-    )
+    as_user(monkeypatch, tmp_path, live_server, w.s.admin2)
     runner = CliRunner()
     shown = runner.invoke(cli, ["requests", "show", request_id])
     assert shown.exit_code == 0, shown.output
@@ -728,17 +649,7 @@ def test_the_request_page_shows_current_names_and_never_a_secret(world: World, a
     assign = w.s.submit(
         "POST",
         f"{APPS}/{app_row['id']}/assign",
-        json={
-            "assignments": [
-                {
-                    "target": {
-                        "@odata.type": "#microsoft.graph.groupAssignmentTarget",
-                        "groupId": gone,
-                    },
-                    "intent": "required",
-                }
-            ]
-        },
+        json=assignments(("groupAssignmentTarget", gone, "required")),
     )
     w.s.tenant.ok("DELETE", f"/beta/groups/{gone}")
     secret = "Fresh-Passw0rd-42"

@@ -4,20 +4,22 @@ it against its `smtpCaCertificate`, and refuses it without."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from countersign.config import Settings
-from countersign.notify import outbox
-from countersign.store import tables as t
 from countersign.store.db import Database
 from countersign.worker import Worker
 from tests.factories import Tenant, TenantFactory
 from tests.integration.receivers import Certificates, private_ca_certificates, smtp_receiver
+from tests.integration.test_notifications import (
+    enqueue_for,
+    insert_request,
+    later,
+    messages_of,
+)
 
 CHANNELS = "/beta/deviceManagement/notificationChannels"
 USER, PASSWORD = "countersign", "smtp-pa55word-never-shown"
@@ -78,51 +80,17 @@ def test_implicit_tls_with_login_delivers_outbox_messages(
     with smtp_receiver(implicit_tls=certificates.server_context, login=(USER, PASSWORD)) as smtp:
         channel = mail_channel(tenant, smtp.port, "tls", smtpCaCertificate=certificates.ca_pem)
         assert send_test(tenant, channel).status_code == 200
-        now = datetime.now(UTC)
-        with db.write() as session:
-            request_id = str(uuid.uuid4())
-            session.add(
-                t.ApprovalRequest(
-                    id=request_id,
-                    tenant_id=tenant.id,
-                    status="needsApproval",
-                    request_date_time=now,
-                    expiration_date_time=now + timedelta(days=30),
-                    last_modified_date_time=now,
-                    requestor_id=tenant.admin.id,
-                    requestor_type="user",
-                    requestor_name="Administrator",
-                    request_justification="Rotate the VPN profile",
-                    policy_type="app",
-                    policy_ids=[],
-                    payload_id=str(uuid.uuid4()),
-                    payload_type="mobileApp",
-                    payload_name="VPN profile",
-                    payload_operation="Update",
-                    payload={"change": {}},
-                    display_payload={"before": None, "after": {}, "diff": []},
-                    entity_keys=[],
-                )
-            )
-            session.flush()
-            row = session.get(t.ApprovalRequest, request_id)
-            assert row is not None
-            outbox.enqueue(
-                session,
-                tenant_id=tenant.id,
-                event="submitted",
-                request=outbox.request_from_row(row),
-                recipient_ids=[approver.id],
-                now=now,
-            )
-        Worker(db, settings).run_once(now=now + timedelta(seconds=1))
+        request_id = insert_request(
+            db, tenant, expires=later(30 * 86400), name="VPN profile", lock=False
+        )
+        enqueue_for(db, request_id, "submitted", [approver.id])
+        Worker(db, settings).run_once(now=later(1))
     test_mail, submitted = smtp.mails
     assert test_mail.tls and submitted.tls and submitted.login == USER
     assert submitted.recipients == [approver.upn]
     assert "VPN profile" in submitted.message["Subject"]
-    with db.read() as session:
-        (message,) = session.query(t.OutboxMessage).filter_by(approval_request_id=request_id)
-        assert message.status == "delivered"
+    (message,) = messages_of(db, request_id)
+    assert message.status == "delivered"
 
 
 @pytest.mark.parametrize("security", ["starttls", "tls"])

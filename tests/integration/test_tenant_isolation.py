@@ -18,18 +18,8 @@ def _populate(a: Tenant) -> dict[str, Any]:
     sp = a.ok("POST", "/beta/servicePrincipals", json={"displayName": unique("app")})
     secret = a.ok("POST", f"/beta/servicePrincipals/{sp['id']}/addPassword", json={})
     tag = a.scope_tag(unique("tag"))
-    role = a.ok(
-        "POST",
-        f"{DM}/roleDefinitions",
-        json={
-            "displayName": unique("role"),
-            "rolePermissions": [
-                {"resourceActions": [{"allowedResourceActions": ["Microsoft.Intune_Roles_Read"]}]}
-            ],
-            "roleScopeTagIds": ["0", tag],
-        },
-    )
-    assignment = a.assign(role["id"], [group], ("0", tag))
+    role = a.role_definition(unique("role"), ["Microsoft.Intune_Roles_Read"], ["0", tag])
+    assignment = a.assign(role, [group], ("0", tag))
     return {
         "user": user.id,
         "upn": user.upn,
@@ -37,7 +27,7 @@ def _populate(a: Tenant) -> dict[str, Any]:
         "sp": sp["id"],
         "key": secret["keyId"],
         "tag": tag,
-        "role": role["id"],
+        "role": role,
         "assignment": assignment,
         "builtin": a.roles["Intune Administrator"],
     }
@@ -107,39 +97,39 @@ def test_tenant_b_cannot_see_or_touch_tenant_a(tenants: TenantFactory, db: Datab
 
     # B cannot pull A's objects into its own groups and assignments either.
     b_group = b.group(unique("b-group"))
-    for member in (ids["user"], ids["group"], ids["sp"]):
-        response = b.call(
-            "POST",
-            f"/beta/groups/{b_group}/members/$ref",
-            json={"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{member}"},
-        )
-        assert response.status_code == 404, response.text
-    response = b.call(
-        "POST",
-        "/beta/groups",
-        json={"displayName": "pull", "members@odata.bind": [ids["user"]]},
-    )
-    assert response.status_code == 404, response.text
-    refused = b.call(
-        "POST",
-        f"{DM}/roleAssignments",
-        json={
-            "displayName": "escalate",
-            "members": [b_group],
-            "roleDefinition@odata.bind": f"{DM}/roleDefinitions('{ids['builtin']}')",
-        },
-    )
-    assert refused.status_code == 404, refused.text
-    refused = b.call(
-        "POST",
-        f"{DM}/roleAssignments",
-        json={
-            "displayName": "cross",
-            "members": [ids["group"]],
-            "roleDefinition@odata.bind": f"{DM}/roleDefinitions('{b.roles['Read Only Operator']}')",
-        },
-    )
-    assert refused.status_code == 400, refused.text
+    role_of = f"{DM}/roleDefinitions('{{}}')"
+    pulls = [
+        *(
+            (
+                f"/beta/groups/{b_group}/members/$ref",
+                {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{member}"},
+                404,
+            )
+            for member in (ids["user"], ids["group"], ids["sp"])
+        ),
+        ("/beta/groups", {"displayName": "pull", "members@odata.bind": [ids["user"]]}, 404),
+        (
+            f"{DM}/roleAssignments",
+            {
+                "displayName": "escalate",
+                "members": [b_group],
+                "roleDefinition@odata.bind": role_of.format(ids["builtin"]),
+            },
+            404,
+        ),
+        (
+            f"{DM}/roleAssignments",
+            {
+                "displayName": "cross",
+                "members": [ids["group"]],
+                "roleDefinition@odata.bind": role_of.format(b.roles["Read Only Operator"]),
+            },
+            400,
+        ),
+    ]
+    for path, body, status in pulls:
+        response = b.call("POST", path, json=body)
+        assert response.status_code == status, (path, body, response.text)
 
     assert row_counts(db, a.id) == before
     assert a.ok("GET", f"/beta/users/{ids['user']}")["displayName"] != "taken"

@@ -64,3 +64,34 @@ def test_serve_gives_every_structural_property() -> None:
     served = schema.serve("managedDevice", {"id": "1", "deviceName": "PC", "extra": True})
     assert served["deviceName"] == "PC" and served["imei"] is None and served["extra"] is True
     assert "detectedApps" not in served  # a navigation property
+
+
+def test_split_body_leaves_own_names_to_the_caller_and_checks_the_rest() -> None:
+    own, kept = schema.split_body(
+        "user",
+        {
+            "userPrincipalName": "a@b.example",
+            "passwordProfile": {"password": "x"},
+            "city": "Utrecht",
+            "createdDateTime": "2001-01-01T00:00:00Z",  # read-only: dropped
+        },
+        frozenset({"userPrincipalName", "passwordProfile", "createdDateTime"}),
+    )
+    assert own == {"userPrincipalName": "a@b.example", "passwordProfile": {"password": "x"}}
+    assert kept == {"city": "Utrecht"}
+    with pytest.raises(ValidationFailed, match="'colour' does not exist on user"):
+        schema.split_body("user", {"colour": "red"}, frozenset())
+
+
+def test_patched_drops_what_a_patch_sets_to_null() -> None:
+    assert schema.patched({"city": "A", "jobTitle": "B"}, {"city": None, "department": "C"}) == {
+        "jobTitle": "B",
+        "department": "C",
+    }
+
+
+def test_synced_only_read_only_properties_stay_writable() -> None:
+    """The SDK says a user's mobilePhone is read-only only for users synced from on-premises."""
+    user = schema.properties("user")
+    assert user["mobilePhone"].writable and user["businessPhones"].writable
+    assert user["createdDateTime"].read_only and user["proxyAddresses"].read_only

@@ -27,6 +27,7 @@ STATUS: list[tuple[type[e.DomainError], int]] = [
     (e.Conflict, 409),
     (e.PreconditionFailed, 412),
     (e.AccountLocked, 400),
+    (e.NotImplementedByCountersign, 501),
 ]
 
 HTTP_CODES = {

@@ -39,6 +39,13 @@ class PreconditionFailed(DomainError):
     code = "PreconditionFailed"
 
 
+class NotImplementedByCountersign(DomainError):
+    """A Graph feature Countersign does not implement (501, so a client does not take it for
+    a property it got wrong)."""
+
+    code = "NotImplemented"
+
+
 class AccountLocked(DomainError):
     code = "AccountLocked"
 

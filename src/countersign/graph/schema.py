@@ -317,6 +317,25 @@ def check_body(
     return result
 
 
+def split_body(
+    type_name: str, body: Mapping[str, Any], own: frozenset[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A write body in two: the names in `own` (the properties Countersign keeps with rules of
+    its own: columns, credentials, references), as given for the caller's own model, and every
+    other property checked against Graph's schema (`check_body`), to keep as it is.
+
+    Read-only properties are ignored in both parts, as Graph ignores them."""
+    props = properties(type_name)
+    mine = {k: v for k, v in body.items() if k in own and not (k in props and props[k].read_only)}
+    return mine, check_body(type_name, body, skip=own)
+
+
+def patched(kept: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Kept properties after a PATCH: a property set to null is no longer kept (served null)."""
+    merged = {**kept, **changes}
+    return {k: v for k, v in merged.items() if v is not None}
+
+
 def read_only(type_name: str) -> frozenset[str]:
     return frozenset(n for n, p in properties(type_name).items() if p.read_only)
 

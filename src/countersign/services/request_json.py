@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from countersign.domain import request as lifecycle
+from countersign.graph import schema
 from countersign.services.changes import iso
 from countersign.services.handlers import directory
 from countersign.store import tables as t
@@ -64,7 +65,8 @@ def request_json(
             }
             for d in sorted(decisions, key=lambda d: d.decided_date_time)
         ]
-    return body
+    # Every property Graph's type defines, then Countersign's extensions (payload, approvals...).
+    return schema.serve("operationApprovalRequest", body, include_unknown=True)
 
 
 def public_change(frozen: dict[str, Any] | None) -> dict[str, Any] | None:

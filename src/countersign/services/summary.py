@@ -27,7 +27,7 @@ import binascii
 import dataclasses
 import difflib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -467,24 +467,10 @@ def build_summary(
     names = Names(session, caller.tenant_id)
     summary: dict[str, Any] = {"title": "", "rows": []}
     collection = change.collection
-    if collection in RESOURCE_COLLECTIONS:
-        _resource(names, change, plan, summary)
-    elif collection == "managedDevices":
-        _devices(names, change, plan, summary)
-    elif collection == "groups":
-        _group(names, change, plan, summary)
-    elif collection == "users":
-        _user(names, change, plan, summary)
-    elif collection == "servicePrincipals":
-        _service_principal(names, change, plan, summary)
-    elif collection == "roleAssignments":
-        _role_assignment(names, change, plan, summary)
-    elif collection == "operationApprovalPolicies":
+    if collection == "operationApprovalPolicies":
         _access_policy(caller, names, change, plan, summary)
-    elif collection == "roleDefinitions":
-        _generic(names, change, _with_permissions(plan), summary)
-    else:  # scope tags, and anything added later
-        _generic(names, change, plan, summary)
+    else:  # scope tags, and anything added later, as any object
+        _BUILDERS.get(collection, _generic)(names, change, plan, summary)
     if access_change:
         creates_policy = collection == "operationApprovalPolicies" and change.operation == CREATE
         new_policy = plan.target_name if creates_policy else None
@@ -745,6 +731,10 @@ def _with_permissions(plan: Plan) -> Plan:
     return dataclasses.replace(plan, before=flat(plan.before), after=flat(plan.after))
 
 
+def _role_definition(names: Names, change: Change, plan: Plan, summary: dict[str, Any]) -> None:
+    _generic(names, change, _with_permissions(plan), summary)
+
+
 def _role_assignment(names: Names, change: Change, plan: Plan, summary: dict[str, Any]) -> None:
     name = plan.target_name
     if change.operation == CREATE:
@@ -791,3 +781,15 @@ def _access_policy(
         summary["approversAfter"] = approver_names(caller, names, after_groups)
     elif change.operation == DELETE:
         summary["approversAfter"] = []
+
+
+# The summary of each collection's changes; a collection not named here reads as any object.
+_BUILDERS: dict[str, Callable[[Names, Change, Plan, dict[str, Any]], None]] = {
+    **dict.fromkeys(RESOURCE_COLLECTIONS, _resource),
+    "managedDevices": _devices,
+    "groups": _group,
+    "users": _user,
+    "servicePrincipals": _service_principal,
+    "roleAssignments": _role_assignment,
+    "roleDefinitions": _role_definition,
+}

@@ -101,17 +101,9 @@ class User(Base):
     # Tokens issued before this moment are refused: set when the password, sign-in name or
     # enabled state changes, so a taken-over or disabled account's old tokens stop working.
     tokens_valid_after: Mapped[datetime | None]
-    # Graph's profile properties of a user (Graph's names, in snake_case).
-    usage_location: Mapped[str | None] = mapped_column(String(2))
-    given_name: Mapped[str | None] = mapped_column(String(256))
-    surname: Mapped[str | None] = mapped_column(String(256))
-    job_title: Mapped[str | None] = mapped_column(String(256))
-    department: Mapped[str | None] = mapped_column(String(256))
-    office_location: Mapped[str | None] = mapped_column(String(256))
-    mobile_phone: Mapped[str | None] = mapped_column(String(256))
-    company_name: Mapped[str | None] = mapped_column(String(256))
-    employee_id: Mapped[str | None] = mapped_column(String(256))
-    preferred_language: Mapped[str | None] = mapped_column(String(16))
+    # Graph's other properties of the type (city, jobTitle, notes...), by Graph name, as the
+    # schema (graph/schema.py) accepted them; none of them bears on sign-in or reach.
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_date_time: Mapped[datetime]
     last_modified_date_time: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -124,7 +116,9 @@ class ServicePrincipal(Base):
     app_id: Mapped[str] = mapped_column(String(36), unique=True)
     display_name: Mapped[str] = mapped_column(String(256))
     account_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    notes: Mapped[str | None] = mapped_column(String(1024))
+    # Graph's other properties of the type (city, jobTitle, notes...), by Graph name, as the
+    # schema (graph/schema.py) accepted them; none of them bears on sign-in or reach.
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_date_time: Mapped[datetime]
 
 
@@ -151,6 +145,9 @@ class Group(Base):
     security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     mail_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     mail_nickname: Mapped[str | None] = mapped_column(String(64))
+    # Graph's other properties of the type (city, jobTitle, notes...), by Graph name, as the
+    # schema (graph/schema.py) accepted them; none of them bears on sign-in or reach.
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_date_time: Mapped[datetime]
     last_modified_date_time: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -176,6 +173,9 @@ class RoleScopeTag(Base):
     display_name: Mapped[str] = mapped_column(String(128))
     description: Mapped[str | None] = mapped_column(String(1024))
     is_built_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Graph's other properties of the type (city, jobTitle, notes...), by Graph name, as the
+    # schema (graph/schema.py) accepted them; none of them bears on sign-in or reach.
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 
@@ -188,6 +188,9 @@ class RoleDefinition(Base):
     is_built_in: Mapped[bool] = mapped_column(Boolean, default=False)
     permissions: Mapped[list[Any]]
     role_scope_tag_ids: Mapped[list[Any]]
+    # Graph's other properties of the type (city, jobTitle, notes...), by Graph name, as the
+    # schema (graph/schema.py) accepted them; none of them bears on sign-in or reach.
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_date_time: Mapped[datetime]
     last_modified_date_time: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -207,6 +210,9 @@ class RoleAssignment(Base):
     role_scope_tag_ids: Mapped[list[Any]]
     # Countersign extension: reaches every scope tag, present and future (the first admin).
     all_scope_tags: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Graph's other properties of the type (city, jobTitle, notes...), by Graph name, as the
+    # schema (graph/schema.py) accepted them; none of them bears on sign-in or reach.
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_date_time: Mapped[datetime]
     last_modified_date_time: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)

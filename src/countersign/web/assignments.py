@@ -12,16 +12,16 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
-from countersign.domain.errors import DomainError, NotFound
+from countersign.domain.errors import NotFound
 from countersign.services.changes import ASSIGN, Change
 from countersign.services.handlers.resources import KINDS, Kind
 from countersign.store import tables as t
-from countersign.web import engine
 from countersign.web.core import HtmlRoute, WebSession, form_data, redirect, render, signed_in
 from countersign.web.objects import (
-    _check_justification,
-    justification_of,
+    confirm_page,
+    display_names,
     pending_request,
+    review,
     section_for,
 )
 from countersign.web.sections import Section
@@ -155,14 +155,7 @@ def save_assignments(
     chosen = {key.removeprefix("t_"): value for key, value in form.items() if key.startswith("t_")}
     with web.ctx.db.read() as session:
         item = spec.serialize(spec.load_visible(session, web.caller, object_id))
-        group_names = dict(
-            (row[0], row[1])
-            for row in session.execute(
-                select(t.Group.id, t.Group.display_name).where(
-                    t.Group.tenant_id == web.caller.tenant_id
-                )
-            )
-        )
+        group_names = display_names(session, t.Group, web.caller.tenant_id)
     version = item.get("version")
     body = assign_body(kind, chosen)
     change = Change(
@@ -172,41 +165,30 @@ def save_assignments(
         body,
         expected_version=version if isinstance(version, int) else None,
     )
-    error = None
-    protected = False
-    try:
-        protected = engine.needs_approval(web.ctx.db, web.caller, change, web.now)
-        if form.get("step") == "submit":
-            justification = justification_of(form)
-            _check_justification(protected, justification)
-            outcome = engine.run(web, change, justification)
-            if isinstance(outcome, str):
-                return redirect(f"/admin/requests/{outcome}?notice=submitted")
-            return redirect(f"/admin/{slug}/{object_id}/assignments?notice=saved")
-    except DomainError as exc:
-        if form.get("step") != "submit":
-            return _page(request, web, section, object_id, chosen, error=exc.message)
-        error = exc.message
+    submitting = form.get("step") == "submit"
+    protected, outcome, error = review(web, form, change, submitting)
+    if isinstance(outcome, str):
+        return redirect(f"/admin/requests/{outcome}?notice=submitted")
+    if outcome is not None:
+        return redirect(f"/admin/{slug}/{object_id}/assignments?notice=saved")
+    if error and not submitting:
+        return _page(request, web, section, object_id, chosen, error=error)
     names = group_names | dict(SPECIAL)
     labels = dict(choices_for(kind, True))
     rows = [(names.get(k, k), labels.get(v, v)) for k, v in chosen.items() if v] or [
         ("Assignments", "None (every assignment is removed)")
     ]
     name = item.get(section.name_key) or item.get("displayName") or object_id
-    return render(
+    return confirm_page(
         request,
-        "confirm.html",
-        nav=section.nav,
-        section=section,
+        section,
+        form,
         heading=f"Assign {name}",
-        explanation=None,
         rows=rows,
         hidden={f"t_{k}": v for k, v in chosen.items() if v},
-        hidden_lists={},
         action_url=f"/admin/{slug}/{object_id}/assignments",
         protected=protected,
         button="Save",
         error=error,
-        justification=form.get("justification", ""),
         cancel_url=f"/admin/{slug}/{object_id}/assignments",
     )

@@ -14,6 +14,7 @@ typed (the service merges a PATCH over the stored channel, secret included).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +38,7 @@ from countersign.web.core import (
     render,
     signed_in,
 )
+from countersign.web.objects import confirm_page
 
 BASE = "/admin/tenant/notifications"
 COLLECTION = "notificationChannels"
@@ -257,6 +259,32 @@ def _form_page(
     )
 
 
+def _run_form(
+    request: Request,
+    web: WebSession,
+    form: dict[str, str],
+    change: Callable[[], Change],
+    notice: str,
+    **page: Any,
+) -> Response:
+    """Send a channel form's change through the gate; refused, the form again with the error
+    (a 403 or 404 keeps its own page)."""
+    try:
+        outcome = engine.run(web, change(), _justification(form))
+    except DomainError as exc:
+        if isinstance(exc, Forbidden | NotFound):
+            raise
+        return _form_page(
+            request,
+            **page,
+            error=exc.message,
+            status_code=400,
+            protected=_protected(web),
+            justification=form.get("justification", ""),
+        )
+    return _after_write(outcome, notice)
+
+
 def _empty_values() -> dict[str, Any]:
     return {**_values_of({}), "enabled": True}
 
@@ -296,24 +324,17 @@ def create_channel(request: Request, web: WebSession = Depends(signed_in)) -> Re
     body = {**_body_from(kind, values), "channelType": kind}
     if form.get("secret"):
         body["secret"] = form["secret"]
-    try:
-        change = Change(COLLECTION, CREATE, body=body)
-        outcome = engine.run(web, change, _justification(form))
-    except DomainError as exc:
-        if isinstance(exc, Forbidden | NotFound):
-            raise  # the 403/404 page, not the form
-        return _form_page(
-            request,
-            kind=kind,
-            values=values,
-            mode="create",
-            action_url=f"{BASE}/new?kind={kind}",
-            error=exc.message,
-            status_code=400,
-            protected=_protected(web),
-            justification=form.get("justification", ""),
-        )
-    return _after_write(outcome, "created")
+    return _run_form(
+        request,
+        web,
+        form,
+        lambda: Change(COLLECTION, CREATE, body=body),
+        "created",
+        kind=kind,
+        values=values,
+        mode="create",
+        action_url=f"{BASE}/new?kind={kind}",
+    )
 
 
 @router.get("/{channel_id}/edit")
@@ -350,33 +371,25 @@ def update_channel(
     elif kind == "email" and form.get("clearSecret") == "true":
         patch["secret"] = None
     version = form.get("version", "")
-    try:
+
+    def change() -> Change:
         if not patch:
             raise ValidationFailed("Nothing was changed.")
-        change = Change(
-            COLLECTION,
-            UPDATE,
-            channel_id,
-            patch,
-            expected_version=int(version) if version.isdigit() else None,
-        )
-        outcome = engine.run(web, change, _justification(form))
-    except DomainError as exc:
-        if isinstance(exc, Forbidden | NotFound):
-            raise  # the 403/404 page, not the form
-        return _form_page(
-            request,
-            kind=kind,
-            values=values,
-            mode="edit",
-            action_url=f"{BASE}/{channel_id}/edit",
-            error=exc.message,
-            channel=channel,
-            status_code=400,
-            protected=_protected(web),
-            justification=form.get("justification", ""),
-        )
-    return _after_write(outcome, "saved")
+        expected = int(version) if version.isdigit() else None
+        return Change(COLLECTION, UPDATE, channel_id, patch, expected_version=expected)
+
+    return _run_form(
+        request,
+        web,
+        form,
+        change,
+        "saved",
+        kind=kind,
+        values=values,
+        mode="edit",
+        action_url=f"{BASE}/{channel_id}/edit",
+        channel=channel,
+    )
 
 
 @router.post("/{channel_id}/enabled")
@@ -409,23 +422,30 @@ def _confirm_enabled(
 ) -> Response:
     channel = _load(web, channel_id)
     verb = "Enable" if enabled else "Disable"
-    return render(
+    return _confirm(
         request,
-        "confirm.html",
-        status_code=400 if error else 200,
-        nav="notifications",
-        section=None,
+        error,
         heading=f"{verb} {channel['displayName']}",
         explanation=f"{verb} the notification channel '{channel['displayName']}'.",
-        rows=[],
         hidden={"enabled": "true" if enabled else "false", "version": str(channel["version"])},
-        hidden_lists={},
         action_url=f"{BASE}/{channel_id}/enabled",
         protected=True,
         button=verb,
+    )
+
+
+def _confirm(request: Request, error: str | None, **page: Any) -> Response:
+    """A one-step confirmation of the channels page (no justification carried back)."""
+    return confirm_page(
+        request,
+        None,
+        {},
+        nav="notifications",
+        status_code=400 if error else 200,
+        rows=[],
         error=error,
-        justification="",
         cancel_url=BASE,
+        **page,
     )
 
 
@@ -446,26 +466,17 @@ def delete_channel(
         else:
             return _after_write(outcome, "deleted")
     web.caller.require(p.ORGANIZATION_UPDATE)
-    return render(
+    return _confirm(
         request,
-        "confirm.html",
-        status_code=400 if error else 200,
-        nav="notifications",
-        section=None,
+        error,
         heading=f"Delete {name}",
         explanation=(
             f"Delete the notification channel '{name}' ({KIND_LABELS[channel['channelType']]}). "
             "This cannot be undone."
         ),
-        rows=[],
-        hidden={},
-        hidden_lists={},
         action_url=f"{BASE}/{channel_id}/delete",
         protected=_protected(web),
         button="Delete",
-        error=error,
-        justification="",
-        cancel_url=BASE,
     )
 
 

@@ -52,15 +52,21 @@ _env = jinja2.Environment(
 templates = Jinja2Templates(env=_env)
 
 
+def _as_time(value: Any) -> Any:
+    """Graph's ISO text as a datetime; anything else (text that is no time too) as it came."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    return value
+
+
 def _when(value: Any) -> str:
     """A timestamp as people read it: 2026-11-28 11:34 UTC."""
     if value is None or value == "":
         return "—"
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return str(value)
+    value = _as_time(value)
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return str(value)
@@ -73,14 +79,10 @@ def when(value: Any) -> str:
 
 def full_time(value: Any) -> str:
     """What hovering a date shows: the full time, to the second."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return str(value)
+    value = _as_time(value)
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%A %d %B %Y, %H:%M:%S UTC")
-    return ""
+    return value if isinstance(value, str) else ""
 
 
 def _time_left(expires: Any, now: datetime) -> str:

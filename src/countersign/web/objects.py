@@ -7,6 +7,8 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -120,6 +122,62 @@ def _check_justification(protected: bool, justification: str | None) -> None:
             f"The business justification is {len(justification)} characters; at most "
             f"{MAX_JUSTIFICATION} are allowed."
         )
+
+
+def submit(web: WebSession, form: dict[str, str], change: Change, protected: bool) -> Result | str:
+    """A Review page's Submit: its justification checked, then the change through the gate."""
+    justification = justification_of(form)
+    _check_justification(protected, justification)
+    return engine.run(web, change, justification)
+
+
+def review(
+    web: WebSession, form: dict[str, str], change: Change, submitting: bool
+) -> tuple[bool, Result | str | None, str | None]:
+    """A confirmation page's change: whether it needs approval, its outcome when the page was
+    submitted, and the refusal to show on the page."""
+    protected = False
+    try:
+        protected = engine.needs_approval(web.ctx.db, web.caller, change, web.now)
+        if submitting:
+            return protected, submit(web, form, change, protected), None
+    except DomainError as exc:
+        return protected, None, exc.message
+    return protected, None, None
+
+
+def confirm_or_write(
+    request: Request,
+    web: WebSession,
+    section: Section,
+    form: dict[str, str],
+    change: Change,
+    *,
+    submitting: bool,
+    notice: str,
+    **page: Any,
+) -> Response:
+    """A change's confirmation page; submitted and done, where the browser goes after it."""
+    protected, outcome, error = review(web, form, change, submitting)
+    if outcome is not None:
+        return after_write(section, outcome, notice)
+    return confirm_page(request, section, form, protected=protected, error=error, **page)
+
+
+def confirm_page(
+    request: Request, section: Section | None, form: dict[str, str], **page: Any
+) -> Response:
+    """The last step of a write (templates/confirm.html): `heading`, the `rows` it changes,
+    the justification box (`form`'s, carried back after an error) when `protected`, and the
+    `button` posting to `action_url`, beside `cancel_url`; `error` on top. A page of no section
+    names its `nav`."""
+    defaults: dict[str, Any] = {"explanation": None, "hidden": {}, "hidden_lists": {}}
+    if section is not None:
+        defaults["nav"] = section.nav
+    justification = form.get("justification", "")
+    return render(
+        request, "confirm.html", **defaults | page, section=section, justification=justification
+    )
 
 
 # -- home ------------------------------------------------------------------------------------
@@ -272,20 +330,14 @@ def device_action(request: Request, web: WebSession = Depends(signed_in)) -> Res
         options = list(WIPE_OPTIONS)
         if any(d.get("operatingSystem") == "macOS" for d in devices):
             options.append(MACOS_UNLOCK)
-    error = None
-    protected = False
-    try:
-        protected = engine.needs_approval(web.ctx.db, web.caller, change, web.now)
-        if form.get("step") == "submit":
-            justification = justification_of(form)
-            _check_justification(protected, justification)
-            outcome = engine.run(web, change, justification)
-            return after_write(section, outcome, "done")
-    except DomainError as exc:
-        error = exc.message
-    return render(
+    return confirm_or_write(
         request,
-        "confirm.html",
+        web,
+        section,
+        form,
+        change,
+        submitting=form.get("step") == "submit",
+        notice="done",
         option_fields=options,
         option_values={
             **{f.key: form.get(f.key) == "on" for f in WIPE_OPTIONS},
@@ -293,17 +345,13 @@ def device_action(request: Request, web: WebSession = Depends(signed_in)) -> Res
         },
         options_legend="Wipe options",
         nav="devices",
-        section=section,
         heading=f"{label} {len(device_ids)} device{'s' if len(device_ids) > 1 else ''}",
         explanation=explanation,
         rows=[(d.get("deviceName") or d.get("id"), d.get("operatingSystem", "")) for d in devices],
         hidden={"action": action},
         hidden_lists={"device_id": device_ids},
         action_url="/admin/devices/action",
-        protected=protected,
         button=label,
-        error=error,
-        justification=form.get("justification", ""),
         cancel_url="/admin/devices",
     )
 
@@ -519,30 +567,17 @@ def _names_for(web: WebSession, fields: list[FormField]) -> dict[str, dict[str, 
     return {source: dict(pairs) for source, pairs in _options(web, fields).items()}
 
 
+def display_names(session: Any, table: Any, tenant_id: str) -> dict[str, str]:
+    """A tenant's objects of one table: id -> display name."""
+    rows = session.execute(select(table.id, table.display_name).where(table.tenant_id == tenant_id))
+    return {row[0]: row[1] for row in rows}
+
+
 def names_of(session: Any, web: WebSession) -> dict[str, dict[str, str]]:
     """Names for the ids objects carry (groups, scope tags, roles), by the property naming them."""
-    tenant = web.caller.tenant_id
-    groups = dict(
-        (row[0], row[1])
-        for row in session.execute(
-            select(t.Group.id, t.Group.display_name).where(t.Group.tenant_id == tenant)
-        )
-    )
-    tags = dict(
-        (row[0], row[1])
-        for row in session.execute(
-            select(t.RoleScopeTag.id, t.RoleScopeTag.display_name).where(
-                t.RoleScopeTag.tenant_id == tenant
-            )
-        )
-    )
-    roles = dict(
-        (row[0], row[1])
-        for row in session.execute(
-            select(t.RoleDefinition.id, t.RoleDefinition.display_name).where(
-                t.RoleDefinition.tenant_id == tenant
-            )
-        )
+    groups, tags, roles = (
+        display_names(session, _PICKER_TABLES[source], web.caller.tenant_id)
+        for source in ("groups", "scopeTags", "roles")
     )
     return {
         "members": groups,
@@ -607,6 +642,22 @@ def _form_page(
     )
 
 
+def _form_again(
+    again: Callable[..., Response],
+    form: dict[str, str],
+    fields: list[FormField],
+    values: dict[str, Any],
+    exc: DomainError,
+) -> Response:
+    """The form as it was filled in, the error beside the field it is about (else on top)."""
+    return again(
+        values=values,
+        properties=form.get("properties", "{}"),
+        error=exc.message,
+        field_errors=_field_errors(exc, fields),
+    )
+
+
 def _new_type(section: Section, raw: str | None) -> str | None:
     the_form = _form_of(section)
     if not the_form.types:
@@ -650,6 +701,16 @@ def create_object(slug: str, request: Request, web: WebSession = Depends(signed_
     odata_type = _new_type(section, form.get("odataType")) or form.get("odataType") or None
     fields = the_form.fields_for(odata_type, create=True)
     values: dict[str, Any] = {f.key: "" for f in fields}
+    again = partial(
+        _form_page,
+        request,
+        web,
+        section,
+        mode="create",
+        fields=fields,
+        odata_type=odata_type,
+        action_url=f"/admin/{slug}/new",
+    )
     error = None
     protected = False
     try:
@@ -666,24 +727,10 @@ def create_object(slug: str, request: Request, web: WebSession = Depends(signed_
         change = Change(section.collection, CREATE, body=body)
         protected = engine.needs_approval(web.ctx.db, web.caller, change, web.now)
     except DomainError as exc:
-        return _form_page(
-            request,
-            web,
-            section,
-            mode="create",
-            fields=fields,
-            values=values,
-            odata_type=odata_type,
-            action_url=f"/admin/{slug}/new",
-            properties=form.get("properties", "{}"),
-            error=exc.message,
-            field_errors=_field_errors(exc, fields),
-        )
+        return _form_again(again, form, fields, values, exc)
     if form.get("step") == "submit":
-        justification = justification_of(form)
         try:
-            _check_justification(protected, justification)
-            outcome = engine.run(web, change, justification)
+            outcome = submit(web, form, change, protected)
             if not isinstance(outcome, str) and outcome.target_id and _assignable(section):
                 return redirect(f"/admin/{slug}/{outcome.target_id}/assignments?notice=created")
             return after_write(section, outcome, "created")
@@ -692,15 +739,13 @@ def create_object(slug: str, request: Request, web: WebSession = Depends(signed_
     hidden, hidden_lists = _carried(request, fields, values, form)
     if not fields:
         hidden.update({k: form.get(k, "") for k in ("displayName", "description")})
-    return render(
+    return confirm_page(
         request,
-        "confirm.html",
-        nav=section.nav,
-        section=section,
+        section,
+        form,
         heading=f"Create {_form_of(section).type_label(odata_type) or section.singular}"
         if the_form.types
         else f"Create {section.singular}",
-        explanation=None,
         note=(
             "Assignments can be added once the request is approved and completed."
             if protected and _assignable(section)
@@ -717,7 +762,6 @@ def create_object(slug: str, request: Request, web: WebSession = Depends(signed_
         button="Create",
         create=True,
         error=error,
-        justification=form.get("justification", ""),
         cancel_url=f"/admin/{slug}",
     )
 
@@ -859,6 +903,18 @@ def update_object(
     ]
     values: dict[str, Any] = form_values(fields, item)
     version_text = form.get("version", "")
+    again = partial(
+        _form_page,
+        request,
+        web,
+        section,
+        mode="edit",
+        name=_value(item, section.name_key),
+        fields=fields,
+        odata_type=None,
+        action_url=f"/admin/{slug}/{object_id}/edit",
+        version=version_text,
+    )
     error = None
     try:
         values = _submitted_values(request, fields)
@@ -869,26 +925,10 @@ def update_object(
         change = Change(section.collection, UPDATE, object_id, body, expected_version=version)
         protected = engine.needs_approval(web.ctx.db, web.caller, change, web.now)
     except DomainError as exc:
-        return _form_page(
-            request,
-            web,
-            section,
-            mode="edit",
-            name=_value(item, section.name_key),
-            fields=fields,
-            values=values,
-            odata_type=None,
-            action_url=f"/admin/{slug}/{object_id}/edit",
-            properties=form.get("properties", "{}"),
-            version=version_text,
-            error=exc.message,
-            field_errors=_field_errors(exc, fields),
-        )
+        return _form_again(again, form, fields, values, exc)
     if form.get("step") == "submit":
-        justification = justification_of(form)
         try:
-            _check_justification(protected, justification)
-            return after_write(section, engine.run(web, change, justification), "saved")
+            return after_write(section, submit(web, form, change, protected), "saved")
         except DomainError as exc:
             error = exc.message
     hidden, hidden_lists = _carried(request, fields, values, form)
@@ -900,13 +940,11 @@ def update_object(
             rows.append((label, after))
             continue
         rows.append((label, f"{display(f, _get_path(item, f.name), names)} → {after}"))
-    return render(
+    return confirm_page(
         request,
-        "confirm.html",
-        nav=section.nav,
-        section=section,
+        section,
+        form,
         heading=f"Edit {_value(item, section.name_key)}",
-        explanation=None,
         rows=rows,
         hidden=hidden,
         hidden_lists=hidden_lists,
@@ -914,7 +952,6 @@ def update_object(
         protected=protected,
         button="Save",
         error=error,
-        justification=form.get("justification", ""),
         cancel_url=f"/admin/{slug}/{object_id}",
     )
 
@@ -945,30 +982,18 @@ def delete_object(
             expected_version=version if isinstance(version, int) else None,
         )
     form = form_data(request) if request.method == "POST" else {}
-    error = None
-    protected = False
-    try:
-        protected = engine.needs_approval(web.ctx.db, web.caller, change, web.now)
-        if request.method == "POST":
-            justification = justification_of(form)
-            _check_justification(protected, justification)
-            return after_write(section, engine.run(web, change, justification), "deleted")
-    except DomainError as exc:
-        error = exc.message
-    return render(
+    return confirm_or_write(
         request,
-        "confirm.html",
-        nav=section.nav,
-        section=section,
+        web,
+        section,
+        form,
+        change,
+        submitting=request.method == "POST",
+        notice="deleted",
         heading=f"Delete {name}",
         explanation=f"Delete the {section.singular} '{name}'. This cannot be undone.",
         rows=[],
-        hidden={},
-        hidden_lists={},
         action_url=f"/admin/{slug}/{object_id}/delete",
-        protected=protected,
         button="Delete",
-        error=error,
-        justification=form.get("justification", ""),
         cancel_url=f"/admin/{slug}/{object_id}",
     )

@@ -1,5 +1,7 @@
 """POST /beta/$batch: Graph's JSON batching. Up to 20 requests, run in order; `dependsOn`
-names earlier requests that must have succeeded (else 424). Each request is served by the
+names earlier requests that must have succeeded (else 424). Graph's JSON batching has no
+atomicity: each request succeeds or fails on its own, and an item naming OData's
+`atomicityGroup` makes the whole batch a 400 before any item runs. Each request is served by the
 application itself, through the same authentication, paths, handlers and approval gate as a
 single call: a protected item answers its own 403 with its own `x-msft-approval-code`."""
 
@@ -38,6 +40,20 @@ class BatchItem(GraphBody):
 
 class BatchBody(GraphBody):
     requests: list[BatchItem] = Field(min_length=1)
+
+
+def _refuse_atomicity_groups(raw: Any) -> None:
+    """OData 4.01's `atomicityGroup` is not part of Graph's JSON batching (its items take id,
+    method, url, headers, body and dependsOn): refused by name, so a client that counts on
+    all-or-nothing learns before anything is applied."""
+    items = raw.get("requests") if isinstance(raw, dict) else None
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        if isinstance(item, dict) and "atomicityGroup" in item:
+            raise ValidationFailed(
+                "Property 'atomicityGroup' is not supported: Microsoft Graph's JSON batching "
+                "applies each request on its own; use dependsOn to order them.",
+                target=f"requests[{index}].atomicityGroup",
+            )
 
 
 def _check(body: BatchBody) -> None:
@@ -145,7 +161,9 @@ async def _serve(request: Request, item: BatchItem) -> dict[str, Any]:
 @router.post("/$batch")
 async def batch(request: Request, caller: Caller = Depends(current_caller)) -> JSONResponse:
     """Run each request of the batch as its own call; the batch itself answers 200."""
-    body = parse_body(BatchBody, json_body(request))
+    raw = json_body(request)
+    _refuse_atomicity_groups(raw)
+    body = parse_body(BatchBody, raw)
     _check(body)
     statuses: dict[str, int] = {}
     responses = []

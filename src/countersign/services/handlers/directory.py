@@ -5,17 +5,22 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_snake
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, object_session
 
 from countersign.auth.passwords import hash_secret, new_secret, verify_secret
 from countersign.domain import permissions as p
 from countersign.domain.actors import SERVICE_PRINCIPAL, USER
-from countersign.domain.errors import Conflict, NotFound, ValidationFailed
+from countersign.domain.errors import (
+    Conflict,
+    NotFound,
+    NotImplementedByCountersign,
+    ValidationFailed,
+)
 from countersign.domain.resource_types import RESOURCE_TYPES
 from countersign.graph import schema
 from countersign.services.changes import (
@@ -28,7 +33,7 @@ from countersign.services.changes import (
     parse_body,
 )
 from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
-from countersign.services.handlers.rbac import require_reach_over_holders
+from countersign.services.handlers.rbac import columns_and_kept, require_reach_over_holders
 from countersign.store import tables as t
 
 # A user's properties that decide who can sign in as it: changing them takes the account over.
@@ -42,6 +47,7 @@ def user_json(user: t.User) -> dict[str, Any]:
     """A user with the structural properties of Graph's user type (null where Countersign
     keeps no value)."""
     values = {
+        **user.properties,
         "@odata.type": "#microsoft.graph.user",
         "id": user.id,
         "displayName": user.display_name,
@@ -49,7 +55,6 @@ def user_json(user: t.User) -> dict[str, Any]:
         "mail": user.mail,
         "accountEnabled": user.account_enabled,
         "createdDateTime": iso(user.created_date_time),
-        **{to_camel(name): getattr(user, name) for name in PROFILE_PROPERTIES},
     }
     return schema.serve("user", values, include_unknown=True)
 
@@ -60,6 +65,7 @@ def group_json(group: t.Group) -> dict[str, Any]:
 
 def _group_values(group: t.Group) -> dict[str, Any]:
     return {
+        **group.properties,
         "@odata.type": "#microsoft.graph.group",
         "id": group.id,
         "displayName": group.display_name,
@@ -79,12 +85,12 @@ def service_principal_json(
 
 def _sp_values(sp: t.ServicePrincipal, secrets: list[t.ServicePrincipalSecret]) -> dict[str, Any]:
     return {
+        **sp.properties,
         "@odata.type": "#microsoft.graph.servicePrincipal",
         "id": sp.id,
         "appId": sp.app_id,
         "displayName": sp.display_name,
         "accountEnabled": sp.account_enabled,
-        "notes": sp.notes,
         "createdDateTime": iso(sp.created_date_time),
         "passwordCredentials": [
             {
@@ -141,6 +147,7 @@ class PasswordProfile(GraphBody):
     # new password, never the password itself.
     password_hash: str | None = Field(None, pattern=r"^\$argon2id\$", max_length=256)
     force_change_password_next_sign_in: bool = False
+    force_change_password_next_sign_in_with_mfa: bool = False
 
     @model_validator(mode="after")
     def _one_password(self) -> PasswordProfile:
@@ -152,29 +159,29 @@ class PasswordProfile(GraphBody):
         return self.password_hash or hash_secret(self.password or "")
 
 
-class UserProfile(GraphBody):
-    """Graph's profile properties of a user: plain text, no bearing on sign-in or approval."""
-
-    usage_location: str | None = Field(None, pattern=r"^[A-Za-z]{2}$")
-    given_name: str | None = Field(None, max_length=256)
-    surname: str | None = Field(None, max_length=256)
-    job_title: str | None = Field(None, max_length=256)
-    department: str | None = Field(None, max_length=256)
-    office_location: str | None = Field(None, max_length=256)
-    mobile_phone: str | None = Field(None, max_length=256)
-    company_name: str | None = Field(None, max_length=256)
-    employee_id: str | None = Field(None, max_length=256)
-    preferred_language: str | None = Field(None, max_length=16)
+# What Countersign keeps of a user in its own columns, with its own rules: what signs in as
+# the user (the directory snapshot digests the UPN, mail and password hash) and whether it may.
+# Every other property of Graph's user type is kept as given (`properties`): a city or a job
+# title is data, never a credential.
+# (`id` is among them: the server gives it, and the model refuses one in a body, as before.)
+USER_COLUMNS = frozenset(
+    {"id", "displayName", "userPrincipalName", "accountEnabled", "mail", "passwordProfile"}
+)
 
 
-PROFILE_PROPERTIES = tuple(UserProfile.model_fields)
+class KeptUserRules(GraphBody):
+    """Countersign's checks on kept properties beyond their Graph type."""
+
+    usage_location: str | None = Field(None, pattern=r"^[A-Za-z]{2}$")  # ISO 3166 alpha-2
 
 
-class UserCreate(UserProfile):
+KEPT_RULES = frozenset(KeptUserRules.model_fields)
+
+
+class UserCreate(GraphBody):
     display_name: str = Field(min_length=1, max_length=256)
     user_principal_name: str = Field(max_length=256)
     account_enabled: bool = True
-    mail_nickname: str | None = Field(None, max_length=64)
     mail: str | None = Field(None, max_length=256)
     password_profile: PasswordProfile | None = None
 
@@ -186,11 +193,10 @@ class UserCreate(UserProfile):
         return value.lower()
 
 
-class UserUpdate(UserProfile):
+class UserUpdate(GraphBody):
     display_name: str | None = Field(None, min_length=1, max_length=256)
     user_principal_name: str | None = Field(None, max_length=256)
     account_enabled: bool | None = None
-    mail_nickname: str | None = Field(None, max_length=64)
     mail: str | None = Field(None, max_length=256)
     password_profile: PasswordProfile | None = None
 
@@ -202,6 +208,17 @@ class UserUpdate(UserProfile):
         if value is not None and not UPN.match(value):
             raise ValueError("must look like name@domain.example")
         return value.lower() if value else value
+
+
+U = TypeVar("U", UserCreate, UserUpdate)
+
+
+def user_body(model: type[U], body: dict[str, Any]) -> tuple[U, dict[str, Any]]:
+    """A user's write body: its columns through `model`, and the properties it keeps, checked
+    against Graph's user type (unknown ones a 400 naming them, read-only ones ignored)."""
+    parsed, kept = columns_and_kept("user", USER_COLUMNS, model, body, model is UserUpdate)
+    parse_body(KeptUserRules, {k: v for k, v in kept.items() if to_snake(k) in KEPT_RULES})
+    return parsed, kept
 
 
 def _upn_free(session: Session, upn: str, except_id: str | None = None) -> None:
@@ -259,10 +276,11 @@ class Users(CollectionHandler[t.User]):
 
     def plan_create(self, write: Write) -> Plan:
         write.caller.require(p.DIRECTORY_USERS_CREATE)
-        body = parse_body(UserCreate, write.change.body)
+        body, kept = user_body(UserCreate, write.change.body)
         _upn_free(write.session, body.user_principal_name)
         return self.new_plan(
-            body.display_name, body.model_dump(by_alias=True, exclude={"password_profile"})
+            body.display_name,
+            {**kept, **body.model_dump(by_alias=True, exclude={"password_profile"})},
         )
 
     def plan_existing(self, write: Write, row: t.User, plan: Plan) -> None:
@@ -272,9 +290,9 @@ class Users(CollectionHandler[t.User]):
                 raise ValidationFailed("You cannot delete your own account.")
             require_reach_over_holders(write.caller, [row.id])
             return
-        update = parse_body(UserUpdate, write.change.body, partial=True)
+        update, kept = user_body(UserUpdate, write.change.body)
         fields = update.model_fields_set
-        if fields - {"password_profile"}:
+        if kept or fields - {"password_profile"}:
             write.caller.require(p.DIRECTORY_USERS_UPDATE)
         if "password_profile" in fields:
             write.caller.require(p.DIRECTORY_USERS_PASSWORD_UPDATE)
@@ -284,11 +302,12 @@ class Users(CollectionHandler[t.User]):
             _upn_free(write.session, update.user_principal_name, row.id)
         plan.after = {
             **user_json(row),
+            **kept,
             **update.model_dump(by_alias=True, exclude_unset=True, exclude={"password_profile"}),
         }
 
     def create(self, write: Write) -> t.User:
-        body = parse_body(UserCreate, write.change.body)
+        body, kept = user_body(UserCreate, write.change.body)
         return t.User(
             **write.new_object_columns(),
             display_name=body.display_name,
@@ -296,16 +315,17 @@ class Users(CollectionHandler[t.User]):
             mail=body.mail,
             account_enabled=body.account_enabled,
             password_hash=body.password_profile.hashed() if body.password_profile else None,
-            **{name: getattr(body, name) for name in PROFILE_PROPERTIES},
+            properties=schema.patched({}, kept),
         )
 
     def delete(self, write: Write, row: t.User) -> None:
         _delete_member(write.session, row)
 
     def apply_existing(self, write: Write, plan: Plan, row: t.User) -> Result:
-        update = parse_body(UserUpdate, write.change.body, partial=True)
-        for name in update.model_fields_set - {"password_profile", "mail_nickname"}:
+        update, kept = user_body(UserUpdate, write.change.body)
+        for name in update.model_fields_set - {"password_profile"}:
             setattr(row, name, getattr(update, name))
+        row.properties = schema.patched(row.properties, kept)
         if update.model_fields_set & TAKEOVER_PROPERTIES:
             # Whoever held the account before this change is signed out everywhere.
             row.tokens_valid_after = write.now
@@ -326,6 +346,23 @@ def _delete_member(session: Session, row: t.User | t.Group | t.ServicePrincipal)
 # -- groups and members --------------------------------------------------------------------
 
 
+# What Countersign keeps of a group in its own columns: its kind (a security group, which
+# reach and approver sets are computed from), its names and its members. Every other property
+# of Graph's group type is kept as given.
+GROUP_COLUMNS = frozenset(
+    {
+        "id",
+        "displayName",
+        "description",
+        "securityEnabled",
+        "mailEnabled",
+        "mailNickname",
+        "groupTypes",
+        "members@odata.bind",
+    }
+)
+
+
 class GroupCreate(GraphBody):
     display_name: str = Field(min_length=1, max_length=256)
     description: str | None = Field(None, max_length=1024)
@@ -342,6 +379,14 @@ class GroupUpdate(GraphBody):
     mail_nickname: str | None = Field(None, max_length=64)
 
     _required = field_validator("display_name")(not_null)
+
+
+G = TypeVar("G", GroupCreate, GroupUpdate)
+
+
+def group_body(model: type[G], body: dict[str, Any]) -> tuple[G, dict[str, Any]]:
+    """A group's write body: its columns through `model`, and the properties it keeps."""
+    return columns_and_kept("group", GROUP_COLUMNS, model, body, model is GroupUpdate)
 
 
 class MemberRef(GraphBody):
@@ -388,7 +433,7 @@ class Groups(CollectionHandler[t.Group]):
 
     def plan_create(self, write: Write) -> Plan:
         write.caller.require(p.DIRECTORY_GROUPS_CREATE)
-        body = parse_body(GroupCreate, write.change.body)
+        body, kept = group_body(GroupCreate, write.change.body)
         member_ids = [member_id_from_ref(ref) for ref in body.members_odata_bind]
         if len(set(member_ids)) != len(member_ids):
             raise ValidationFailed(
@@ -396,7 +441,7 @@ class Groups(CollectionHandler[t.Group]):
             )
         for member_id in member_ids:
             directory_object_type(write.session, write.caller.tenant_id, member_id)
-        return self.new_plan(body.display_name, body.model_dump(by_alias=True))
+        return self.new_plan(body.display_name, {**kept, **body.model_dump(by_alias=True)})
 
     def plan_existing(self, write: Write, row: t.Group, plan: Plan) -> None:
         if write.change.operation == DELETE:
@@ -404,9 +449,10 @@ class Groups(CollectionHandler[t.Group]):
             require_reach_over_holders(write.caller, [row.id])
         elif write.change.operation == UPDATE:
             write.caller.require(p.DIRECTORY_GROUPS_UPDATE)
-            update = parse_body(GroupUpdate, write.change.body, partial=True)
+            update, kept = group_body(GroupUpdate, write.change.body)
             plan.after = {
                 **group_json(row),
+                **kept,
                 **update.model_dump(by_alias=True, exclude_unset=True),
             }
         elif write.change.action_name in ("addMember", "removeMember"):
@@ -427,7 +473,7 @@ class Groups(CollectionHandler[t.Group]):
             raise ValidationFailed(f"Unsupported operation on groups: {write.change.action_name}.")
 
     def create(self, write: Write) -> t.Group:
-        body = parse_body(GroupCreate, write.change.body)
+        body, kept = group_body(GroupCreate, write.change.body)
         return t.Group(
             **write.new_object_columns(),
             display_name=body.display_name,
@@ -435,10 +481,11 @@ class Groups(CollectionHandler[t.Group]):
             security_enabled=body.security_enabled,
             mail_enabled=body.mail_enabled,
             mail_nickname=body.mail_nickname,
+            properties=schema.patched({}, kept),
         )
 
     def created(self, write: Write, row: t.Group) -> None:
-        for ref in parse_body(GroupCreate, write.change.body).members_odata_bind:
+        for ref in group_body(GroupCreate, write.change.body)[0].members_odata_bind:
             member_id = member_id_from_ref(ref)
             kind = directory_object_type(write.session, write.caller.tenant_id, member_id)
             _add_member(write.session, row, member_id, kind)
@@ -448,9 +495,10 @@ class Groups(CollectionHandler[t.Group]):
 
     def apply_existing(self, write: Write, plan: Plan, row: t.Group) -> Result:
         if write.change.operation == UPDATE:
-            update = parse_body(GroupUpdate, write.change.body, partial=True)
+            update, kept = group_body(GroupUpdate, write.change.body)
             for name in update.model_fields_set:
                 setattr(row, name, getattr(update, name))
+            row.properties = schema.patched(row.properties, kept)
         else:
             assert plan.after is not None
             if write.change.action_name == "addMember":
@@ -480,19 +528,44 @@ def _add_member(session: Session, group: t.Group, member_id: str, member_type: s
 # -- service principals --------------------------------------------------------------------
 
 
+# What Countersign keeps of a service principal in its own columns: what signs in as it (its
+# appId and the secrets addPassword mints) and whether it may. Every other property of Graph's
+# servicePrincipal type is kept as given.
+SP_COLUMNS = frozenset({"id", "displayName", "appId", "accountEnabled"})
+
+
 class ServicePrincipalCreate(GraphBody):
     display_name: str = Field(min_length=1, max_length=256)
     app_id: str | None = None
     account_enabled: bool = True
-    notes: str | None = Field(None, max_length=1024)
 
 
 class ServicePrincipalUpdate(GraphBody):
     display_name: str | None = Field(None, min_length=1, max_length=256)
     account_enabled: bool | None = None
-    notes: str | None = Field(None, max_length=1024)
 
     _required = field_validator("display_name", "account_enabled")(not_null)
+
+
+S = TypeVar("S", ServicePrincipalCreate, ServicePrincipalUpdate)
+
+
+def service_principal_body(model: type[S], body: dict[str, Any]) -> tuple[S, dict[str, Any]]:
+    """A service principal's write body: its columns through `model`, and what it keeps."""
+    # Graph takes credentials in the body too; Countersign mints secrets only through
+    # addPassword (hashed, shown once) and has no certificate sign-in.
+    if "passwordCredentials" in body:
+        raise ValidationFailed(
+            "Property 'passwordCredentials' is written through addPassword and removePassword.",
+            target="passwordCredentials",
+        )
+    if "keyCredentials" in body:
+        raise NotImplementedByCountersign(
+            "Countersign does not implement certificate credentials (keyCredentials).",
+            target="keyCredentials",
+        )
+    partial = model is ServicePrincipalUpdate
+    return columns_and_kept("servicePrincipal", SP_COLUMNS, model, body, partial)
 
 
 class PasswordCredential(GraphBody):
@@ -529,7 +602,7 @@ class ServicePrincipals(CollectionHandler[t.ServicePrincipal]):
 
     def plan_create(self, write: Write) -> Plan:
         write.caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREATE)
-        body = parse_body(ServicePrincipalCreate, write.change.body)
+        body, kept = service_principal_body(ServicePrincipalCreate, write.change.body)
         if body.app_id is not None:
             try:
                 app_id = str(uuid.UUID(body.app_id))
@@ -539,7 +612,7 @@ class ServicePrincipals(CollectionHandler[t.ServicePrincipal]):
                 select(t.ServicePrincipal.id).where(t.ServicePrincipal.app_id == app_id)
             ):
                 raise Conflict(f"A service principal with appId '{app_id}' already exists.")
-        return self.new_plan(body.display_name, body.model_dump(by_alias=True))
+        return self.new_plan(body.display_name, {**kept, **body.model_dump(by_alias=True)})
 
     def plan_existing(self, write: Write, row: t.ServicePrincipal, plan: Plan) -> None:
         if write.change.operation == DELETE:
@@ -547,9 +620,14 @@ class ServicePrincipals(CollectionHandler[t.ServicePrincipal]):
             require_reach_over_holders(write.caller, [row.id])
         elif write.change.operation == UPDATE:
             write.caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREATE)
-            update = parse_body(ServicePrincipalUpdate, write.change.body, partial=True)
+            update, kept = service_principal_body(ServicePrincipalUpdate, write.change.body)
             if "account_enabled" in update.model_fields_set:
                 require_reach_over_holders(write.caller, [row.id])
+            plan.after = {
+                **(plan.before or {}),
+                **kept,
+                **update.model_dump(by_alias=True, exclude_unset=True),
+            }
         elif write.change.action_name == "addPassword":
             write.caller.require(p.DIRECTORY_SERVICE_PRINCIPALS_CREDENTIALS_UPDATE)
             require_reach_over_holders(write.caller, [row.id])
@@ -572,14 +650,14 @@ class ServicePrincipals(CollectionHandler[t.ServicePrincipal]):
             )
 
     def create(self, write: Write) -> t.ServicePrincipal:
-        body = parse_body(ServicePrincipalCreate, write.change.body)
+        body, kept = service_principal_body(ServicePrincipalCreate, write.change.body)
         return t.ServicePrincipal(
             id=str(uuid.uuid4()),
             tenant_id=write.caller.tenant_id,
             app_id=str(uuid.UUID(body.app_id)) if body.app_id else str(uuid.uuid4()),
             display_name=body.display_name,
             account_enabled=body.account_enabled,
-            notes=body.notes,
+            properties=schema.patched({}, kept),
             created_date_time=write.now,
         )
 
@@ -589,9 +667,10 @@ class ServicePrincipals(CollectionHandler[t.ServicePrincipal]):
     def apply_existing(self, write: Write, plan: Plan, row: t.ServicePrincipal) -> Result:
         # Its credentials and enabled state are part of the directory snapshot (resource_types).
         if write.change.operation == UPDATE:
-            update = parse_body(ServicePrincipalUpdate, write.change.body, partial=True)
+            update, kept = service_principal_body(ServicePrincipalUpdate, write.change.body)
             for name in update.model_fields_set:
                 setattr(row, name, getattr(update, name))
+            row.properties = schema.patched(row.properties, kept)
             return Result(204, None, row.id)
         if write.change.action_name == "removePassword":
             key_id = str(parse_body(RemovePassword, write.change.body).key_id)

@@ -12,6 +12,7 @@ from countersign.domain import approval as a
 from countersign.domain.errors import ValidationFailed
 from countersign.domain.rbac import DirectorySnapshot
 from countersign.domain.resource_types import RESOURCE_TYPES
+from countersign.graph import schema
 from countersign.services.changes import (
     DELETE,
     GraphBody,
@@ -28,6 +29,11 @@ MAX_LIFETIME_DAYS = 90
 
 
 def policy_json(row: t.ApprovalPolicy) -> dict[str, Any]:
+    """Every property of Graph's operationApprovalPolicy, then Countersign's extensions."""
+    return schema.serve("operationApprovalPolicy", _policy_values(row), include_unknown=True)
+
+
+def _policy_values(row: t.ApprovalPolicy) -> dict[str, Any]:
     return {
         "@odata.type": "#microsoft.graph.operationApprovalPolicy",
         "@odata.etag": etag(row.version),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field, field_validator
 from sqlalchemy import func, select
@@ -11,9 +11,16 @@ from sqlalchemy.orm import Session
 
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
-from countersign.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from countersign.domain.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    NotImplementedByCountersign,
+    ValidationFailed,
+)
 from countersign.domain.rbac import DEFAULT_SCOPE_TAG
 from countersign.domain.resource_types import RESOURCE_TYPES, lock_key
+from countersign.graph import schema
 from countersign.services.changes import (
     DELETE,
     UPDATE,
@@ -29,12 +36,17 @@ from countersign.store import tables as t
 from countersign.store.db import lock_tenant
 from countersign.store.scope import set_scope_tags
 
+ROLE_DEFINITION = "deviceAndAppManagementRoleDefinition"
+ROLE_ASSIGNMENT = "deviceAndAppManagementRoleAssignment"
+SCOPE_TAG = "roleScopeTag"
+
 
 def role_definition_json(role: t.RoleDefinition) -> dict[str, Any]:
     actions = [
         {"allowedResourceActions": sorted(role.permissions), "notAllowedResourceActions": []}
     ]
-    return {
+    values = {
+        **role.properties,
         "@odata.type": "#microsoft.graph.deviceAndAppManagementRoleDefinition",
         "@odata.etag": etag(role.version),
         "id": role.id,
@@ -49,10 +61,18 @@ def role_definition_json(role: t.RoleDefinition) -> dict[str, Any]:
         "lastModifiedDateTime": iso(role.last_modified_date_time),
         "version": role.version,
     }
+    return schema.serve(ROLE_DEFINITION, values, include_unknown=True)
+
+
+def scope_type_of(all_scope_tags: bool) -> str:
+    """Graph's scopeType as Countersign serves it: the first administrator's assignment spans
+    everything; any other is limited (by scope tags: Countersign has no group scopes)."""
+    return "allDevicesAndLicensedUsers" if all_scope_tags else "resourceScope"
 
 
 def role_assignment_json(assignment: t.RoleAssignment) -> dict[str, Any]:
-    return {
+    values = {
+        **assignment.properties,
         "@odata.type": "#microsoft.graph.deviceAndAppManagementRoleAssignment",
         "@odata.etag": etag(assignment.version),
         "id": assignment.id,
@@ -60,7 +80,7 @@ def role_assignment_json(assignment: t.RoleAssignment) -> dict[str, Any]:
         "description": assignment.description,
         "members": assignment.members,
         "scopeMembers": [],
-        "scopeType": "allDevicesAndLicensedUsers" if assignment.all_scope_tags else "resourceScope",
+        "scopeType": scope_type_of(assignment.all_scope_tags),
         "resourceScopes": [],
         "roleScopeTagIds": assignment.role_scope_tag_ids,
         "roleDefinitionId": assignment.role_definition_id,
@@ -69,10 +89,12 @@ def role_assignment_json(assignment: t.RoleAssignment) -> dict[str, Any]:
         "lastModifiedDateTime": iso(assignment.last_modified_date_time),
         "version": assignment.version,
     }
+    return schema.serve(ROLE_ASSIGNMENT, values, include_unknown=True)
 
 
 def scope_tag_json(tag: t.RoleScopeTag) -> dict[str, Any]:
-    return {
+    values = {
+        **tag.properties,
         "@odata.type": "#microsoft.graph.roleScopeTag",
         "@odata.etag": etag(tag.version),
         "id": tag.id,
@@ -80,6 +102,7 @@ def scope_tag_json(tag: t.RoleScopeTag) -> dict[str, Any]:
         "description": tag.description,
         "isBuiltIn": tag.is_built_in,
     }
+    return schema.serve(SCOPE_TAG, values, include_unknown=True)
 
 
 def get_role_definition(session: Session, tenant_id: str, role_id: str) -> t.RoleDefinition:
@@ -164,6 +187,51 @@ class RolePermission(GraphBody):
     resource_actions: list[ResourceAction] = Field(default_factory=list)
 
 
+# The properties of each RBAC type Countersign keeps in its own columns, with its own rules
+# (permissions that exist, tags the caller reaches, built-in roles only its own); any other
+# property of the Graph type is kept as given. `id` is the server's (the models refuse one).
+ROLE_DEFINITION_COLUMNS = frozenset(
+    {
+        "id",
+        "@odata.type",
+        "displayName",
+        "description",
+        "rolePermissions",
+        "permissions",
+        "roleScopeTagIds",
+        "isBuiltIn",
+        "isBuiltInRoleDefinition",
+    }
+)
+ROLE_ASSIGNMENT_COLUMNS = frozenset(
+    {
+        "id",
+        "@odata.type",
+        "displayName",
+        "description",
+        "members",
+        "roleScopeTagIds",
+        "roleDefinition@odata.bind",
+        "roleDefinitionId",
+    }
+)
+SCOPE_TAG_COLUMNS = frozenset({"id", "@odata.type", "displayName", "description"})
+# Graph's group scope of an assignment: the groups whose users and devices its holders manage.
+GROUP_SCOPE = ("scopeMembers", "resourceScopes", "scopeType")
+
+M = TypeVar("M", bound=GraphBody)
+
+
+def columns_and_kept(
+    type_name: str, columns: frozenset[str], model: type[M], body: dict[str, Any], partial: bool
+) -> tuple[M, dict[str, Any]]:
+    """A directory or RBAC write body: its columns through `model` (Countersign's own rules),
+    and the properties it keeps as given, checked against Graph's type (unknown ones a 400
+    naming them, read-only ones ignored)."""
+    own, kept = schema.split_body(type_name, body, columns)
+    return parse_body(model, own, partial=partial), kept
+
+
 class RoleDefinitionBody(GraphBody):
     odata_type: str | None = Field(None, alias="@odata.type")
     display_name: str = Field(min_length=1, max_length=256)
@@ -174,13 +242,22 @@ class RoleDefinitionBody(GraphBody):
         default_factory=lambda: [DEFAULT_SCOPE_TAG], min_length=1, max_length=100
     )
     is_built_in: bool = False
+    is_built_in_role_definition: bool = False
+    # Graph's deprecated twin of rolePermissions: served (from rolePermissions), not written.
+    permissions: list[Any] | None = None
 
     @field_validator("role_scope_tag_ids")
     @classmethod
     def _distinct(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
 
-    @field_validator("is_built_in")
+    @field_validator("permissions")
+    @classmethod
+    def _deprecated(cls, value: list[Any] | None) -> None:
+        if value is not None:
+            raise ValueError("is deprecated in Graph; write rolePermissions")
+
+    @field_validator("is_built_in", "is_built_in_role_definition")
     @classmethod
     def _custom(cls, value: bool) -> bool:
         if value:
@@ -206,6 +283,15 @@ class RoleDefinitionUpdate(RoleDefinitionBody):
     display_name: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
 
 
+D = TypeVar("D", RoleDefinitionBody, RoleDefinitionUpdate)
+
+
+def _role_definition(model: type[D], body: dict[str, Any]) -> tuple[D, dict[str, Any]]:
+    return columns_and_kept(
+        ROLE_DEFINITION, ROLE_DEFINITION_COLUMNS, model, body, model is RoleDefinitionUpdate
+    )
+
+
 class RoleDefinitions(CollectionHandler[t.RoleDefinition]):
     resource = RESOURCE_TYPES["roleDefinitions"]
 
@@ -217,7 +303,7 @@ class RoleDefinitions(CollectionHandler[t.RoleDefinition]):
     to_json = staticmethod(role_definition_json)
 
     def plan_create(self, write: Write) -> Plan:
-        body = parse_body(RoleDefinitionBody, write.change.body)
+        body, _ = _role_definition(RoleDefinitionBody, write.change.body)
         require_over_each_tag(write.caller, p.ROLES_CREATE, body.role_scope_tag_ids)
         check_scope_tags(write.session, write.caller.tenant_id, body.role_scope_tag_ids)
         body.permission_set()
@@ -239,7 +325,7 @@ class RoleDefinitions(CollectionHandler[t.RoleDefinition]):
                 )
             return
         write.caller.require(p.ROLES_UPDATE, row.role_scope_tag_ids)
-        update = parse_body(RoleDefinitionUpdate, write.change.body, partial=True)
+        update, _ = _role_definition(RoleDefinitionUpdate, write.change.body)
         if "role_scope_tag_ids" in update.model_fields_set:
             require_over_each_tag(write.caller, p.ROLES_UPDATE, update.role_scope_tag_ids)
             check_scope_tags(write.session, write.caller.tenant_id, update.role_scope_tag_ids)
@@ -248,7 +334,7 @@ class RoleDefinitions(CollectionHandler[t.RoleDefinition]):
         plan.after = {**plan.before, **write.change.body} if plan.before else None
 
     def create(self, write: Write) -> t.RoleDefinition:
-        body = parse_body(RoleDefinitionBody, write.change.body)
+        body, kept = _role_definition(RoleDefinitionBody, write.change.body)
         return t.RoleDefinition(
             **write.new_object_columns(),
             display_name=body.display_name,
@@ -256,20 +342,21 @@ class RoleDefinitions(CollectionHandler[t.RoleDefinition]):
             is_built_in=False,
             permissions=body.permission_set(),
             role_scope_tag_ids=[],
+            properties=schema.patched({}, kept),
         )
 
     def created(self, write: Write, row: t.RoleDefinition) -> None:
-        set_scope_tags(
-            write.session, row, parse_body(RoleDefinitionBody, write.change.body).role_scope_tag_ids
-        )
+        body, _ = _role_definition(RoleDefinitionBody, write.change.body)
+        set_scope_tags(write.session, row, body.role_scope_tag_ids)
 
     def delete(self, write: Write, row: t.RoleDefinition) -> None:
         set_scope_tags(write.session, row, [])
         write.session.delete(row)
 
     def apply_existing(self, write: Write, plan: Plan, row: t.RoleDefinition) -> Result:
-        update = parse_body(RoleDefinitionUpdate, write.change.body, partial=True)
+        update, kept = _role_definition(RoleDefinitionUpdate, write.change.body)
         fields = update.model_fields_set
+        row.properties = schema.patched(row.properties, kept)
         if "display_name" in fields:
             row.display_name = update.display_name
         if "description" in fields:
@@ -293,11 +380,6 @@ class RoleAssignmentBody(GraphBody):
     role_scope_tag_ids: list[str] = Field(default_factory=lambda: [DEFAULT_SCOPE_TAG])
     role_definition_bind: str | None = Field(None, alias="roleDefinition@odata.bind")
     role_definition_id: str | None = None
-    # Graph's "groups in scope": accepted when they are groups of the tenant; Countersign's
-    # reach follows the assignment's scope tags (README, Graph fidelity).
-    scope_members: list[str] = Field(default_factory=list, max_length=100)
-    scope_type: str | None = None
-    resource_scopes: list[str] = Field(default_factory=list)
 
     def role_id(self) -> str | None:
         if self.role_definition_bind:
@@ -308,6 +390,32 @@ class RoleAssignmentBody(GraphBody):
 
 class RoleAssignmentUpdate(RoleAssignmentBody):
     display_name: str = Field(None, min_length=1, max_length=256)  # type: ignore[assignment]
+
+
+A = TypeVar("A", RoleAssignmentBody, RoleAssignmentUpdate)
+
+
+def role_assignment_body(
+    model: type[A], body: dict[str, Any], all_scope_tags: bool = False
+) -> tuple[A, dict[str, Any]]:
+    """An assignment's write body. Graph's group scope (`scopeMembers`, `resourceScopes`,
+    `scopeType`: the groups whose users and devices its holders manage) is not implemented:
+    Countersign's reach follows scope tags alone, so a body may name the group scope only as
+    Countersign serves it (no groups, its own scope type); anything else is a 501."""
+    parsed, kept = columns_and_kept(
+        ROLE_ASSIGNMENT, ROLE_ASSIGNMENT_COLUMNS, model, body, model is RoleAssignmentUpdate
+    )
+    scope = {name: kept.pop(name) for name in GROUP_SCOPE if name in kept}
+    named = [name for name in GROUP_SCOPE[:2] if scope.get(name)]
+    if scope.get("scopeType") not in (None, scope_type_of(all_scope_tags)):
+        named.append("scopeType")
+    if named:
+        raise NotImplementedByCountersign(
+            f"Countersign does not implement group scopes of role assignments ('{named[0]}'): "
+            "an assignment reaches the objects that share one of its roleScopeTagIds.",
+            target=named[0],
+        )
+    return parsed, kept
 
 
 def _check_members(session: Session, tenant_id: str, members: list[str]) -> None:
@@ -328,7 +436,7 @@ class RoleAssignments(CollectionHandler[t.RoleAssignment]):
 
     def plan_create(self, write: Write) -> Plan:
         write.caller.require(p.ROLES_ASSIGN)
-        body = parse_body(RoleAssignmentBody, write.change.body)
+        body, _ = role_assignment_body(RoleAssignmentBody, write.change.body)
         role_id = body.role_id()
         if not role_id:
             raise ValidationFailed(
@@ -338,7 +446,6 @@ class RoleAssignments(CollectionHandler[t.RoleAssignment]):
         role = get_visible_role_definition(write.session, write.caller, role_id)
         require_over_each_tag(write.caller, p.ROLES_ASSIGN, body.role_scope_tag_ids)
         _check_members(write.session, write.caller.tenant_id, body.members)
-        _check_members(write.session, write.caller.tenant_id, body.scope_members)
         check_scope_tags(write.session, write.caller.tenant_id, body.role_scope_tag_ids)
         return self.new_plan(
             body.display_name,
@@ -349,7 +456,9 @@ class RoleAssignments(CollectionHandler[t.RoleAssignment]):
     def plan_existing(self, write: Write, row: t.RoleAssignment, plan: Plan) -> None:
         require_assignment_reach(write.caller, row.all_scope_tags, row.role_scope_tag_ids)
         if write.change.operation == UPDATE:
-            update = parse_body(RoleAssignmentUpdate, write.change.body, partial=True)
+            update, _ = role_assignment_body(
+                RoleAssignmentUpdate, write.change.body, row.all_scope_tags
+            )
             if "members" in update.model_fields_set:
                 _check_members(write.session, write.caller.tenant_id, update.members)
             if "role_scope_tag_ids" in update.model_fields_set:
@@ -360,7 +469,7 @@ class RoleAssignments(CollectionHandler[t.RoleAssignment]):
             plan.after = {**(plan.before or {}), **write.change.body}
 
     def create(self, write: Write) -> t.RoleAssignment:
-        body = parse_body(RoleAssignmentBody, write.change.body)
+        body, kept = role_assignment_body(RoleAssignmentBody, write.change.body)
         return t.RoleAssignment(
             **write.new_object_columns(),
             role_definition_id=body.role_id(),
@@ -368,11 +477,15 @@ class RoleAssignments(CollectionHandler[t.RoleAssignment]):
             description=body.description,
             members=body.members,
             role_scope_tag_ids=body.role_scope_tag_ids,
+            properties=schema.patched({}, kept),
         )
 
     def apply_existing(self, write: Write, plan: Plan, row: t.RoleAssignment) -> Result:
-        update = parse_body(RoleAssignmentUpdate, write.change.body, partial=True)
+        update, kept = role_assignment_body(
+            RoleAssignmentUpdate, write.change.body, row.all_scope_tags
+        )
         fields = update.model_fields_set
+        row.properties = schema.patched(row.properties, kept)
         for name in ("display_name", "description", "members", "role_scope_tag_ids"):
             if name in fields:
                 setattr(row, name, getattr(update, name))
@@ -395,6 +508,13 @@ class ScopeTagUpdate(ScopeTagBody):
     display_name: str = Field(None, min_length=1, max_length=128)  # type: ignore[assignment]
 
 
+T = TypeVar("T", ScopeTagBody, ScopeTagUpdate)
+
+
+def _scope_tag(model: type[T], body: dict[str, Any]) -> tuple[T, dict[str, Any]]:
+    return columns_and_kept(SCOPE_TAG, SCOPE_TAG_COLUMNS, model, body, model is ScopeTagUpdate)
+
+
 class RoleScopeTags(CollectionHandler[t.RoleScopeTag]):
     resource = RESOURCE_TYPES["roleScopeTags"]
 
@@ -404,7 +524,7 @@ class RoleScopeTags(CollectionHandler[t.RoleScopeTag]):
 
     def plan_create(self, write: Write) -> Plan:
         write.caller.require(p.ROLES_CREATE)
-        body = parse_body(ScopeTagBody, write.change.body)
+        body, _ = _scope_tag(ScopeTagBody, write.change.body)
         return self.new_plan(body.display_name, write.change.body)
 
     def plan_existing(self, write: Write, row: t.RoleScopeTag, plan: Plan) -> None:
@@ -412,7 +532,7 @@ class RoleScopeTags(CollectionHandler[t.RoleScopeTag]):
             raise ValidationFailed("The built-in Default scope tag cannot be changed.")
         if write.change.operation != DELETE:
             write.caller.require(p.ROLES_UPDATE)
-            parse_body(ScopeTagUpdate, write.change.body, partial=True)
+            _scope_tag(ScopeTagUpdate, write.change.body)
             plan.after = {**(plan.before or {}), **write.change.body}
             return
         write.caller.require(p.ROLES_DELETE)
@@ -443,7 +563,7 @@ class RoleScopeTags(CollectionHandler[t.RoleScopeTag]):
             )
 
     def create(self, write: Write) -> t.RoleScopeTag:
-        body = parse_body(ScopeTagBody, write.change.body)
+        body, kept = _scope_tag(ScopeTagBody, write.change.body)
         lock_tenant(
             write.session, write.caller.tenant_id
         )  # concurrent creates must not share an id
@@ -459,11 +579,13 @@ class RoleScopeTags(CollectionHandler[t.RoleScopeTag]):
             id=str(max(numbers, default=0) + 1),
             display_name=body.display_name,
             description=body.description,
+            properties=schema.patched({}, kept),
         )
 
     def apply_existing(self, write: Write, plan: Plan, row: t.RoleScopeTag) -> Result:
-        update = parse_body(ScopeTagUpdate, write.change.body, partial=True)
+        update, kept = _scope_tag(ScopeTagUpdate, write.change.body)
         for name in update.model_fields_set - {"odata_type"}:
             setattr(row, name, getattr(update, name))
+        row.properties = schema.patched(row.properties, kept)
         row.version += 1  # a scope tag keeps no lastModifiedDateTime
         return Result(204, scope_tag_json(row), row.id)

@@ -266,6 +266,11 @@ def upgrade() -> None:
         sa.Column("mail_enabled", sa.Boolean(), nullable=False),
         sa.Column("mail_nickname", sa.String(length=64), nullable=True),
         sa.Column(
+            "properties",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
             "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column(
@@ -468,6 +473,11 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column(
+            "properties",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
             "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column(
@@ -496,6 +506,11 @@ def upgrade() -> None:
         sa.Column("display_name", sa.String(length=128), nullable=False),
         sa.Column("description", sa.String(length=1024), nullable=True),
         sa.Column("is_built_in", sa.Boolean(), nullable=False),
+        sa.Column(
+            "properties",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["tenant_id"],
@@ -512,7 +527,11 @@ def upgrade() -> None:
         sa.Column("app_id", sa.String(length=36), nullable=False),
         sa.Column("display_name", sa.String(length=256), nullable=False),
         sa.Column("account_enabled", sa.Boolean(), nullable=False),
-        sa.Column("notes", sa.String(length=1024), nullable=True),
+        sa.Column(
+            "properties",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column(
             "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
@@ -546,16 +565,11 @@ def upgrade() -> None:
         sa.Column(
             "tokens_valid_after", countersign.store.tables.UTCDateTime(timezone=True), nullable=True
         ),
-        sa.Column("usage_location", sa.String(length=2), nullable=True),
-        sa.Column("given_name", sa.String(length=256), nullable=True),
-        sa.Column("surname", sa.String(length=256), nullable=True),
-        sa.Column("job_title", sa.String(length=256), nullable=True),
-        sa.Column("department", sa.String(length=256), nullable=True),
-        sa.Column("office_location", sa.String(length=256), nullable=True),
-        sa.Column("mobile_phone", sa.String(length=256), nullable=True),
-        sa.Column("company_name", sa.String(length=256), nullable=True),
-        sa.Column("employee_id", sa.String(length=256), nullable=True),
-        sa.Column("preferred_language", sa.String(length=16), nullable=True),
+        sa.Column(
+            "properties",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column(
             "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
@@ -745,6 +759,11 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("all_scope_tags", sa.Boolean(), nullable=False),
+        sa.Column(
+            "properties",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column(
             "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
