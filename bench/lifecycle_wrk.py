@@ -18,7 +18,7 @@ completed its request, and the server log must name no deadlock, server error or
 (`--workers 4` runs four server processes: the scale-out check).
 
 wrk is not installed by this script: `apt-get install wrk` (Debian's package), or `make
-bench-tools`. With --profile DIR, py-spy (`.venv/bin/pip install py-spy`) records Countersign's
+bench-tools`. With --profile DIR, py-spy (a dev dependency) records Countersign's
 server processes during the measured run into DIR (collapsed stacks and a flame graph; the CPU
 figures of such a run include py-spy's own disturbance of the two cores).
 """
@@ -210,7 +210,7 @@ def completed_requests(database_url: str) -> int:
 def profiler(pid: int, directory: Path, seconds: int) -> subprocess.Popen[bytes]:
     py_spy = Path(sys.executable).parent / "py-spy"
     if not py_spy.exists():
-        sys.exit("--profile needs py-spy: .venv/bin/pip install py-spy")
+        sys.exit("--profile needs py-spy (a dev dependency): .venv/bin/pip install -e '.[dev]'")
     directory.mkdir(parents=True, exist_ok=True)
     command = [
         str(py_spy),
