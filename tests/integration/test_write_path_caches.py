@@ -171,3 +171,24 @@ def test_a_caller_another_process_resolved_is_resolved_again_once_the_account_ch
             assert other.get("/beta/me", headers=fresh.headers).status_code == 200
     finally:
         other_db.dispose()
+
+
+def test_what_a_process_derived_at_a_directory_version_is_used_at_that_version_only(
+    database_url: str,
+) -> None:
+    """Kept per tenant at one version (a newer one replaces all that was kept at the older, so
+    no old snapshot outlives it); a value read at a version older than the one kept is
+    dropped, not kept in its place."""
+    db = Database(database_url)
+    try:
+        db.remember("tenant", ("a",), 1, "a at 1")
+        assert db.remembered("tenant", ("a",), 1) == "a at 1"
+        db.remember("tenant", ("b",), 2, "b at 2")
+        assert db.remembered("tenant", ("a",), 1) is None
+        assert db.remembered("tenant", ("b",), 2) == "b at 2"
+        db.remember("tenant", ("a",), 1, "a at 1, read late")
+        assert db.remembered("tenant", ("a",), 1) is None
+        assert db.remembered("tenant", ("b",), 2) == "b at 2"
+        assert db.remembered("other tenant", ("b",), 2) is None
+    finally:
+        db.dispose()

@@ -105,7 +105,7 @@ def resolve_caller(
         bool(found.account_enabled),
         None if revoked is None else revoked.timestamp(),
     )
-    db.remember(_principal_key(claims), found.directory_version, resolved)
+    db.remember(claims.tenant_id, _principal_key(claims), found.directory_version, resolved)
     return _checked(claims, resolved, correlation_id)
 
 
@@ -115,16 +115,17 @@ def cached_caller(
     """`resolve_caller` at the cost of one statement outside any transaction (the tenant's
     directory version), when this process resolved the principal at that version; else None."""
     version = db.directory_version(claims.tenant_id)
-    resolved = None if version is None else db.remembered(_principal_key(claims), version)
+    if version is None:
+        return None
+    resolved = db.remembered(claims.tenant_id, _principal_key(claims), version)
     if not isinstance(resolved, _Resolved):
         return None
     return _checked(claims, resolved, correlation_id)
 
 
-def _principal_key(claims: TokenClaims) -> tuple[str, str, str, str, str]:
-    """What a token names: a principal of a tenant, by id or (external tokens) by upn."""
-    principal = claims.principal_id or ""
-    return ("caller", claims.tenant_id, claims.principal_type, principal, claims.upn or "")
+def _principal_key(claims: TokenClaims) -> tuple[str, str, str, str]:
+    """What a token names in its tenant: a principal, by id or (external tokens) by upn."""
+    return ("caller", claims.principal_type, claims.principal_id or "", claims.upn or "")
 
 
 def _checked(claims: TokenClaims, resolved: _Resolved | None, correlation_id: str | None) -> Caller:

@@ -76,7 +76,8 @@ class Database:
         )
         self._snapshots: dict[str, DirectorySnapshot] = {}
         self._channels: dict[str, tuple[int, tuple[EnabledChannel, ...]]] = {}
-        self._remembered: dict[tuple[str, ...], tuple[int, object]] = {}
+        # Per tenant: the directory version, and what was derived from its rows at it.
+        self._remembered: dict[str, tuple[int, dict[tuple[str, ...], object]]] = {}
         # One-statement reads outside any transaction (no BEGIN, no COMMIT). The sqlite3
         # driver is in autocommit whenever no BEGIN was issued (make_engine), so there only
         # the BEGIN is skipped; psycopg is switched to autocommit (client-side).
@@ -162,18 +163,24 @@ class Database:
             version = connection.execute(_DIRECTORY_VERSION, {"version_tenant_id": tenant_id})
             return version.scalar()
 
-    def remember(self, key: tuple[str, ...], version: int, value: object) -> None:
-        """Keep `value`, derived from rows read at the directory version `version` of the
-        tenant `key[1]` (it must change only with that version), until the version moves."""
+    def remember(self, tenant_id: str, key: tuple[str, ...], version: int, value: object) -> None:
+        """Keep `value`, derived from the tenant's rows read at its directory version `version`
+        (it must change only with that version), until the version moves. One version is kept
+        per tenant: a newer one replaces all that was kept at the older."""
         with self._lock:
-            if len(self._remembered) >= REMEMBERED_SIZE:
-                self._remembered.clear()
-            self._remembered[key] = (version, value)
+            kept = self._remembered.get(tenant_id)
+            if kept is not None and kept[0] > version:
+                return  # read before a change this process has already seen
+            if kept is None or kept[0] != version:
+                kept = self._remembered[tenant_id] = (version, {})
+            if len(kept[1]) >= REMEMBERED_SIZE:
+                kept[1].clear()
+            kept[1][key] = value
 
-    def remembered(self, key: tuple[str, ...], version: int) -> object | None:
-        """What `remember` kept under `key` at exactly this version, if anything."""
-        found = self._remembered.get(key)
-        return found[1] if found is not None and found[0] == version else None
+    def remembered(self, tenant_id: str, key: tuple[str, ...], version: int) -> object | None:
+        """What `remember` kept for the tenant under `key` at exactly this version, if anything."""
+        kept = self._remembered.get(tenant_id)
+        return kept[1].get(key) if kept is not None and kept[0] == version else None
 
     @staticmethod
     def of(session: Session) -> Database | None:
