@@ -93,15 +93,20 @@ def set_up(url: str, database_url: str, http: Any = httpx) -> tuple[dict[str, st
     return admin1, second
 
 
-async def lifecycle(
-    client: httpx.AsyncClient, admin1: dict[str, str], admin2: dict[str, str]
-) -> None:
-    body = {
+def app_body() -> dict[str, Any]:
+    """A new protected object: a web app, named afresh."""
+    return {
         "@odata.type": "#microsoft.graph.webApp",
         "displayName": f"App {uuid.uuid4().hex[:8]}",
         "publisher": "Bench",
         "appUrl": "https://example.com",
     }
+
+
+async def lifecycle(
+    client: httpx.AsyncClient, admin1: dict[str, str], admin2: dict[str, str]
+) -> None:
+    body = app_body()
     submitted = await client.post(APPS, json=body, headers={**admin1, **JUSTIFY})
     assert submitted.status_code == 403, submitted.text
     code = submitted.headers["x-msft-approval-code"]

@@ -3,13 +3,13 @@
     .venv/bin/python bench/statements.py [--database sqlite|postgresql://...] [-n 100] [--rounds 5]
                                          [--sql]
 
-The app runs in this process behind Starlette's TestClient (no server, no network), on a fresh
-database with the tenant of bench/lifecycle.py. It walks one lifecycle and prints, per request
-(submit, approve, replay), the statements SQLAlchemy sent (counted with its cursor events; --sql
-prints them), then times rounds of -n more lifecycles driven straight through ASGI in the app's
-event loop (no client library, no network) and prints this process's CPU per lifecycle (the
-minimum over rounds: on a shared machine contention only ever adds). To see where
-the time goes: `py-spy record -o FILE -- .venv/bin/python bench/statements.py`.
+The app runs in this process, on a fresh database with the tenant of bench/lifecycle.py (set up
+through Starlette's TestClient); the lifecycles are sent straight through ASGI in the app's event
+loop (no client library, no network). It walks one lifecycle and prints, per request (submit,
+approve, replay), the statements SQLAlchemy sent (counted with its cursor events; --sql prints
+them), then times rounds of -n more and prints this process's CPU per lifecycle (the minimum
+over rounds: on a shared machine contention only ever adds). To see where the time goes:
+`py-spy record -o FILE -- .venv/bin/python bench/statements.py`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import json
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,37 +28,13 @@ from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import database
-from lifecycle import APPS, JUSTIFY, REQUESTS, set_up
+from lifecycle import APPS, JUSTIFY, REQUESTS, app_body, set_up
 
 from countersign.api.app import create_app
 from countersign.config import Settings
 from countersign.store.migrate import upgrade
 
 URL = "http://testserver"
-
-
-def lifecycle(
-    client: TestClient, admin1: dict[str, str], admin2: dict[str, str], steps: list[str]
-) -> None:
-    """One lifecycle; appends each step's name to `steps` before the step runs."""
-    body = {
-        "@odata.type": "#microsoft.graph.webApp",
-        "displayName": f"App {uuid.uuid4().hex[:8]}",
-        "publisher": "Bench",
-        "appUrl": "https://example.com",
-    }
-    steps.append("submit")
-    submitted = client.post(APPS, json=body, headers={**admin1, **JUSTIFY})
-    assert submitted.status_code == 403, submitted.text
-    code = submitted.headers["x-msft-approval-code"]
-    steps.append("approve")
-    approved = client.post(
-        f"{REQUESTS}/{code}/approve", headers=admin2, json={"justification": "ok"}
-    )
-    assert approved.status_code == 200, approved.text
-    steps.append("replay")
-    applied = client.post(APPS, json=body, headers={**admin1, "x-msft-approval-code": code})
-    assert applied.status_code == 201, applied.text
 
 
 async def asgi_post(app: Any, path: str, headers: dict[str, str], body: dict[str, Any]) -> Any:
@@ -101,22 +76,25 @@ async def asgi_post(app: Any, path: str, headers: dict[str, str], body: dict[str
 
 
 async def asgi_lifecycles(
-    app: Any, admin1: dict[str, str], admin2: dict[str, str], count: int
+    app: Any,
+    admin1: dict[str, str],
+    admin2: dict[str, str],
+    count: int,
+    steps: list[str] | None = None,
 ) -> None:
+    """`count` lifecycles; each step's name goes to `steps` (when given) before it runs."""
+    marks = steps if steps is not None else []
     for _ in range(count):
-        body = {
-            "@odata.type": "#microsoft.graph.webApp",
-            "displayName": f"App {uuid.uuid4().hex[:8]}",
-            "publisher": "Bench",
-            "appUrl": "https://example.com",
-        }
+        body = app_body()
+        marks.append("submit")
         status, headers = await asgi_post(app, APPS, {**admin1, **JUSTIFY}, body)
         assert status == 403, status
         code = headers["x-msft-approval-code"]
-        status, _ = await asgi_post(
-            app, f"{REQUESTS}/{code}/approve", admin2, {"justification": "ok"}
-        )
+        marks.append("approve")
+        approve = f"{REQUESTS}/{code}/approve"
+        status, _ = await asgi_post(app, approve, admin2, {"justification": "ok"})
         assert status == 200, status
+        marks.append("replay")
         status, _ = await asgi_post(app, APPS, {**admin1, "x-msft-approval-code": code}, body)
         assert status == 201, status
 
@@ -143,10 +121,11 @@ def main() -> None:
                 statements.append((steps[-1] if steps else "-", sql))
 
             engine = app.state.ctx.db.engine
-            for _ in range(3):  # warm caches: compiled statements, the snapshot
-                lifecycle(client, admin1, admin2, [])
+            assert client.portal is not None
+            # Warm caches first: compiled statements, the snapshot, the callers.
+            client.portal.call(asgi_lifecycles, app, admin1, admin2, 3)
             event.listen(engine, "before_cursor_execute", count)
-            lifecycle(client, admin1, admin2, steps)
+            client.portal.call(asgi_lifecycles, app, admin1, admin2, 1, steps)
             event.remove(engine, "before_cursor_execute", count)
             for step in ("submit", "approve", "replay"):
                 mine = [sql for name, sql in statements if name == step]
@@ -155,7 +134,6 @@ def main() -> None:
                     for sql in mine:
                         print("     ", " ".join(sql.split())[:160])
             print(f"  lifecycle {len(statements):3d} statements")
-            assert client.portal is not None
             rounds = []
             for _ in range(args.rounds):
                 started = time.process_time()
