@@ -1,9 +1,12 @@
-"""`countersign worker`: expiry, reminders and notification delivery, in a loop.
+"""`countersign worker`: expiry, scheduled completions, reminders and notification delivery, in
+a loop.
 
 Several workers may run at once against one database: the sweeper and the reminders use
 conditional updates (and SKIP LOCKED on PostgreSQL), the dispatcher claims messages with row
 locks and a lease (notify/dispatcher.py). SIGTERM or SIGINT stops the loop after the message in
-hand; claimed messages not yet tried are handed back.
+hand; claimed messages not yet tried are handed back. A scheduled completion is claimed by a
+compare-and-set in the transaction that completes it, so it runs once whichever worker gets it
+(services/schedule_completion.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from countersign.notify.dispatcher import Deliver, Dispatcher, DispatchResult
 from countersign.services.audit_checkpoints import load_or_create_key, write_due_checkpoints
 from countersign.services.expire_requests import expire_due_requests
 from countersign.services.remind_requests import ApproverLookup, engine_approvers, send_reminders
+from countersign.services.schedule_completion import complete_scheduled_requests
 from countersign.store.db import Database
 
 log = logging.getLogger("countersign.worker")
@@ -38,10 +42,11 @@ class CycleResult:
     expired: int
     reminded: int
     dispatch: DispatchResult
+    completed: int = 0
 
     @property
     def busy(self) -> bool:
-        return bool(self.expired or self.reminded or self.dispatch.handled)
+        return bool(self.expired or self.completed or self.reminded or self.dispatch.handled)
 
 
 class Worker:
@@ -67,6 +72,9 @@ class Worker:
         moment = now or self.clock()
         # Each step on its own: a failure in one (logged) never keeps the others from running.
         expired = self._step("expiry", lambda: expire_due_requests(self.db, moment), 0)
+        completed = self._step(
+            "scheduled completions", lambda: complete_scheduled_requests(self.db, moment), 0
+        )
         # The default window; a tenant's own reminderHoursBeforeExpiry takes precedence.
         before = timedelta(hours=self.settings.reminder_hours_before_expiry)
         reminded = self._step(
@@ -82,7 +90,7 @@ class Worker:
             self._step("purge", lambda: self.dispatcher.purge_delivered(moment), 0)
             self._step("statistics", self.db.refresh_statistics, None)
             self._last_purge = moment
-        return CycleResult(expired, reminded, dispatch)
+        return CycleResult(expired, reminded, dispatch, completed)
 
     def _step(self, name: str, run: Callable[[], T], fallback: T) -> T:
         try:
@@ -115,6 +123,7 @@ class Worker:
                     "worker cycle",
                     extra={
                         "expired": result.expired,
+                        "completed": result.completed,
                         "reminded": result.reminded,
                         "delivered": result.dispatch.delivered,
                         "retried": result.dispatch.retried,

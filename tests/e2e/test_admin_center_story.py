@@ -119,6 +119,7 @@ def test_the_seed_story_in_the_browser(
     admin1.locator("input[name=platform][value=windows]").check()
     screenshot(admin1, "03-wizard-platforms")
     admin1.locator("#next").click()
+    admin1.locator("#next").click()  # Scope and exclusions: none, every app is protected
     admin1.get_by_label(approvers_name).check()
     admin1.locator("#next").click()
     expect(admin1.get_by_role("heading", name="Review + submit for approval")).to_be_visible()

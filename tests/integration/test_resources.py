@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from httpx2 import Response
 
 from countersign.store.db import Database
 from tests.factories import Principal, Tenant, TenantFactory, unique
@@ -104,6 +105,14 @@ CASES = [
         assignable=False,
     ),
 ]
+CASE_OF = {case.collection: case for case in CASES}
+
+
+def post_new(tenant: Tenant, collection: str, body: dict[str, Any]) -> Response:
+    """POST a new object to the collection: a fresh name, then `body`."""
+    case = CASE_OF[collection]
+    return tenant.call("POST", case.path, json={case.name: unique("x"), **body})
+
 
 cases = pytest.mark.parametrize("case", CASES, ids=[c.collection for c in CASES])
 
@@ -410,10 +419,9 @@ def test_stale_if_match_changes_nothing(world: World, case: Case) -> None:
 def test_platform_follows_the_type(
     world: World, path: str, body: dict[str, Any], platform: str
 ) -> None:
-    case = next(c for c in CASES if c.collection == path)
-    tenant = world.tenant
-    created = tenant.ok("POST", case.path, json={case.name: unique("x"), **body})
-    assert created["platform"] == platform
+    response = post_new(world.tenant, path, body)
+    assert response.status_code < 300, response.text
+    assert response.json()["platform"] == platform
 
 
 @pytest.mark.parametrize(
@@ -455,9 +463,7 @@ def test_platform_follows_the_type(
 def test_type_specific_validation(
     world: World, collection: str, body: dict[str, Any], fragment: str
 ) -> None:
-    case = next(c for c in CASES if c.collection == collection)
-    tenant = world.tenant
-    response = tenant.call("POST", case.path, json={case.name: unique("x"), **body})
+    response = post_new(world.tenant, collection, body)
     assert response.status_code == 400, response.text
     assert fragment in response.json()["error"]["message"]
 
@@ -472,7 +478,7 @@ def test_patch_cannot_change_the_type_or_platform(world: World) -> None:
         json={"@odata.type": "#microsoft.graph.iosStoreApp"},
     )
     assert response.status_code == 400 and "@odata.type" in response.text
-    configuration = next(c for c in CASES if c.collection == "configurationPolicies")
+    configuration = CASE_OF["configurationPolicies"]
     policy = create(tenant, configuration)
     response = tenant.call(
         "PATCH", f"{configuration.path}/{policy['id']}", json={"platforms": "windows10"}

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import inspect
 
-from countersign.domain import guards
+from countersign.domain import guards, policy_rules
 from countersign.domain.actors import USER, Caller
 from countersign.domain.errors import Conflict, NotFound
 from countersign.domain.rbac import DirectorySnapshot
@@ -31,6 +31,8 @@ class Stored:
 
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     decisions: dict[tuple[str, str], tuple[str, str | None]] = field(default_factory=dict)
+    stages: dict[tuple[str, str], int] = field(default_factory=dict)  # the decisions' stages
+    freeze_windows: list[policy_rules.FreezeWindow] = field(default_factory=list)
     locks: dict[tuple[str, str], str] = field(default_factory=dict)  # (tenant, key) -> request
     audit: list[tuple[str, str, str]] = field(default_factory=list)  # request, activity, result
     outbox: list[tuple[str, str, list[str]]] = field(default_factory=list)  # request, event, to
@@ -77,9 +79,9 @@ class FakeUnitOfWork:
         for name, value in values.items():
             setattr(row, name, value)
 
-    def decisions(self, request_id: str) -> list[tuple[str, str]]:
+    def decisions(self, request_id: str) -> list[policy_rules.Decision]:
         return [
-            (approver, verdict)
+            policy_rules.Decision(approver, verdict, self.stored.stages.get((request, approver), 0))
             for (request, approver), (verdict, _) in self.stored.decisions.items()
             if request == request_id
         ]
@@ -87,6 +89,7 @@ class FakeUnitOfWork:
     def record_decision(self, decision: t.ApprovalDecision) -> None:
         key = (decision.request_id, decision.approver_id)
         self.stored.decisions[key] = (decision.decision, decision.justification)
+        self.stored.stages[key] = decision.stage or 0
 
     # -- object locks
     def lock_holders(
@@ -103,6 +106,9 @@ class FakeUnitOfWork:
     # -- tenant and directory
     def snapshot(self, tenant_id: str) -> DirectorySnapshot:
         return self.directory
+
+    def freeze_windows(self, tenant_id: str) -> list[policy_rules.FreezeWindow]:
+        return list(self.stored.freeze_windows)
 
     def request_lifetime_days(self, tenant_id: str) -> int:
         return self.lifetime_days

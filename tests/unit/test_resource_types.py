@@ -59,6 +59,7 @@ def test_the_engine_asks_approvers_for_the_tables_read_permission() -> None:
     for collection, row in rt.RESOURCE_TYPES.items():
         protection = protection_for(
             (policy,),
+            caller_id="requester",
             collection=collection,
             policy_type="app",
             platform=a.NOT_APPLICABLE,

@@ -58,6 +58,7 @@ def submit(
     plan = plan_for(CHANGE)
     protection = protection_for(
         (policy,),
+        caller_id=REQUESTER.id,
         collection=CHANGE.collection,
         policy_type=plan.policy_type,
         platform=plan.platform,

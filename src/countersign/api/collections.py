@@ -170,27 +170,21 @@ def mount(router: APIRouter, spec: CollectionSpec) -> None:
             Change(spec.collection, DELETE, object_id, expected_version=if_match_version(request)),
         )
 
-    name = spec.context_name
-    router.add_api_route(spec.path, list_items, methods=["GET"], name=f"list_{name}")
-    router.add_api_route(spec.path + "/$count", count_items, methods=["GET"], name=f"count_{name}")
-    router.add_api_route(spec.path + "/{object_id}", get_item, methods=["GET"], name=f"get_{name}")
-    if CREATE in spec.operations:
-        router.add_api_route(
-            spec.path, create_item, methods=["POST"], name=f"create_{name}", status_code=201
-        )
-    if UPDATE in spec.operations:
-        router.add_api_route(
-            spec.path + "/{object_id}",
-            update_item,
-            methods=["PATCH"],
-            name=f"update_{name}",
-            status_code=204,
-        )
-    if DELETE in spec.operations:
-        router.add_api_route(
-            spec.path + "/{object_id}",
-            delete_item,
-            methods=["DELETE"],
-            name=f"delete_{name}",
-            status_code=204,
-        )
+    item = spec.path + "/{object_id}"
+    routes = (  # name; the operation it needs (reads need none); method; path; endpoint; status
+        ("list", None, "GET", spec.path, list_items, None),
+        ("count", None, "GET", spec.path + "/$count", count_items, None),
+        ("get", None, "GET", item, get_item, None),
+        ("create", CREATE, "POST", spec.path, create_item, 201),
+        ("update", UPDATE, "PATCH", item, update_item, 204),
+        ("delete", DELETE, "DELETE", item, delete_item, 204),
+    )
+    for verb, operation, method, path, endpoint, status in routes:
+        if operation is None or operation in spec.operations:
+            router.add_api_route(
+                path,
+                endpoint,
+                methods=[method],
+                name=f"{verb}_{spec.context_name}",
+                status_code=status,
+            )

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import HTTPException
+from pydantic.alias_generators import to_snake
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
@@ -51,6 +52,12 @@ class Field:
     # Custom SQL for `eq` (ne, in and not are built from it), for fields whose value is
     # computed, such as a request's status, which reads as expired once its time is up.
     equals: Callable[[Any], ColumnElement[bool]] | None = None
+
+
+def columns(table: Any, *names: str) -> dict[str, Field]:
+    """Fields named as Graph names them, each read from the table's column of the same name in
+    snake case ('lastModifiedDateTime' -> last_modified_date_time)."""
+    return {name: Field(getattr(table, to_snake(name))) for name in names}
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:

@@ -75,7 +75,7 @@ def policy_id_of(prefix: str) -> str:
     )
 
 
-def _group_names(group_ids: list[str]) -> dict[str, str]:
+def group_names(group_ids: list[str]) -> dict[str, str]:
     """Each group's display name (GET /beta/groups/{id}); a group the caller may not read, or
     one that is gone, keeps its id."""
     names: dict[str, str] = {}
@@ -91,15 +91,38 @@ def _group_names(group_ids: list[str]) -> dict[str, str]:
 
 def _group_id_of(value: str) -> str:
     """An approver group from its id, a unique id prefix, or its exact display name."""
-    if GUID.fullmatch(value):
+    return value if GUID.fullmatch(value) else _named_id_of(value, "group", "/beta/groups")
+
+
+def _named_id_of(value: str, what: str, path: str, id_key: str = "id") -> str:
+    """An object's id (`id_key`) from the id itself, a unique id prefix or its exact name."""
+    items = client.all_items(path) or []
+    if any(str(item[id_key]).lower() == value.lower() for item in items):
         return value
-    groups = client.all_items("/beta/groups") or []
-    named = [str(g["id"]) for g in groups if str(g.get("displayName", "")).lower() == value.lower()]
+    named = [
+        str(item[id_key])
+        for item in items
+        if str(item.get("displayName", "")).lower() == value.lower()
+    ]
     if len(named) == 1:
         return named[0]
     if len(named) > 1:
-        fail(f"{len(named)} groups are named '{value}': {', '.join(named)}; give an id", BAD_INPUT)
-    return resolve_id(value, "group", lambda start: [g["id"] for g in groups])
+        fail(f"{len(named)} {what}s are named '{value}': {', '.join(named)}; give an id", BAD_INPUT)
+    return resolve_id(value, what, lambda start: [str(item[id_key]) for item in items])
+
+
+def parse_stage(text: str) -> dict[str, Any]:
+    """`GROUP[,GROUP...][:N]`: a stage's approver groups (ids, prefixes or names) and quorum."""
+    groups, _, required = text.rpartition(":")
+    if not groups or not required.strip().isdigit():
+        groups, required = text, "1"
+    names = [g.strip() for g in groups.split(",") if g.strip()]
+    if not names:
+        fail(f"--stage '{text}' names no approver group", BAD_INPUT)
+    return {
+        "approverGroupIds": [_group_id_of(g) for g in names],
+        "approvalsRequired": int(required),
+    }
 
 
 def _platform_text(flags: str) -> str:
@@ -115,7 +138,7 @@ def list_policies(
 ) -> None:
     """List active access policies, with their approver groups by name."""
     items = client.call_json("GET", POLICIES)["value"]
-    names = {} if json_output else _group_names([g for p in items for g in p["approverGroupIds"]])
+    names = {} if json_output else group_names([g for p in items for g in p["approverGroupIds"]])
     render(
         "Access policies",
         [
@@ -152,8 +175,16 @@ def show_policy(
     if json_output:
         print_json(policy)
         return
-    names = _group_names(policy.get("approverGroupIds") or [])
+    names = group_names(policy.get("approverGroupIds") or [])
     groups = ", ".join(f"{names[g]} ({g})" for g in policy.get("approverGroupIds") or [])
+    stages = [
+        (
+            f"stage {number}",
+            f"{', '.join(names.get(g, g) for g in stage['approverGroupIds'])}: "
+            f"{stage['approvalsRequired']} approval(s)",
+        )
+        for number, stage in enumerate(policy.get("stages") or [], 1)
+    ]
     rows = [
         ("id", policy.get("id")),
         ("name", policy.get("displayName")),
@@ -164,6 +195,11 @@ def show_policy(
         ("approvals required", policy.get("approvalsRequired")),
         ("auto-complete", policy.get("autoComplete")),
         ("request lifetime (days)", policy.get("requestLifetimeInDays")),
+        ("scope tags", ", ".join(policy.get("scopeTagIds") or []) or "all objects"),
+        ("excluded applications", ", ".join(policy.get("excludedApplicationIds") or [])),
+        *stages,
+        ("approval window (h)", policy.get("approvalWindowHours")),
+        ("completion window (h)", policy.get("completionWindowHours")),
     ]
     out.print(
         "\n".join(f"{key + ':':25}{'' if value is None else value}" for key, value in rows),
@@ -179,26 +215,63 @@ def create_policy(
         ..., "--type", help="app, script, role, deviceWipe, deviceRetire, deviceDelete, ..."
     ),
     approver_group: list[str] = typer.Option(
-        ..., help="Approver group: its id, an id prefix or its name (repeatable)."
+        [], help="Approver group: its id, an id prefix or its name (repeatable)."
     ),
     justification: str = typer.Option(..., help="Business justification."),
     platform: str = typer.Option("all", help="all, windows or non-windows."),
     description: str | None = typer.Option(None, help="What the policy is for."),
     approvals_required: int = typer.Option(1, help="Distinct approvers needed (quorum)."),
     auto_complete: bool = typer.Option(False, "--auto-complete", help="Apply changes at approval."),
+    stage: list[str] = typer.Option(
+        [],
+        help="A stage, in order: 'GROUP[,GROUP...][:N]' (N approvals, default 1; repeatable). "
+        "Instead of --approver-group.",
+    ),
+    scope_tag: list[str] = typer.Option(
+        [], help="Protect only objects with this scope tag: id or name (repeatable)."
+    ),
+    exclude_app: list[str] = typer.Option(
+        [], help="Do not intercept this service principal: appId or name (repeatable, 50 at most)."
+    ),
+    approval_window_hours: int | None = typer.Option(None, help="How long approval may take."),
+    completion_window_hours: int | None = typer.Option(
+        None, help="How long an approved request may wait for completion."
+    ),
     json_output: bool = JSON,
 ) -> None:
     """Submit a new access policy for approval (a policy is itself protected)."""
     if platform not in PLATFORMS:
         fail(f"--platform must be one of {', '.join(PLATFORMS)}", BAD_INPUT)
+    if bool(stage) == bool(approver_group):
+        fail("give either --approver-group or --stage", BAD_INPUT)
+    extensions: dict[str, Any] = {
+        "scopeTagIds": [
+            _named_id_of(tag, "scope tag", "/beta/deviceManagement/roleScopeTags")
+            for tag in scope_tag
+        ],
+        "excludedApplicationIds": [
+            _named_id_of(app, "service principal", "/beta/servicePrincipals", "appId")
+            for app in exclude_app
+        ],
+        "approvalWindowHours": approval_window_hours,
+        "completionWindowHours": completion_window_hours,
+    }
+    approvers: dict[str, Any] = (
+        {"stages": [parse_stage(text) for text in stage]}
+        if stage
+        else {
+            "approverGroupIds": [_group_id_of(g) for g in approver_group],
+            "approvalsRequired": approvals_required,
+        }
+    )
     body = {
         "displayName": name,
         "description": description,
         "policyType": policy_type,
         "policyPlatform": PLATFORMS[platform],
-        "approverGroupIds": [_group_id_of(g) for g in approver_group],
-        "approvalsRequired": approvals_required,
+        **approvers,
         "autoComplete": auto_complete,
+        **extensions,
     }
     _submitted("POST", POLICIES, body, justification, json_output)
 

@@ -1,9 +1,11 @@
-"""`countersign requests list|show|approve|reject|cancel|complete`: approval requests, as an
-API client with the stored token (cli/client.py). Tables for people, `--json` for scripts."""
+"""`countersign requests list|show|approve|reject|cancel|complete|schedule`: approval requests,
+as an API client with the stored token (cli/client.py). Tables for people, `--json` for
+scripts."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 import typer
@@ -23,6 +25,7 @@ from countersign.cli.output import (
     resolve_id,
     starting_with,
 )
+from countersign.cli.policies import group_names
 from countersign.domain.request import Status
 from countersign.domain.summary import summary_lines
 
@@ -147,6 +150,7 @@ def show_request(
         f"justification:  {r['requestJustification']}",
         f"approver:       {_who(r['approver'])}",
         f"approver notes: {r['approvalJustification'] or ''}",
+        *_policy_lines(r),
     ]
     # User-supplied text is printed without Rich markup, so "[...]" in it stays literal.
     summary = (r.get("displayPayload") or {}).get("summary")
@@ -162,6 +166,39 @@ def show_request(
                 highlight=False,
                 markup=False,
             )
+
+
+STAGE_WORDS = {
+    "approved": "approved",
+    "inProgress": "deciding now",
+    "notStarted": "waiting",
+    "rejected": "rejected",
+    "notReached": "not reached",
+}
+
+
+def _policy_lines(r: dict[str, Any]) -> list[str]:
+    """Which policies apply, each stage with who decided in it, and the scheduled completion."""
+    policies = ", ".join(
+        str(p.get("displayName") or p["id"]) for p in r.get("appliedPolicies") or []
+    )
+    lines = [f"policies:       {policies}"] if policies else []
+    stages = r.get("stages") or []
+    if len(stages) > 1:
+        names = group_names([g for stage in stages for g in stage["approverGroupIds"]])
+        for stage in stages:
+            groups = ", ".join(names.get(g, g) for g in stage["approverGroupIds"])
+            deciders = ", ".join(
+                f"{_who(d['approver'])} ({d['decision']})" for d in stage.get("decisions") or []
+            )
+            state = STAGE_WORDS.get(stage["status"], stage["status"])
+            lines.append(
+                f"stage {stage['stage']}:        {state} -- {groups}, "
+                f"{stage['approvalsRequired']} approval(s)" + (f": {deciders}" if deciders else "")
+            )
+    if r.get("scheduledCompletionDateTime"):
+        lines.append(f"completes at:   {r['scheduledCompletionDateTime']}")
+    return lines
 
 
 def _decide(action: str, request_id: str, notes: str | None, json_output: bool) -> None:
@@ -217,3 +254,43 @@ def complete(request_id: str = typer.Argument(..., help=ID_HELP), json_output: b
         print_json(result or {})
     else:
         out.print(f"request {whole} is completed; the change is applied", highlight=False)
+
+
+@requests_app.command("schedule")
+def schedule(
+    request_id: str = typer.Argument(..., help=ID_HELP),
+    at: str | None = typer.Option(
+        None, help="When the worker completes it once approved: ISO 8601 with a zone."
+    ),
+    clear: bool = typer.Option(False, "--clear", help="Remove the scheduled completion."),
+    json_output: bool = JSON,
+) -> None:
+    """Have the worker complete your request at a given time, once it is approved."""
+    if (at is None) == (not clear):
+        fail("give either --at TIME or --clear", BAD_INPUT)
+    when = None
+    if at is not None:
+        try:
+            when = datetime.fromisoformat(at)
+        except ValueError:
+            fail(f"--at '{at}' is not an ISO 8601 time", BAD_INPUT)
+        if when is None or when.tzinfo is None:
+            fail(
+                f"--at '{at}' has no zone (add Z or +01:00): it could mean any of 24 hours",
+                BAD_INPUT,
+            )
+    whole = request_id_of(request_id)
+    result = client.call_json(
+        "POST",
+        f"{REQUESTS}/{whole}/scheduleCompletion",
+        json={"scheduledCompletionDateTime": when.isoformat() if when else None},
+    )
+    if json_output:
+        print_json(result)
+    elif when is None:
+        out.print(f"request {whole} has no scheduled completion", highlight=False)
+    else:
+        out.print(
+            f"request {whole} completes at {result['scheduledCompletionDateTime']} once approved",
+            highlight=False,
+        )

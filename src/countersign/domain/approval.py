@@ -8,8 +8,10 @@ is domain/protection.py's; who may approve is domain/eligibility.py's.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from countersign.domain.policy_rules import PolicyRules
 
 # -- policy types and platforms ------------------------------------------------------------
 
@@ -59,6 +61,8 @@ class ActivePolicy:
     approvals_required: int = 1
     auto_complete: bool = False
     request_lifetime_days: int | None = None
+    # Scope tags, excluded applications, stages, windows (domain/policy_rules.py).
+    rules: PolicyRules = field(default_factory=PolicyRules)
 
     def covers(self, policy_type: str, platform: str) -> bool:
         """Same type, and the platform set holds the object's platform (notApplicable: all)."""

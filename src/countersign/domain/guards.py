@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from countersign.domain import permissions as p
+from countersign.domain import policy_rules
 from countersign.domain.eligibility import Approvers, approval_blocker, eligible_approvers
 from countersign.domain.rbac import DirectorySnapshot
 
@@ -225,14 +226,25 @@ def lockout(after: DirectorySnapshot, requester_id: str) -> str | None:
     if not after.policies:
         return None
     for policy in after.policies:
-        eligible = eligible_approvers(
-            after, requester_id, Approvers(policy.approver_group_ids, None)
-        )
-        if len(eligible) < policy.approvals_required:
+        # Every stage keeps enough eligible approvers, one person deciding in one stage only.
+        stages = policy_rules.stages_of(policy)
+        eligible = [
+            frozenset(
+                eligible_approvers(after, requester_id, Approvers(stage.approver_group_ids, None))
+            )
+            for stage in stages
+        ]
+        short = policy_rules.understaffed(eligible, stages)
+        if short:
+            people = frozenset().union(*(eligible[i] for i in short))
+            needed = sum(stages[i].approvals_required for i in short)
+            where = (
+                "" if len(stages) == 1 else f" in stage(s) {', '.join(str(i + 1) for i in short)}"
+            )
             return (
                 f"This change would leave the access policy '{policy.display_name}' with "
-                f"{len(eligible)} eligible approver(s) other than you; it needs "
-                f"{policy.approvals_required}. Nobody could approve its requests any more."
+                f"{len(people)} eligible approver(s) other than you{where}; it needs "
+                f"{needed}. Nobody could approve its requests any more."
             )
     if not eligible_approvers(after, requester_id, Approvers((), None)):
         return (

@@ -6,7 +6,7 @@ store builds it and caches it per tenant version; every rule here is a pure func
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,18 @@ if TYPE_CHECKING:
     from countersign.domain.approval import ActivePolicy
 
 DEFAULT_SCOPE_TAG = "0"
+
+
+def _reachable(edges: Mapping[str, frozenset[str]], start: str) -> frozenset[str]:
+    """Every id reached from `start` by following edges, however many steps (cycles end)."""
+    seen: set[str] = set()
+    stack = [start]
+    while stack:
+        for next_id in edges.get(stack.pop(), ()):
+            if next_id not in seen:
+                seen.add(next_id)
+                stack.append(next_id)
+    return frozenset(seen)
 
 
 @dataclass(frozen=True)
@@ -58,25 +70,11 @@ class DirectorySnapshot:
 
     def groups_of(self, principal_id: str) -> frozenset[str]:
         """Every group the principal belongs to, directly or through nested groups."""
-        seen: set[str] = set()
-        stack = [principal_id]
-        while stack:
-            for group_id in self._parents.get(stack.pop(), ()):
-                if group_id not in seen:
-                    seen.add(group_id)
-                    stack.append(group_id)
-        return frozenset(seen)
+        return _reachable(self._parents, principal_id)
 
     def transitive_members(self, group_id: str) -> frozenset[str]:
         """Every principal and group inside a group, however deeply nested."""
-        seen: set[str] = set()
-        stack = [group_id]
-        while stack:
-            for member_id in self.members.get(stack.pop(), ()):
-                if member_id not in seen:
-                    seen.add(member_id)
-                    stack.append(member_id)
-        return frozenset(seen)
+        return _reachable(self.members, group_id)
 
     def is_member(self, principal_id: str, group_id: str) -> bool:
         return group_id in self.groups_of(principal_id)

@@ -104,6 +104,9 @@ class ApprovalRequest:
     approvals_required: int = 1
     # (approver id, "approve" | "reject") for each decision already recorded.
     decisions: tuple[tuple[str, str], ...] = ()
+    # A request with stages (domain/policy_rules.py) is approved stage by stage: the service
+    # gives the current stage's quorum and decisions, and whether it is the last stage.
+    final_stage: bool = True
     events: list[Moved] = field(default_factory=list)
 
     @classmethod
@@ -142,7 +145,8 @@ class ApprovalRequest:
             raise Forbidden(f"Only the requester can {action}.", reason="notRequester")
 
     def approve(self, approver_id: str) -> bool:
-        """Record one approval; True when it reaches the quorum and the request is approved."""
+        """Record one approval; True when it reaches the (stage's) quorum. The request is
+        approved when that completes its final stage."""
         self.require_status(Status.NEEDS_APPROVAL, "be approved")
         if any(decided_by == approver_id for decided_by, _ in self.decisions):
             raise Conflict(
@@ -151,7 +155,8 @@ class ApprovalRequest:
             )
         self.decisions = (*self.decisions, (approver_id, "approve"))
         if quorum_reached(self.approvals, self.approvals_required):
-            self._move(Status.APPROVED)
+            if self.final_stage:
+                self._move(Status.APPROVED)
             return True
         return False
 

@@ -79,6 +79,12 @@ PROPERTY_LABELS: dict[str, str] = {
     "approvalsRequired": "Approvals required",
     "autoComplete": "Complete automatically when approved",
     "requestLifetimeInDays": "Request lifetime (days)",
+    "scopeTagIds": "Scope tags",
+    "excludedApplicationIds": "Excluded applications (appId)",
+    "stages": "Stages",
+    "approvalWindowHours": "Approval window (hours)",
+    "completionWindowHours": "Completion window after approval (hours)",
+    "changeFreezeWindows": "Change freeze windows",
     "userPrincipalName": "User principal name",
     "mail": "E-mail",
     "mailNickname": "Mail nickname",
@@ -122,6 +128,9 @@ PROPERTY_LABELS: dict[str, str] = {
 # Short words for an edit's title: "Change access policy X: approvers".
 TITLE_WORDS: dict[str, str] = {
     "approverGroupIds": "approvers",
+    "excludedApplicationIds": "exclusions",
+    "scopeTagIds": "scope",
+    "stages": "stages",
     "displayName": "name",
     "name": "name",
     "roleScopeTagIds": "scope tags",

@@ -76,6 +76,7 @@ _HEADLINES = {
     "cancelled": "Request cancelled",
     "completed": "Request completed",
     "expired": "Your request expired",
+    "completionFailed": "Scheduled completion failed",
     "test": "Countersign test message",
 }
 
@@ -87,6 +88,7 @@ _NEXT_STEP = {
     "cancelled": "The change will not be applied.",
     "completed": "The change has been applied.",
     "expired": "The change was not applied; submit a new request if it is still needed.",
+    "completionFailed": "The request is still approved; complete it yourself before it expires.",
 }
 
 

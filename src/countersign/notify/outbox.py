@@ -24,7 +24,16 @@ from countersign.store.db import (
 )
 
 EVENTS = frozenset(
-    {"submitted", "approved", "rejected", "cancelled", "completed", "expired", "reminder"}
+    {
+        "submitted",
+        "approved",
+        "rejected",
+        "cancelled",
+        "completed",
+        "expired",
+        "reminder",
+        "completionFailed",
+    }
 )
 # Not sent for approval requests; `sendTestMessage` uses it.
 TEST_EVENT = "test"

@@ -1,7 +1,8 @@
 """Complete an approved request (SPEC §4 rule 6): the requester applies the frozen change --
 through the complete action, or by replaying the identical operation with
 `x-msft-approval-code` -- and the request is marked completed in the same transaction, never
-one without the other. Refused when the object or the directory moved since submission."""
+one without the other. Refused when the object or the directory moved since submission, and
+while a change freeze is open."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from datetime import datetime
 from countersign.domain import guards
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, Forbidden
-from countersign.services.changes import Change, Result, canonical_json
+from countersign.domain.policy_rules import freeze_at
+from countersign.services.changes import Change, Result, canonical_json, iso
 from countersign.services.handlers import directory
 from countersign.services.transitions import aggregate_of, expire_if_due, save
 from countersign.services.unit_of_work import UnitOfWork, transaction
@@ -55,6 +57,7 @@ def complete_locked(
     expire_if_due(uow, row, request, now)
     # Checked (and the move recorded) before anything is planned; persisted after the apply.
     request.complete(caller.id, replayed=replay is not None)
+    require_no_freeze(uow, row.tenant_id, now)
     # Under the tenant's lock, nothing else changes the directory before this commits: the
     # snapshot the effect is judged against is the one the change is applied to.
     uow.lock_chain(caller.tenant_id)
@@ -90,6 +93,18 @@ def complete_locked(
     uow.audit(row, requester, "Complete", now)
     uow.notify(row, "completed", [row.requestor_id], now)
     return result
+
+
+def require_no_freeze(uow: UnitOfWork, tenant_id: str, now: datetime) -> None:
+    """No protected request completes while a change-freeze window is open (the tenant's
+    settings; domain/policy_rules.py): 409 naming the window, the request stays approved."""
+    window = freeze_at(uow.freeze_windows(tenant_id), now)
+    if window is not None:
+        raise Conflict(
+            f"A change freeze is in effect from {iso(window.start)} until {iso(window.end)} "
+            f"({window.reason}); the request stays approved and can be completed after it.",
+            reason="changeFreeze",
+        )
 
 
 def same_change(frozen: Change, replay: Change) -> bool:

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -28,7 +29,7 @@ from countersign.domain import guards
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, ValidationFailed
 from countersign.domain.justification import decode_justification
-from countersign.domain.protection import Protection, guarded, protection_for
+from countersign.domain.protection import Protection, coverage, guarded, protection_for
 from countersign.services import audit, submissions
 from countersign.services.catalog import apply_change, handler_for, plan_change
 from countersign.services.changes import Change, Plan, Result
@@ -40,6 +41,7 @@ from countersign.services.unit_of_work import SqlUnitOfWork, directory_effect, s
 from countersign.store.db import Database
 
 log = logging.getLogger("countersign.gate")
+EXCLUDED_ACTIVITY = "Applied without approval (excluded application)"
 
 
 @dataclass(frozen=True)
@@ -138,9 +140,44 @@ def _protection(caller: Caller, change: Change, plan: Plan) -> Protection | None
         caller.snapshot.policies,
         collection=change.collection,
         policy_type=plan.policy_type,
-        platform=plan.platform,
-        before=plan.before,
-        after=plan.after,
+        **_facts(caller, plan),
+    )
+
+
+def _facts(caller: Caller, plan: Plan) -> dict[str, Any]:
+    """What decides which policies cover a planned change, besides its type."""
+    return {
+        "caller_id": caller.id,
+        "platform": plan.platform,
+        "before": plan.before,
+        "after": plan.after,
+    }
+
+
+def _audit_exclusion(
+    session: Session, caller: Caller, plan: Plan, result: Result, now: datetime
+) -> None:
+    """A write that policies would have intercepted but for excluding the calling application
+    (domain/policy_rules.py) is audited as applied without approval, naming them."""
+    if plan.policy_type is None:
+        return
+    excluded = coverage(
+        caller.snapshot.policies, policy_type=plan.policy_type, **_facts(caller, plan)
+    ).excluded_by
+    if not excluded:
+        return
+    audit.record(
+        session,
+        tenant_id=caller.tenant_id,
+        actor=caller,
+        activity=f"{EXCLUDED_ACTIVITY} {plan.entity_type}",
+        activity_type=EXCLUDED_ACTIVITY,
+        category="MultiAdminApproval",
+        target_type=plan.entity_type,
+        target_id=result.target_id,
+        target_name=plan.target_name,
+        after={"reason": "excludedApplication", "policyIds": [p.id for p in excluded]},
+        now=now,
     )
 
 
@@ -186,6 +223,7 @@ def execute(
         current, plan, protection, result = _decide(uow.session, db, caller, change, now)
         if protection is None:
             assert result is not None
+            _audit_exclusion(uow.session, current, plan, result, now)
             return Applied(result)
         justification = decode_justification(headers.justification)
         request_id = submissions.submit_once(

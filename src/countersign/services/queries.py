@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from countersign.domain import approval as a
-from countersign.domain import eligibility, resource_types
+from countersign.domain import eligibility, policy_rules, resource_types
 from countersign.domain import permissions as p
 from countersign.domain import request as lifecycle
 from countersign.domain.actors import Caller
@@ -23,7 +23,7 @@ from countersign.domain.errors import NotFound, ValidationFailed
 from countersign.domain.request import Status
 from countersign.services.changes import iso
 from countersign.services.request_json import effective_status
-from countersign.services.transitions import approvers_of
+from countersign.services.transitions import decision_blocker
 from countersign.services.unit_of_work import get_request
 from countersign.store import tables as t
 from countersign.store.db import Database, current_snapshot
@@ -115,14 +115,26 @@ def waiting_for(
     rows = session.scalars(
         awaiting_decision(caller, now).order_by(R.request_date_time.desc(), R.id).limit(limit)
     ).all()
+    own = _own_stages(session, caller)
     return [
         row
         for row in rows
-        if eligibility.approval_blocker(
-            snapshot, caller.id, caller.is_user, row.requestor_id, approvers_of(row)
-        )
+        if decision_blocker(snapshot, caller, row, row.current_stage or 0, own.get(row.id, []))
         is None
     ]
+
+
+def _own_stages(session: Session, caller: Caller) -> dict[str, list[int]]:
+    """The stages the caller decided in, by request (one person decides in one stage)."""
+    d = t.ApprovalDecision
+    decided: dict[str, list[int]] = {}
+    for request_id, stage in session.execute(
+        select(d.request_id, d.stage).where(
+            d.tenant_id == caller.tenant_id, d.approver_id == caller.id
+        )
+    ):
+        decided.setdefault(request_id, []).append(stage)
+    return decided
 
 
 def waiting_count(session: Session, db: Database, caller: Caller, now: datetime) -> int:
@@ -132,30 +144,45 @@ def waiting_count(session: Session, db: Database, caller: Caller, now: datetime)
     if not eligibility.may_approve_anything(snapshot, caller.id, caller.is_user):
         return 0
     candidates = session.execute(
-        awaiting_decision(caller, now).with_only_columns(R.requestor_id, R.payload["approvers"])
+        awaiting_decision(caller, now).with_only_columns(
+            R.id,
+            R.requestor_id,
+            R.payload["approvers"],
+            R.stages,
+            R.current_stage,
+            R.approvals_required,
+        )
     ).all()
-    return sum(
-        1
-        for requestor_id, approvers in candidates
-        if eligibility.approval_blocker(
+    own = _own_stages(session, caller)
+    count = 0
+    for request_id, requestor_id, stored, stages, current, required in candidates:
+        approvers = eligibility.Approvers.from_json(stored)
+        refusal = policy_rules.decision_blocker(
             snapshot,
             caller.id,
             caller.is_user,
             requestor_id,
-            eligibility.Approvers.from_json(approvers),
+            approvers,
+            policy_rules.stages_from(stages, approvers.group_ids, required),
+            waiting=True,
+            current=current or 0,
+            own_stages=own.get(request_id, []),
         )
-        is None
-    )
+        count += refusal is None
+    return count
 
 
 def approval_blocker(
     session: Session, db: Database, caller: Caller, row: t.ApprovalRequest
 ) -> eligibility.Refusal | None:
-    """None when `caller` may approve or reject `row` now, else the check that fails."""
+    """None when `caller` may approve or reject `row` now (in its current stage), else the
+    check that fails."""
     snapshot = current_snapshot(session, db, caller.tenant_id)
-    return eligibility.approval_blocker(
-        snapshot, caller.id, caller.is_user, row.requestor_id, approvers_of(row)
-    )
+    d = t.ApprovalDecision
+    own = session.scalars(
+        select(d.stage).where(d.request_id == row.id, d.approver_id == caller.id)
+    ).all()
+    return decision_blocker(snapshot, caller, row, row.current_stage or 0, list(own))
 
 
 # -- what can be protected ----------------------------------------------------------------------

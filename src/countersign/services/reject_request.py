@@ -31,10 +31,11 @@ def reject_request(
         row, request = load_in_status(
             uow, caller, request_id, Status.NEEDS_APPROVAL, "be rejected", now
         )
-        require_eligible(uow, caller, row, "Reject", now)
+        # One reject, by an approver of the current stage, rejects the request.
+        stage = require_eligible(uow, caller, row, "Reject", now, uow.decisions(row.id))
         notes = check_justification(justification, field="approver note (required to reject)")
         request.reject(caller.id)
-        uow.record_decision(decision(row, caller, "reject", notes, now))
+        uow.record_decision(decision(row, caller, "reject", notes, now, stage))
         save(uow, row, request, now, **approver_fields(caller, notes))
         uow.audit(row, caller, "Reject", now, after={"status": row.status, "notes": notes})
         uow.notify(row, "rejected", [row.requestor_id], now)

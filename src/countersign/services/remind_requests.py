@@ -16,7 +16,8 @@ from countersign.domain.eligibility import eligible_approvers
 from countersign.domain.request import Status
 from countersign.notify import outbox
 from countersign.services import queries
-from countersign.services.transitions import approvers_of
+from countersign.services.request_json import stages_of
+from countersign.services.transitions import stage_approvers
 from countersign.store import tables as t
 from countersign.store.db import Database, current_snapshot
 
@@ -27,9 +28,12 @@ ApproverLookup = Callable[[Session, Database, t.ApprovalRequest], list[str]]
 
 
 def engine_approvers(session: Session, db: Database, row: t.ApprovalRequest) -> list[str]:
-    """Eligible approvers as the approval engine computes them, as of this transaction."""
+    """Eligible approvers as the approval engine computes them, as of this transaction: those
+    of the stage deciding now (domain/policy_rules.py)."""
     snapshot = current_snapshot(session, db, row.tenant_id)
-    return eligible_approvers(snapshot, row.requestor_id, approvers_of(row))
+    stages = stages_of(row)
+    stage = stages[min(row.current_stage or 0, len(stages) - 1)]
+    return eligible_approvers(snapshot, row.requestor_id, stage_approvers(row, stage))
 
 
 def _approvers_or_none(

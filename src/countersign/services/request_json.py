@@ -7,7 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from countersign.domain import policy_rules
 from countersign.domain import request as lifecycle
+from countersign.domain.eligibility import Approvers
 from countersign.graph import schema
 from countersign.services.changes import iso
 from countersign.services.handlers import directory
@@ -54,19 +56,67 @@ def request_json(
         "autoComplete": row.auto_complete,
         "policyIds": list(row.policy_ids),
         "completedDateTime": iso(row.completed_date_time),
+        # Countersign extensions (issue 17): the policies that apply, the stages, the schedule.
+        "appliedPolicies": row.payload.get("policies")
+        or [{"id": policy_id, "displayName": None} for policy_id in row.policy_ids],
+        "currentStage": (row.current_stage or 0) + 1
+        if effective_status(row, now) == lifecycle.Status.NEEDS_APPROVAL
+        else None,
+        "stages": stages_json(row, now, decisions),
+        "scheduledCompletionDateTime": iso(row.scheduled_completion_date_time),
     }
     if decisions is not None:
         body["approvals"] = [
-            {
-                "approver": {"user": {"id": d.approver_id, "displayName": d.approver_name}},
-                "decision": d.decision,
-                "justification": d.justification,
-                "decidedDateTime": iso(d.decided_date_time),
-            }
-            for d in sorted(decisions, key=lambda d: d.decided_date_time)
+            _decision_json(d) for d in sorted(decisions, key=lambda d: d.decided_date_time)
         ]
     # Every property Graph's type defines, then Countersign's extensions (payload, approvals...).
     return schema.serve("operationApprovalRequest", body, include_unknown=True)
+
+
+def _decision_json(d: t.ApprovalDecision) -> dict[str, Any]:
+    return {
+        "approver": {"user": {"id": d.approver_id, "displayName": d.approver_name}},
+        "decision": d.decision,
+        "justification": d.justification,
+        "decidedDateTime": iso(d.decided_date_time),
+        "stage": (d.stage or 0) + 1,
+    }
+
+
+def stages_of(row: t.ApprovalRequest) -> tuple[policy_rules.Stage, ...]:
+    """The request's stages, frozen at submission (a request without: one stage)."""
+    groups = Approvers.from_json(row.payload["approvers"]).group_ids
+    return policy_rules.stages_from(row.stages, groups, row.approvals_required)
+
+
+def stages_json(
+    row: t.ApprovalRequest, now: datetime, decisions: list[t.ApprovalDecision] | None
+) -> list[dict[str, Any]]:
+    """Each stage with its groups, quorum, state and (when the decisions are given) who
+    decided in it."""
+    current = row.current_stage or 0
+    status = effective_status(row, now)
+    stages = []
+    for index, stage in enumerate(stages_of(row)):
+        if index < current:
+            state = "approved"
+        elif index > current:
+            state = "notStarted"
+        elif status == lifecycle.Status.NEEDS_APPROVAL:
+            state = "inProgress"
+        elif status == lifecycle.Status.REJECTED:
+            state = "rejected"
+        else:
+            state = "notReached"  # the request ended (expired, cancelled) before this stage
+        item: dict[str, Any] = {"stage": index + 1, **stage.to_json(), "status": state}
+        if decisions is not None:
+            item["decisions"] = [
+                _decision_json(d)
+                for d in sorted(decisions, key=lambda d: d.decided_date_time)
+                if (d.stage or 0) == index
+            ]
+        stages.append(item)
+    return stages
 
 
 def public_change(frozen: dict[str, Any] | None) -> dict[str, Any] | None:

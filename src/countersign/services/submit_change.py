@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from countersign.domain import approval as a
-from countersign.domain import eligibility
+from countersign.domain import eligibility, policy_rules
 from countersign.domain import request as lifecycle
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict
@@ -36,14 +36,19 @@ def create_request(
     """Freeze a planned change as a request in `needsApproval` (SPEC §4 rules 1-3)."""
     frozen = frozen_change(change).canonical()
     access_change = protection.access_change.to_json() if protection.access_change else None
-    lifetime = protection.lifetime_days or uow.request_lifetime_days(caller.tenant_id)
+    lifetime = timedelta(
+        days=protection.lifetime_days or uow.request_lifetime_days(caller.tenant_id)
+    )
+    # It waits for approval until the approval window closes (domain/policy_rules.py); on
+    # approval, approve_request moves the expiry to the end of the completion window.
     request = lifecycle.ApprovalRequest.submit(
         str(uuid.uuid4()),
         caller.id,
         now,
-        timedelta(days=lifetime),
+        policy_rules.approval_deadline(now, lifetime, protection.approval_window_hours) - now,
         protection.approvals_required,
     )
+    stages = protection.request_stages
     before, after = plan.before, plan.after
     row = t.ApprovalRequest(
         id=request.id,
@@ -70,6 +75,8 @@ def create_request(
             "versions": plan.versions,
             "approvers": protection.approvers.to_json(),
             "accessChange": access_change,
+            # Which policies apply, by name as they were at submission.
+            "policies": [{"id": p.id, "displayName": p.display_name} for p in protection.policies],
         },
         display_payload={
             "before": before,
@@ -79,6 +86,10 @@ def create_request(
             "summary": uow.summary(caller, change, plan, access_change),
         },
         entity_keys=list(plan.entity_keys),
+        stages=[stage.to_json() for stage in stages],
+        current_stage=0,
+        lifetime_end_date_time=now + lifetime,
+        completion_window_hours=protection.completion_window_hours,
     )
     uow.add_request(row)
     _lock_entities(uow, caller.tenant_id, row, now)
@@ -93,7 +104,8 @@ def create_request(
             "change": public_change(frozen),
         },
     )
-    approvers = eligibility.eligible_approvers(caller.snapshot, caller.id, protection.approvers)
+    first = dataclasses.replace(protection.approvers, group_ids=stages[0].approver_group_ids)
+    approvers = eligibility.eligible_approvers(caller.snapshot, caller.id, first)
     uow.notify(row, "submitted", approvers, now)
     return row
 

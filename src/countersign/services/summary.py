@@ -58,7 +58,12 @@ RESOURCE_COLLECTIONS = frozenset(
     }
 )
 # Properties whose values are ids of a kind of object.
-ID_LISTS = {"roleScopeTagIds": "scopeTag", "approverGroupIds": "group", "members": "group"}
+ID_LISTS = {
+    "roleScopeTagIds": "scopeTag",
+    "scopeTagIds": "scopeTag",
+    "approverGroupIds": "group",
+    "members": "group",
+}
 ID_VALUES = {"roleDefinitionId": "role"}
 ALL_TAGS = "*"
 

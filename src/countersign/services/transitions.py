@@ -5,15 +5,19 @@ complete_request.py) are each a few lines on top of these."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from countersign.domain import eligibility
+from countersign.domain import eligibility, policy_rules
 from countersign.domain import request as lifecycle
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, NotEligibleToApprove
+from countersign.domain.rbac import DirectorySnapshot
 from countersign.domain.request import Status
 from countersign.services.changes import iso
+from countersign.services.request_json import stages_of
 from countersign.services.unit_of_work import CommitThenRaise, UnitOfWork
 from countersign.store import tables as t
 
@@ -31,6 +35,32 @@ def aggregate_of(row: t.ApprovalRequest) -> lifecycle.ApprovalRequest:
 
 def approvers_of(row: t.ApprovalRequest) -> eligibility.Approvers:
     return eligibility.Approvers.from_json(row.payload["approvers"])
+
+
+def stage_approvers(row: t.ApprovalRequest, stage: policy_rules.Stage) -> eligibility.Approvers:
+    """Who may decide in one stage: the request's approvers, with that stage's groups."""
+    return dataclasses.replace(approvers_of(row), group_ids=stage.approver_group_ids)
+
+
+def decision_blocker(
+    snapshot: DirectorySnapshot,
+    caller: Caller,
+    row: t.ApprovalRequest,
+    current: int,
+    own_stages: Sequence[int],
+) -> eligibility.Refusal | None:
+    """None when `caller` may decide `row` now (its stage `current`), else why not."""
+    return policy_rules.decision_blocker(
+        snapshot,
+        caller.id,
+        caller.is_user,
+        row.requestor_id,
+        approvers_of(row),
+        stages_of(row),
+        waiting=row.status == Status.NEEDS_APPROVAL,
+        current=current,
+        own_stages=own_stages,
+    )
 
 
 def save(
@@ -81,16 +111,19 @@ def load_in_status(
 
 
 def require_eligible(
-    uow: UnitOfWork, caller: Caller, row: t.ApprovalRequest, activity: str, now: datetime
-) -> None:
-    """Refuse (and audit the refusal, committed) unless `caller` may decide `row` now."""
-    refusal = eligibility.approval_blocker(
-        uow.snapshot(caller.tenant_id),
-        caller.id,
-        caller.is_user,
-        row.requestor_id,
-        approvers_of(row),
-    )
+    uow: UnitOfWork,
+    caller: Caller,
+    row: t.ApprovalRequest,
+    activity: str,
+    now: datetime,
+    decisions: Sequence[policy_rules.Decision] = (),
+) -> int:
+    """Refuse (and audit the refusal, committed) unless `caller` may decide `row` now; returns
+    the stage the caller decides in. A request waiting for approval is decided stage by stage
+    (domain/policy_rules.py: stage_blocker); an approved one by an approver of any stage."""
+    current = policy_rules.current_stage(stages_of(row), decisions)
+    own = [d.stage for d in decisions if d.approver_id == caller.id]
+    refusal = decision_blocker(uow.snapshot(caller.tenant_id), caller, row, current, own)
     if refusal is not None:
         uow.audit(
             row,
@@ -101,12 +134,19 @@ def require_eligible(
             after={"reason": refusal.reason},
         )
         raise CommitThenRaise(NotEligibleToApprove(refusal.reason))
+    return current
 
 
 def decision(
-    row: t.ApprovalRequest, caller: Caller, verdict: str, notes: str | None, now: datetime
+    row: t.ApprovalRequest,
+    caller: Caller,
+    verdict: str,
+    notes: str | None,
+    now: datetime,
+    stage: int = 0,
 ) -> t.ApprovalDecision:
     return t.ApprovalDecision(
+        stage=stage,
         request_id=row.id,
         approver_id=caller.id,
         tenant_id=row.tenant_id,
@@ -115,6 +155,19 @@ def decision(
         justification=notes,
         decided_date_time=now,
     )
+
+
+def approved_fields(row: t.ApprovalRequest, now: datetime) -> dict[str, Any]:
+    """What approval changes besides the status: the stage, and the expiry, now counted by the
+    completion window from this moment (domain/policy_rules.py), never past the lifetime."""
+    end = row.lifetime_end_date_time or row.expiration_date_time
+    submitted = row.request_date_time
+    return {
+        "current_stage": len(stages_of(row)),
+        "expiration_date_time": policy_rules.completion_deadline(
+            submitted, end - submitted, now, row.completion_window_hours
+        ),
+    }
 
 
 def approver_fields(caller: Caller, notes: str | None) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from countersign.auth.tokens import TokenClaims
-from countersign.domain import guards
+from countersign.domain import guards, policy_rules
 from countersign.domain import request as lifecycle
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -60,7 +60,7 @@ class UnitOfWork(Protocol):
         self, row: t.ApprovalRequest, expected: str, target: str, now: datetime, **values: Any
     ) -> None: ...
     def touch(self, row: t.ApprovalRequest, now: datetime, **values: Any) -> None: ...
-    def decisions(self, request_id: str) -> list[tuple[str, str]]: ...
+    def decisions(self, request_id: str) -> list[policy_rules.Decision]: ...
     def record_decision(self, decision: t.ApprovalDecision) -> None: ...
 
     # -- object locks (rule 3)
@@ -72,6 +72,7 @@ class UnitOfWork(Protocol):
     # -- tenant and directory
     def snapshot(self, tenant_id: str) -> DirectorySnapshot: ...
     def request_lifetime_days(self, tenant_id: str) -> int: ...
+    def freeze_windows(self, tenant_id: str) -> list[policy_rules.FreezeWindow]: ...
     def caller_as_of(self, caller: Caller) -> Caller: ...
     def requester_of(self, row: t.ApprovalRequest) -> Caller: ...
 
@@ -247,12 +248,12 @@ class SqlUnitOfWork:
         )
         _mirror(row, last_modified_date_time=now, **values)
 
-    def decisions(self, request_id: str) -> list[tuple[str, str]]:
+    def decisions(self, request_id: str) -> list[policy_rules.Decision]:
         d = t.ApprovalDecision
         rows = self.session.execute(
-            select(d.approver_id, d.decision).where(d.request_id == request_id)
+            select(d.approver_id, d.decision, d.stage).where(d.request_id == request_id)
         ).all()
-        return [(approver_id, decision) for approver_id, decision in rows]
+        return [policy_rules.Decision(*row) for row in rows]
 
     def record_decision(self, decision: t.ApprovalDecision) -> None:
         # The request row is locked by the transition, so no other decision on it is written
@@ -294,6 +295,12 @@ class SqlUnitOfWork:
         )
         assert days is not None
         return days
+
+    def freeze_windows(self, tenant_id: str) -> list[policy_rules.FreezeWindow]:
+        windows = self.session.scalar(
+            select(t.Tenant.freeze_windows).where(t.Tenant.id == tenant_id)
+        )
+        return policy_rules.freeze_windows_of(windows or [])
 
     def caller_as_of(self, caller: Caller) -> Caller:
         return caller_as_of(self.session, self.db, caller)

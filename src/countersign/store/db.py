@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, create_engine, event, select, update
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
-from countersign.domain.approval import ActivePolicy, parse_platforms
 from countersign.domain.rbac import DirectorySnapshot, RoleAssignment
 from countersign.store import tables as t
+from countersign.store.policy_rows import active_policy
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -322,25 +322,18 @@ def load_snapshot(session: Session, tenant_id: str, version: int) -> DirectorySn
     ):
         secrets.setdefault(sp_id, []).append(key_id)
     enabled_service_principals: list[str] = []
+    principal_by_app_id: dict[str, str] = {}
     for sp_id, app_id, enabled in session.execute(
         select(
             t.ServicePrincipal.id, t.ServicePrincipal.app_id, t.ServicePrincipal.account_enabled
         ).where(t.ServicePrincipal.tenant_id == tenant_id)
     ):
         credentials[sp_id] = _digest("servicePrincipal", app_id, *secrets.get(sp_id, ()))
+        principal_by_app_id[app_id] = sp_id
         if enabled:
             enabled_service_principals.append(sp_id)
     policies = tuple(
-        ActivePolicy(
-            id=row.id,
-            display_name=row.display_name,
-            policy_type=row.policy_type,
-            platforms=parse_platforms(row.policy_platform),
-            approver_group_ids=tuple(row.approver_group_ids),
-            approvals_required=row.approvals_required,
-            auto_complete=row.auto_complete,
-            request_lifetime_days=row.request_lifetime_days,
-        )
+        active_policy(row, principal_by_app_id)
         for row in session.scalars(
             select(t.ApprovalPolicy).where(t.ApprovalPolicy.tenant_id == tenant_id)
         )

@@ -78,6 +78,9 @@ class Tenant(Base):
     # Version of the settings above (request_lifetime_days, reminder_hours_before_expiry): an
     # approved change of them refuses to complete if they moved meanwhile.
     settings_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Change-freeze windows [{startDateTime, endDateTime, reason}] (ISO 8601, UTC): no protected
+    # request completes while one is open (domain/policy_rules.py). Versioned with the above.
+    freeze_windows: Mapped[list[Any]] = mapped_column(default=list)
     # Bumped in the same transaction as any change to groups, memberships, roles, assignments
     # or access policies; processes cache directory snapshots keyed by it.
     directory_version: Mapped[int] = mapped_column(BigInteger, default=1)
@@ -340,6 +343,15 @@ class ApprovalPolicy(Base):
     approvals_required: Mapped[int] = mapped_column(Integer, default=1)
     auto_complete: Mapped[bool] = mapped_column(Boolean, default=False)
     request_lifetime_days: Mapped[int | None] = mapped_column(Integer)
+    # Countersign extensions (domain/policy_rules.py). Empty scope: every object.
+    scope_tag_ids: Mapped[list[Any]] = mapped_column(default=list)
+    # appIds of the service principals whose writes the policy does not intercept (at most 50).
+    excluded_application_ids: Mapped[list[Any]] = mapped_column(default=list)
+    # [{approverGroupIds, approvalsRequired}] in order; empty: one stage of the columns above
+    # (which then hold the union of the stages' groups and the sum of their quorums).
+    stages: Mapped[list[Any]] = mapped_column(default=list)
+    approval_window_hours: Mapped[int | None] = mapped_column(Integer)
+    completion_window_hours: Mapped[int | None] = mapped_column(Integer)
     created_date_time: Mapped[datetime]
     last_modified_date_time: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -355,6 +367,8 @@ class ApprovalRequest(Base):
         Index(None, "tenant_id", "request_date_time", "id"),
         Index(None, "tenant_id", "requestor_id", "request_date_time"),
         Index(None, "status", "expiration_date_time"),
+        # The worker's scheduled completions (approved, due).
+        Index(None, "status", "scheduled_completion_date_time"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = tenant_fk()
@@ -388,6 +402,16 @@ class ApprovalRequest(Base):
     entity_keys: Mapped[list[Any]]
     completed_date_time: Mapped[datetime | None]
     reminder_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Stages (domain/policy_rules.py), frozen at submission as [{approverGroupIds,
+    # approvalsRequired}], and the index of the one now deciding (len(stages) once approved).
+    stages: Mapped[list[Any]] = mapped_column(default=list)
+    current_stage: Mapped[int] = mapped_column(Integer, default=0)
+    # The end of the request's lifetime; expiration_date_time is the nearer of it and the
+    # approval (then completion) window's end.
+    lifetime_end_date_time: Mapped[datetime | None]
+    completion_window_hours: Mapped[int | None] = mapped_column(Integer)
+    # When the worker completes the approved request (once: it clears this as it claims it).
+    scheduled_completion_date_time: Mapped[datetime | None]
 
 
 class ApprovalDecision(Base):
@@ -401,6 +425,8 @@ class ApprovalDecision(Base):
     tenant_id: Mapped[str] = tenant_fk()
     approver_name: Mapped[str] = mapped_column(String(256))
     decision: Mapped[str] = mapped_column(String(16))  # "approve" or "reject"
+    # The stage (index) decided in; the primary key keeps one person to one stage.
+    stage: Mapped[int] = mapped_column(Integer, default=0)
     justification: Mapped[str | None] = mapped_column(String(1024))
     decided_date_time: Mapped[datetime]
 

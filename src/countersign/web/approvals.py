@@ -8,6 +8,7 @@ collect input, call it, and show what it answered.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import ColumnElement, func, select
 
 from countersign.domain import approval as a
+from countersign.domain import policy_rules as rules
 from countersign.domain.errors import DomainError, NotEligibleToApprove, ValidationFailed
 from countersign.domain.request import Status
 from countersign.domain.summary import row_text
@@ -69,9 +71,18 @@ WIZARD_STEPS = (
     ("basics", "Basics"),
     ("type", "Policy type"),
     ("platforms", "Platforms"),
+    ("scope", "Scope and exclusions"),
     ("approvers", "Approvers"),
     ("review", "Business justification"),
 )
+MAX_WIZARD_STAGES = rules.MAX_STAGES
+STAGE_LABELS = {
+    "approved": "Approved",
+    "inProgress": "Deciding now",
+    "notStarted": "Waiting for the stages before it",
+    "rejected": "Rejected",
+    "notReached": "Not reached",
+}
 NOTICES = {
     "submitted": "Submitted for approval. A second administrator must approve it before it "
     "can be completed.",
@@ -134,9 +145,23 @@ def _group_names(session: Any, tenant_id: str) -> dict[str, str]:
     }
 
 
+def _scope_tags(session: Any, tenant_id: str) -> list[tuple[str, str]]:
+    """The tenant's scope tags as (id, name), by name."""
+    tag = t.RoleScopeTag
+    query = select(tag.id, tag.display_name).where(tag.tenant_id == tenant_id)
+    return [(i, n) for i, n in session.execute(query.order_by(tag.display_name))]
+
+
+def _applications(session: Any, tenant_id: str) -> list[tuple[str, str]]:
+    """The tenant's service principals as (appId, name), by name: what a policy may exclude."""
+    sp = t.ServicePrincipal
+    query = select(sp.app_id, sp.display_name).where(sp.tenant_id == tenant_id)
+    return [(i, n) for i, n in session.execute(query.order_by(sp.display_name))]
+
+
 @router.get("/access-policies/new")
 def new_policy(request: Request, web: WebSession = Depends(signed_in)) -> Response:
-    return _wizard(request, web, _wizard_state({}, []), "basics", None)
+    return _wizard(request, web, _wizard_state({}, lambda _name: []), "basics", None)
 
 
 @router.post("/access-policies/new")
@@ -149,6 +174,10 @@ def show_policy(policy_id: str, request: Request, web: WebSession = Depends(sign
     with web.ctx.db.read() as session:
         row = get_policy(session, web.caller.tenant_id, policy_id)
         groups = _group_names(session, web.caller.tenant_id)
+        tag_names = dict(_scope_tags(session, web.caller.tenant_id))
+        tags = [tag_names.get(tag, tag) for tag in row.scope_tag_ids or []]
+        app_names = dict(_applications(session, web.caller.tenant_id))
+        applications = [app_names.get(a, a) for a in row.excluded_application_ids or []]
         pending = session.scalar(
             select(t.ApprovalRequest.id).where(
                 t.ApprovalRequest.tenant_id == web.caller.tenant_id,
@@ -165,6 +194,12 @@ def show_policy(policy_id: str, request: Request, web: WebSession = Depends(sign
         type_label=POLICY_TYPE_LABELS.get(row.policy_type, row.policy_type),
         platform=platform_label(row.policy_platform),
         approvers=[groups.get(g, g) for g in row.approver_group_ids],
+        stages=[
+            ([groups.get(g, g) for g in stage["approverGroupIds"]], stage["approvalsRequired"])
+            for stage in row.stages or []
+        ],
+        tags=tags,
+        applications=applications,
         pending=pending,
         notice=_notice(request),
     )
@@ -229,14 +264,30 @@ def delete_policy(
     )
 
 
-def _wizard_state(form: dict[str, str], groups: list[str]) -> dict[str, Any]:
+def _wizard_state(form: dict[str, str], lists: Callable[[str], list[str]]) -> dict[str, Any]:
+    """The wizard's values from its form. Stage 1 is `approverGroupIds`/`approvalsRequired`
+    (a one-stage policy, as before stages); stage N >= 2 is `stageNGroupIds`/`stageNRequired`."""
+    count = int(form["stageCount"]) if form.get("stageCount", "").isdigit() else 1
+    count += ("addStage" in form) - ("removeStage" in form)  # the step's own buttons
+    count = min(max(count, 1), MAX_WIZARD_STAGES)
     return {
         "displayName": form.get("displayName", ""),
         "description": form.get("description", ""),
         "policyType": form.get("policyType", ""),
         "platform": form.get("platform", ""),
         "approvalsRequired": form.get("approvalsRequired", "1") or "1",
-        "approverGroupIds": groups,
+        "approverGroupIds": lists("approverGroupIds"),
+        "stages": [
+            {
+                "approverGroupIds": lists(f"stage{n}GroupIds"),
+                "approvalsRequired": form.get(f"stage{n}Required", "1") or "1",
+            }
+            for n in range(2, count + 1)
+        ],
+        "scopeTagIds": lists("scopeTagIds"),
+        "excludedApplicationIds": lists("excludedApplicationIds"),
+        "approvalWindowHours": form.get("approvalWindowHours", ""),
+        "completionWindowHours": form.get("completionWindowHours", ""),
         "justification": form.get("justification", ""),
         "version": form.get("version", ""),
     }
@@ -245,17 +296,43 @@ def _wizard_state(form: dict[str, str], groups: list[str]) -> dict[str, Any]:
 def _state_of_policy(body: dict[str, Any]) -> dict[str, Any]:
     platforms = str(body.get("policyPlatform") or a.NOT_APPLICABLE)
     platform = next((key for key, (_, flags) in PLATFORM_CHOICES.items() if flags == platforms), "")
+    stages = [
+        {
+            "approverGroupIds": list(stage["approverGroupIds"]),
+            "approvalsRequired": str(stage["approvalsRequired"]),
+        }
+        for stage in body.get("stages") or []
+    ]
+    first = stages.pop(0) if stages else None
     return {
         "displayName": body.get("displayName") or "",
         "description": body.get("description") or "",
         "policyType": body.get("policyType") or "",
         "platform": platform,
-        "approvalsRequired": str(body.get("approvalsRequired") or 1),
-        "approverGroupIds": list(body.get("approverGroupIds") or []),
+        "approvalsRequired": first["approvalsRequired"]
+        if first
+        else str(body.get("approvalsRequired") or 1),
+        "approverGroupIds": first["approverGroupIds"]
+        if first
+        else list(body.get("approverGroupIds") or []),
+        "stages": stages,
+        "scopeTagIds": list(body.get("scopeTagIds") or []),
+        "excludedApplicationIds": list(body.get("excludedApplicationIds") or []),
+        "approvalWindowHours": _text(body.get("approvalWindowHours")),
+        "completionWindowHours": _text(body.get("completionWindowHours")),
         "justification": "",
         "version": str(body.get("version") or ""),
         "original": body,
     }
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _number(text: Any) -> Any:
+    """A form's number as the API takes it (anything else is passed on for the API to refuse)."""
+    return int(text) if str(text).isdigit() else (text or None)
 
 
 def _has_platforms(policy_type: str) -> bool:
@@ -268,13 +345,34 @@ def _policy_body(state: dict[str, Any]) -> dict[str, Any]:
         platform = PLATFORM_CHOICES[state["platform"]][1]
     else:
         platform = a.NOT_APPLICABLE
-    required = state["approvalsRequired"]
+    first = {
+        "approverGroupIds": state["approverGroupIds"],
+        "approvalsRequired": state["approvalsRequired"],
+    }
+    stages = [
+        {
+            "approverGroupIds": s["approverGroupIds"],
+            "approvalsRequired": _number(s["approvalsRequired"]),
+        }
+        for s in (first, *state["stages"])
+    ]
+    approvers: dict[str, Any] = (
+        {"stages": stages}
+        if len(stages) > 1
+        else {
+            **stages[0],
+            **({"stages": []} if (state.get("original") or {}).get("stages") else {}),
+        }
+    )
     body: dict[str, Any] = {
         "displayName": state["displayName"].strip(),
         "policyType": policy_type,
         "policyPlatform": platform,
-        "approverGroupIds": state["approverGroupIds"],
-        "approvalsRequired": int(required) if str(required).isdigit() else required,
+        **approvers,
+        "scopeTagIds": state["scopeTagIds"],
+        "excludedApplicationIds": state["excludedApplicationIds"],
+        "approvalWindowHours": _number(state["approvalWindowHours"]),
+        "completionWindowHours": _number(state["completionWindowHours"]),
     }
     if state["description"].strip():
         body["description"] = state["description"].strip()
@@ -295,6 +393,10 @@ def _step_problem(state: dict[str, Any], step: str) -> str | None:
         return "Choose Windows only or Non-Windows only."
     if step == "approvers" and not state["approverGroupIds"]:
         return "Add at least one approver group."
+    if step == "approvers":
+        for number, stage in enumerate(state["stages"], 2):
+            if not stage["approverGroupIds"]:
+                return f"Add at least one approver group to stage {number}."
     return None
 
 
@@ -310,7 +412,7 @@ def _change_of(state: dict[str, Any], policy_id: str | None) -> Change:
 
 def _wizard_post(request: Request, web: WebSession, policy_id: str | None) -> Response:
     form = form_data(request)
-    state = _wizard_state(form, form_lists(request, "approverGroupIds"))
+    state = _wizard_state(form, lambda name: form_lists(request, name))
     if policy_id is not None:
         with web.ctx.db.read() as session:
             original = policy_json(get_policy(session, web.caller.tenant_id, policy_id))
@@ -341,7 +443,7 @@ def _wizard_post(request: Request, web: WebSession, policy_id: str | None) -> Re
         if isinstance(outcome, str):
             return redirect(f"/admin/requests/{outcome}?notice=submitted")
         return redirect("/admin/access-policies?notice=completed")
-    if target not in names:
+    if target not in names or "addStage" in form or "removeStage" in form:
         target = current
     # Going forward checks every step on the way; going back never does.
     if names.index(target) > names.index(current):
@@ -375,6 +477,8 @@ def _wizard(
                 .order_by(t.Group.display_name)
             )
         ]
+        scope_tags = _scope_tags(session, web.caller.tenant_id)
+        applications = _applications(session, web.caller.tenant_id)
     protected = True
     if step == "review":
         try:
@@ -383,7 +487,12 @@ def _wizard(
             )
         except DomainError as exc:
             error = error or exc.message
-    chosen = {g["id"]: g["name"] for g in groups if g["id"] in state["approverGroupIds"]}
+    names = {g["id"]: g["name"] for g in groups}
+    chosen = {g: names.get(g, g) for g in state["approverGroupIds"]}
+    stage_names = [
+        [names.get(g, g) for g in stage["approverGroupIds"]]
+        for stage in ({"approverGroupIds": state["approverGroupIds"]}, *state["stages"])
+    ]
     return render(
         request,
         "policy_wizard.html",
@@ -395,6 +504,14 @@ def _wizard(
         error=error,
         groups=groups,
         chosen=chosen,
+        stage_names=stage_names,
+        max_stages=MAX_WIZARD_STAGES,
+        scope_tags=scope_tags,
+        chosen_tags=[dict(scope_tags).get(tag, tag) for tag in state["scopeTagIds"]],
+        applications=applications,
+        chosen_applications=[
+            dict(applications).get(app, app) for app in state["excludedApplicationIds"]
+        ],
         policy_types=[
             (k, v)
             for k, v in POLICY_TYPE_LABELS.items()
@@ -621,6 +738,8 @@ def _request_page(
         before=_shown(display.get("before")),
         after=_shown(display.get("after")),
         approvals=body.get("approvals") or [],
+        group_names=groups,
+        stage_labels=STAGE_LABELS,
         notice=_notice(request),
         error=error,
         notes=notes,

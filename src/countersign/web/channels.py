@@ -60,6 +60,7 @@ EVENT_LABELS = {
     "cancelled": "Cancelled (to the requester)",
     "completed": "Completed (to the requester)",
     "expired": "Expired (to the requester)",
+    "completionFailed": "Scheduled completion failed (to the requester)",
 }
 NOTICES = {
     "created": "Channel added.",

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement
 from countersign.api.collections import CollectionSpec, mount
 from countersign.api.deps import base_url, context, current_caller
 from countersign.api.deps import now as clock_now
-from countersign.api.odata import Field, list_page
+from countersign.api.odata import Field, columns, list_page
 from countersign.api.writes import json_body
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
@@ -24,6 +24,7 @@ from countersign.services import (
     complete_request,
     queries,
     reject_request,
+    schedule_completion,
 )
 from countersign.services.changes import GraphBody, parse_body
 from countersign.services.handlers.policies import get_policy, policy_json
@@ -212,6 +213,17 @@ def complete(
     return JSONResponse(result.body, status_code=result.status)
 
 
+@router.post(REQUESTS + "/{request_id}/scheduleCompletion")
+def schedule(
+    request_id: str, request: Request, caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    """Countersign extension: `{"scheduledCompletionDateTime": ...}` (or null), by the
+    requester; the worker completes the approved request at that time."""
+    return schedule_completion.schedule_completion(
+        context(request).db, caller, request_id, json_body(request), clock_now(request)
+    )
+
+
 # -- access policies -------------------------------------------------------------------------
 
 POLICIES = CollectionSpec(
@@ -221,12 +233,7 @@ POLICIES = CollectionSpec(
     serialize=policy_json,
     read_permission=p.ROLES_READ,
     get_row=get_policy,
-    fields={
-        "id": Field(t.ApprovalPolicy.id),
-        "displayName": Field(t.ApprovalPolicy.display_name),
-        "policyType": Field(t.ApprovalPolicy.policy_type),
-        "lastModifiedDateTime": Field(t.ApprovalPolicy.last_modified_date_time),
-    },
+    fields=columns(t.ApprovalPolicy, "id", "displayName", "policyType", "lastModifiedDateTime"),
 )
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from countersign.api.collections import CollectionSpec, mount
-from countersign.api.odata import Field
+from countersign.api.odata import Field, columns
 from countersign.domain import permissions as p
 from countersign.domain.errors import NotFound
 from countersign.services.audit import event_json
@@ -31,22 +31,25 @@ AUDIT_EVENTS = CollectionSpec(
     get_row=get_event,
     operations=set(),
     fields={
-        "id": Field(t.AuditEvent.id),
-        "activityDateTime": Field(t.AuditEvent.activity_date_time),
-        "activity": Field(t.AuditEvent.activity),
+        **columns(
+            t.AuditEvent,
+            "id",
+            "activityDateTime",
+            "activity",
+            "activityType",
+            "category",
+            "correlationId",
+            "approvalRequestId",
+            "sequence",
+        ),
         "displayName": Field(t.AuditEvent.activity),
-        "activityType": Field(t.AuditEvent.activity_type),
         "activityResult": Field(t.AuditEvent.result),
-        "category": Field(t.AuditEvent.category),
         "componentName": Field(t.AuditEvent.category),
-        "correlationId": Field(t.AuditEvent.correlation_id),
         "actor/userId": Field(t.AuditEvent.actor_id),
         "actor/applicationId": Field(t.AuditEvent.actor_id),
         "actor/userPrincipalName": Field(t.AuditEvent.actor_name),
         "actor/applicationDisplayName": Field(t.AuditEvent.actor_name),
         "resources/resourceId": Field(t.AuditEvent.target_id, sortable=False),
-        "approvalRequestId": Field(t.AuditEvent.approval_request_id),
-        "sequence": Field(t.AuditEvent.sequence),
     },
     default_order=(("sequence", True),),
 )

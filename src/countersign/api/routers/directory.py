@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from countersign.api.collections import CollectionSpec, mount
 from countersign.api.deps import base_url, context, current_caller
-from countersign.api.odata import Field, apply_select, list_page
+from countersign.api.odata import Field, apply_select, columns, list_page
 from countersign.api.writes import json_body, run_change
 from countersign.domain import permissions as p
 from countersign.domain.actors import SERVICE_PRINCIPAL, Caller
@@ -45,12 +45,10 @@ USERS = CollectionSpec(
     read_permission=p.DIRECTORY_USERS_READ,
     get_row=_user_by_id_or_upn,
     fields={
-        "id": Field(t.User.id),
-        "displayName": Field(t.User.display_name),
-        "userPrincipalName": Field(t.User.user_principal_name),
+        **columns(
+            t.User, "id", "displayName", "userPrincipalName", "accountEnabled", "createdDateTime"
+        ),
         "mail": Field(t.User.mail, sortable=False),
-        "accountEnabled": Field(t.User.account_enabled),
-        "createdDateTime": Field(t.User.created_date_time),
     },
 )
 GROUPS = CollectionSpec(
@@ -60,13 +58,9 @@ GROUPS = CollectionSpec(
     serialize=d.group_json,
     read_permission=p.DIRECTORY_GROUPS_READ,
     get_row=d.get_group,
-    fields={
-        "id": Field(t.Group.id),
-        "displayName": Field(t.Group.display_name),
-        "securityEnabled": Field(t.Group.security_enabled),
-        "mailEnabled": Field(t.Group.mail_enabled),
-        "createdDateTime": Field(t.Group.created_date_time),
-    },
+    fields=columns(
+        t.Group, "id", "displayName", "securityEnabled", "mailEnabled", "createdDateTime"
+    ),
 )
 
 
@@ -81,11 +75,7 @@ SERVICE_PRINCIPALS = CollectionSpec(
     serialize=_sp_json,
     read_permission=p.DIRECTORY_SERVICE_PRINCIPALS_READ,
     get_row=d.get_service_principal,
-    fields={
-        "id": Field(t.ServicePrincipal.id),
-        "displayName": Field(t.ServicePrincipal.display_name),
-        "appId": Field(t.ServicePrincipal.app_id),
-    },
+    fields=columns(t.ServicePrincipal, "id", "displayName", "appId"),
 )
 
 for spec in (USERS, GROUPS, SERVICE_PRINCIPALS):
@@ -134,10 +124,9 @@ def change_password(request: Request, caller: Caller = Depends(current_caller)) 
 def list_members(
     group_id: str, request: Request, caller: Caller = Depends(current_caller)
 ) -> dict[str, Any]:
-    caller.require(p.DIRECTORY_GROUPS_READ)
     url = base_url(request)
     with context(request).db.read() as session:
-        d.get_group(session, caller.tenant_id, group_id)
+        GROUPS.load_visible(session, caller, group_id)
         query = select(t.GroupMember).where(
             t.GroupMember.group_id == group_id, t.GroupMember.tenant_id == caller.tenant_id
         )
@@ -265,9 +254,8 @@ def transitive_members(
     group_id: str, request: Request, caller: Caller = Depends(current_caller)
 ) -> dict[str, Any]:
     """Every member of the group and of the groups nested in it (each once)."""
-    caller.require(p.DIRECTORY_GROUPS_READ)
     with context(request).db.read() as session:
-        d.get_group(session, caller.tenant_id, group_id)
+        GROUPS.load_visible(session, caller, group_id)
         seen_groups, found, queue = {group_id}, {}, [group_id]
         while queue:
             current = queue.pop(0)
@@ -293,9 +281,8 @@ def list_member_refs(
     group_id: str, request: Request, caller: Caller = Depends(current_caller)
 ) -> dict[str, Any]:
     """The members as references ({"@odata.id": ...}), as Graph lists them."""
-    caller.require(p.DIRECTORY_GROUPS_READ)
     with context(request).db.read() as session:
-        d.get_group(session, caller.tenant_id, group_id)
+        GROUPS.load_visible(session, caller, group_id)
         ids = session.scalars(
             select(t.GroupMember.member_id)
             .where(t.GroupMember.group_id == group_id, t.GroupMember.tenant_id == caller.tenant_id)

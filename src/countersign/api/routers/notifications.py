@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from countersign.api.collections import CollectionSpec, mount
 from countersign.api.deps import base_url, context, current_caller
 from countersign.api.errors import graph_error
-from countersign.api.odata import Field
+from countersign.api.odata import Field, columns
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
 from countersign.services.handlers import notification_channels as nc
@@ -27,11 +27,8 @@ CHANNELS = CollectionSpec(
     read_permission=p.ORGANIZATION_READ,
     get_row=nc.get_channel,
     fields={
-        "id": Field(t.NotificationChannel.id),
-        "displayName": Field(t.NotificationChannel.display_name),
+        **columns(t.NotificationChannel, "id", "displayName", "enabled", "createdDateTime"),
         "channelType": Field(t.NotificationChannel.kind),
-        "enabled": Field(t.NotificationChannel.enabled),
-        "createdDateTime": Field(t.NotificationChannel.created_date_time),
     },
 )
 mount(router, CHANNELS)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from countersign.api.collections import CollectionSpec, mount
 from countersign.api.deps import base_url, context, current_caller
-from countersign.api.odata import Field
+from countersign.api.odata import columns
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
 from countersign.services.handlers import rbac as r
@@ -24,12 +24,7 @@ ROLE_DEFINITIONS = CollectionSpec(
     read_permission=p.ROLES_READ,
     get_row=r.get_role_definition,
     scoped=True,
-    fields={
-        "id": Field(t.RoleDefinition.id),
-        "displayName": Field(t.RoleDefinition.display_name),
-        "isBuiltIn": Field(t.RoleDefinition.is_built_in),
-        "lastModifiedDateTime": Field(t.RoleDefinition.last_modified_date_time),
-    },
+    fields=columns(t.RoleDefinition, "id", "displayName", "isBuiltIn", "lastModifiedDateTime"),
 )
 ROLE_ASSIGNMENTS = CollectionSpec(
     path="/roleAssignments",
@@ -38,11 +33,7 @@ ROLE_ASSIGNMENTS = CollectionSpec(
     serialize=r.role_assignment_json,
     read_permission=p.ROLES_READ,
     get_row=r.get_role_assignment,
-    fields={
-        "id": Field(t.RoleAssignment.id),
-        "displayName": Field(t.RoleAssignment.display_name),
-        "roleDefinitionId": Field(t.RoleAssignment.role_definition_id),
-    },
+    fields=columns(t.RoleAssignment, "id", "displayName", "roleDefinitionId"),
 )
 ROLE_SCOPE_TAGS = CollectionSpec(
     path="/roleScopeTags",
@@ -51,11 +42,7 @@ ROLE_SCOPE_TAGS = CollectionSpec(
     serialize=r.scope_tag_json,
     read_permission=p.ROLES_READ,
     get_row=r.get_scope_tag,
-    fields={
-        "id": Field(t.RoleScopeTag.id),
-        "displayName": Field(t.RoleScopeTag.display_name),
-        "isBuiltIn": Field(t.RoleScopeTag.is_built_in),
-    },
+    fields=columns(t.RoleScopeTag, "id", "displayName", "isBuiltIn"),
     default_order=(),
 )
 

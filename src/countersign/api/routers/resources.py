@@ -10,7 +10,7 @@ from pydantic import Field as BodyField
 
 from countersign.api.collections import CollectionSpec, mount
 from countersign.api.deps import base_url, context, current_caller
-from countersign.api.odata import Field
+from countersign.api.odata import Field, columns
 from countersign.api.writes import if_match_version, json_body, run_change
 from countersign.domain import permissions as p
 from countersign.domain.actors import Caller
@@ -121,17 +121,7 @@ MANAGED_DEVICES = CollectionSpec(
     get_row=d.get_device,
     scoped=True,
     operations={CREATE, UPDATE, DELETE},
-    fields={
-        "id": Field(t.ManagedDevice.id),
-        "deviceName": Field(t.ManagedDevice.device_name),
-        "operatingSystem": Field(t.ManagedDevice.operating_system),
-        "osVersion": Field(t.ManagedDevice.os_version),
-        "serialNumber": Field(t.ManagedDevice.serial_number),
-        "userPrincipalName": Field(t.ManagedDevice.user_principal_name),
-        "complianceState": Field(t.ManagedDevice.compliance_state),
-        "managementState": Field(t.ManagedDevice.management_state),
-        "lastSyncDateTime": Field(t.ManagedDevice.last_sync_date_time),
-    },
+    fields=columns(t.ManagedDevice, "id", *d.INVENTORY),
     default_order=(("deviceName", False),),
 )
 

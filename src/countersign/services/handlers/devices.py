@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
+from pydantic.alias_generators import to_snake
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -64,6 +65,20 @@ ManagementState = Literal[
     "wiped",
     "retired",
 ]
+
+
+# A device's inventory, in Graph's names: the body's fields and the row's columns (each the
+# name in snake case), the CSV import's columns and the API's $filter fields.
+INVENTORY = (
+    "deviceName",
+    "operatingSystem",
+    "osVersion",
+    "serialNumber",
+    "userPrincipalName",
+    "complianceState",
+    "managementState",
+    "lastSyncDateTime",
+)
 
 
 class DeviceBody(GraphBody):
@@ -426,6 +441,11 @@ def _modelled(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k in DEVICE_BODY_NAMES}
 
 
+def _inventory(body: DeviceBody) -> dict[str, Any]:
+    """The body's inventory values by column name."""
+    return {to_snake(name): getattr(body, to_snake(name)) for name in INVENTORY}
+
+
 def _new_device(
     body: DeviceBody, extra: dict[str, Any], tenant_id: str, device_id: str, now: datetime
 ) -> t.ManagedDevice:
@@ -433,14 +453,7 @@ def _new_device(
         properties=extra,
         id=device_id,
         tenant_id=tenant_id,
-        device_name=body.device_name,
-        operating_system=body.operating_system,
-        os_version=body.os_version,
-        serial_number=body.serial_number,
-        user_principal_name=body.user_principal_name,
-        compliance_state=body.compliance_state,
-        management_state=body.management_state,
-        last_sync_date_time=body.last_sync_date_time,
+        **_inventory(body),
         role_scope_tag_ids=list(body.role_scope_tag_ids),
         device_action_results=[],
         created_date_time=now,
@@ -450,14 +463,8 @@ def _new_device(
 
 
 def _update_device(session: Session, row: t.ManagedDevice, body: DeviceBody, now: datetime) -> None:
-    row.device_name = body.device_name
-    row.operating_system = body.operating_system
-    row.os_version = body.os_version
-    row.serial_number = body.serial_number
-    row.user_principal_name = body.user_principal_name
-    row.compliance_state = body.compliance_state
-    row.management_state = body.management_state
-    row.last_sync_date_time = body.last_sync_date_time
+    for column, value in _inventory(body).items():
+        setattr(row, column, value)
     if list(row.role_scope_tag_ids) != list(body.role_scope_tag_ids):
         set_scope_tags(session, row, body.role_scope_tag_ids)
     touch(row, now)
@@ -465,17 +472,7 @@ def _update_device(session: Session, row: t.ManagedDevice, body: DeviceBody, now
 
 # -- CSV import ------------------------------------------------------------------------------
 
-CSV_COLUMNS = (
-    "deviceName",
-    "operatingSystem",
-    "osVersion",
-    "serialNumber",
-    "userPrincipalName",
-    "complianceState",
-    "managementState",
-    "lastSyncDateTime",
-    "roleScopeTagIds",
-)
+CSV_COLUMNS = (*INVENTORY, "roleScopeTagIds")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@
 - `reminderHoursBeforeExpiry` (1-2160, or null for the server's default,
   `COUNTERSIGN_REMINDER_HOURS_BEFORE_EXPIRY`): when the eligible approvers of a request still
   waiting get their one reminder (services/remind_requests.py).
+- `changeFreezeWindows` ([{startDateTime, endDateTime, reason}], at most 50): while one is
+  open no protected request can be completed (approving still works); completion answers 409
+  naming the window (domain/policy_rules.py: freeze_at).
 
 Reading needs `Microsoft.Intune_Organization_Read`; changing needs the approval permission
 (`Microsoft.Intune_MultiAdminApproval_ApprovalForMultiAdminApproval`), is audited, and is a
@@ -17,10 +20,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field, model_validator
 from sqlalchemy.orm import Session
 
 from countersign.domain import permissions as p
+from countersign.domain import policy_rules as rules
 from countersign.domain.actors import Caller
 from countersign.domain.errors import NotFound, ValidationFailed
 from countersign.domain.resource_types import RESOURCE_TYPES, lock_key
@@ -32,6 +36,7 @@ from countersign.services.changes import (
     Result,
     check_version,
     etag,
+    iso,
     parse_body,
 )
 from countersign.services.handlers.base import CollectionHandler
@@ -43,10 +48,30 @@ ODATA_TYPE = "#microsoft.graph.countersignMultiAdminApprovalSettings"
 MAX_REMINDER_HOURS = MAX_LIFETIME_DAYS * 24
 
 
+class FreezeWindowBody(GraphBody):
+    start_date_time: AwareDatetime
+    end_date_time: AwareDatetime
+    reason: str = Field(min_length=1, max_length=256)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FreezeWindowBody:
+        if self.end_date_time <= self.start_date_time:
+            raise ValueError("endDateTime must be after startDateTime")
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "startDateTime": iso(self.start_date_time),
+            "endDateTime": iso(self.end_date_time),
+            "reason": self.reason,
+        }
+
+
 class SettingsUpdate(GraphBody):
     # strict: JSON integers only (no true, "24" or 24.5).
     request_lifetime_in_days: int = Field(30, ge=1, le=MAX_LIFETIME_DAYS, strict=True)
     reminder_hours_before_expiry: int | None = Field(None, ge=1, le=MAX_REMINDER_HOURS, strict=True)
+    change_freeze_windows: list[FreezeWindowBody] = Field([], max_length=rules.MAX_FREEZE_WINDOWS)
 
 
 def _tenant(session: Session, tenant_id: str) -> t.Tenant:
@@ -63,6 +88,7 @@ def settings_json(tenant: t.Tenant) -> dict[str, Any]:
         "id": tenant.id,
         "requestLifetimeInDays": tenant.request_lifetime_days,
         "reminderHoursBeforeExpiry": tenant.reminder_hours_before_expiry,
+        "changeFreezeWindows": list(tenant.freeze_windows or ()),
         "version": tenant.settings_version,
     }
 
@@ -93,14 +119,15 @@ class MultiAdminApprovalSettings(CollectionHandler[t.Tenant]):
             entity_keys=(lock_key(COLLECTION, tenant.id),),
             versions={tenant.id: tenant.settings_version},
             before=before,
-            after={**before, **update.model_dump(by_alias=True, exclude_unset=True)},
+            after={**before, **_graph(update)},
         )
 
     def _update(self, body: dict[str, Any]) -> SettingsUpdate:
         update = parse_body(SettingsUpdate, body, partial=True)
         if not update.model_fields_set:
             raise ValidationFailed(
-                "Name at least one of 'requestLifetimeInDays' and 'reminderHoursBeforeExpiry'."
+                "Name at least one of 'requestLifetimeInDays', 'reminderHoursBeforeExpiry' and "
+                "'changeFreezeWindows'."
             )
         return update
 
@@ -113,5 +140,15 @@ class MultiAdminApprovalSettings(CollectionHandler[t.Tenant]):
             tenant.request_lifetime_days = update.request_lifetime_in_days
         if "reminder_hours_before_expiry" in update.model_fields_set:
             tenant.reminder_hours_before_expiry = update.reminder_hours_before_expiry
+        if "change_freeze_windows" in update.model_fields_set:
+            tenant.freeze_windows = _graph(update)["changeFreezeWindows"]
         tenant.settings_version += 1
         return Result(204, settings_json(tenant), tenant.id)
+
+
+def _graph(update: SettingsUpdate) -> dict[str, Any]:
+    """The properties an update sets, as Graph JSON (freeze windows in ISO 8601, UTC)."""
+    values = update.model_dump(by_alias=True, exclude_unset=True)
+    if "change_freeze_windows" in update.model_fields_set:
+        values["changeFreezeWindows"] = [w.to_json() for w in update.change_freeze_windows]
+    return values

@@ -44,6 +44,11 @@ def upgrade() -> None:
         sa.Column("request_lifetime_days", sa.Integer(), nullable=False),
         sa.Column("reminder_hours_before_expiry", sa.Integer(), nullable=True),
         sa.Column("settings_version", sa.Integer(), nullable=False),
+        sa.Column(
+            "freeze_windows",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("directory_version", sa.BigInteger(), nullable=False),
         sa.Column("audit_sequence", sa.BigInteger(), nullable=False),
         sa.Column("audit_head_hash", sa.String(length=64), nullable=False),
@@ -65,6 +70,23 @@ def upgrade() -> None:
         sa.Column("approvals_required", sa.Integer(), nullable=False),
         sa.Column("auto_complete", sa.Boolean(), nullable=False),
         sa.Column("request_lifetime_days", sa.Integer(), nullable=True),
+        sa.Column(
+            "scope_tag_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "excluded_application_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "stages",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("approval_window_hours", sa.Integer(), nullable=True),
+        sa.Column("completion_window_hours", sa.Integer(), nullable=True),
         sa.Column(
             "created_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
@@ -147,6 +169,23 @@ def upgrade() -> None:
             nullable=True,
         ),
         sa.Column("reminder_sent", sa.Boolean(), nullable=False),
+        sa.Column(
+            "stages",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("current_stage", sa.Integer(), nullable=False),
+        sa.Column(
+            "lifetime_end_date_time",
+            countersign.store.tables.UTCDateTime(timezone=True),
+            nullable=True,
+        ),
+        sa.Column("completion_window_hours", sa.Integer(), nullable=True),
+        sa.Column(
+            "scheduled_completion_date_time",
+            countersign.store.tables.UTCDateTime(timezone=True),
+            nullable=True,
+        ),
         sa.ForeignKeyConstraint(
             ["tenant_id"],
             ["tenants.id"],
@@ -159,6 +198,11 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_approval_requests_status_expiration_date_time"),
             ["status", "expiration_date_time"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_approval_requests_status_scheduled_completion_date_time"),
+            ["status", "scheduled_completion_date_time"],
             unique=False,
         )
         batch_op.create_index(
@@ -598,6 +642,7 @@ def upgrade() -> None:
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
         sa.Column("approver_name", sa.String(length=256), nullable=False),
         sa.Column("decision", sa.String(length=16), nullable=False),
+        sa.Column("stage", sa.Integer(), nullable=False),
         sa.Column("justification", sa.String(length=1024), nullable=True),
         sa.Column(
             "decided_date_time", countersign.store.tables.UTCDateTime(timezone=True), nullable=False
@@ -994,6 +1039,9 @@ def downgrade() -> None:
         )
         batch_op.drop_index(batch_op.f("ix_approval_requests_tenant_id_request_date_time_id"))
         batch_op.drop_index(batch_op.f("ix_approval_requests_tenant_id"))
+        batch_op.drop_index(
+            batch_op.f("ix_approval_requests_status_scheduled_completion_date_time")
+        )
         batch_op.drop_index(batch_op.f("ix_approval_requests_status_expiration_date_time"))
 
     op.drop_table("approval_requests")
