@@ -188,10 +188,10 @@ _DECISIONS = t.ApprovalDecision.__table__
 
 def _record_decision(insert: Any) -> Any:
     statement = insert(_DECISIONS)
-    replaced = ("approver_name", "decision", "justification", "decided_date_time")
+    key = [column.name for column in _DECISIONS.primary_key]
     return statement.on_conflict_do_update(
-        index_elements=["request_id", "approver_id"],
-        set_={name: statement.excluded[name] for name in replaced},
+        index_elements=key,
+        set_={c.name: statement.excluded[c.name] for c in _DECISIONS.columns if not c.primary_key},
     )
 
 
@@ -261,7 +261,11 @@ class SqlUnitOfWork:
         # One statement (the ORM's merge read the row first): insert, or replace the
         # approver's earlier decision (a reject after an approve).
         dialect = "sqlite" if self.db.is_sqlite else "postgresql"
-        values = {column.key: getattr(decision, column.key) for column in _DECISIONS.columns}
+        values = {
+            column.key: value
+            for column in _DECISIONS.columns
+            if (value := getattr(decision, column.key)) is not None  # else the column's default
+        }
         self.session.execute(_RECORD_DECISION[dialect], values)
 
     def lock_holders(
