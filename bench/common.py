@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -78,7 +79,8 @@ def server_process(
         "COUNTERSIGN_DATABASE_URL": database_url,
         "COUNTERSIGN_LOG_LEVEL": "warning",
     }
-    # The server's own log, kept for when a figure looks wrong (its path goes to stderr).
+    # The server's own log, kept for when a figure looks wrong (its path goes to stderr, and
+    # is the process's `log_path` attribute).
     log_path = Path(tempfile.mkdtemp(prefix="countersign-bench-")) / "server.log"
     print(f"server log: {log_path}", file=sys.stderr)
     command = [
@@ -95,6 +97,20 @@ def server_process(
         yield started
 
 
+def log_troubles(log_path: Path) -> list[str]:
+    """Lines of a server log (JSON lines) that name a deadlock, a server error, a traceback or
+    are logged at level error."""
+    words = (
+        "deadlock",
+        "traceback",
+        "internal server error",
+        "unhandled error",
+        '"level": "error"',
+    )
+    lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
+    return [line for line in lines if any(word in line.lower() for word in words)]
+
+
 @contextmanager
 def running(
     command: list[str], env: dict[str, str], port: int, log_path: Path, cwd: Path | None = None
@@ -102,6 +118,7 @@ def running(
     """Run a server command until the block ends, once its /readyz answers 200."""
     with log_path.open("w") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
+        process.log_path = log_path  # type: ignore[attr-defined]
         url = f"http://127.0.0.1:{port}"
         try:
             for _ in range(300):
@@ -121,8 +138,8 @@ def running(
             process.wait(timeout=30)
 
 
-def token(url: str, upn: str, password: str = PASSWORD) -> dict[str, str]:
-    response = httpx.post(
+def token(url: str, upn: str, password: str = PASSWORD, http: Any = httpx) -> dict[str, str]:
+    response = http.post(
         url + "/oauth2/token",
         timeout=60,
         data={"grant_type": "password", "username": upn, "password": password},

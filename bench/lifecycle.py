@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -29,7 +30,9 @@ REQUESTS = "/beta/deviceManagement/operationApprovalRequests"
 JUSTIFY = {"x-msft-approval-justification": base64.b64encode(b"Benchmark change").decode()}
 
 
-def set_up(url: str, database_url: str) -> tuple[dict[str, str], dict[str, str]]:
+def set_up(url: str, database_url: str, http: Any = httpx) -> tuple[dict[str, str], dict[str, str]]:
+    """A tenant whose apps are protected by an access policy, its two admins' headers. `http`
+    posts (httpx, or an in-process client whose base URL is `url`)."""
     domain = f"bench{uuid.uuid4().hex[:6]}.example"
     created = json.loads(
         countersign(
@@ -45,8 +48,9 @@ def set_up(url: str, database_url: str) -> tuple[dict[str, str], dict[str, str]]
             "--json",
         )
     )
-    admin1 = token(url, created["userPrincipalName"])
-    client = httpx.Client(base_url=url, headers=admin1, timeout=60)
+    admin1 = token(url, created["userPrincipalName"], http=http)
+    client = httpx.Client(base_url=url, headers=admin1, timeout=60) if http is httpx else http
+    client.headers.update(admin1)
     admin2 = client.post(
         "/beta/users",
         json={
@@ -72,7 +76,7 @@ def set_up(url: str, database_url: str) -> tuple[dict[str, str], dict[str, str]]
             "roleDefinitionId": roles["value"][0]["id"],
         },
     ).raise_for_status()
-    second = token(url, f"admin2@{domain}")
+    second = token(url, f"admin2@{domain}", http=http)
     submitted = client.post(
         "/beta/deviceManagement/operationApprovalPolicies",
         headers=JUSTIFY,
@@ -84,20 +88,25 @@ def set_up(url: str, database_url: str) -> tuple[dict[str, str], dict[str, str]]
         },
     )
     request_id = submitted.headers["x-msft-approval-code"]
-    httpx.post(f"{url}{REQUESTS}/{request_id}/approve", headers=second, json={}).raise_for_status()
+    http.post(f"{url}{REQUESTS}/{request_id}/approve", headers=second, json={}).raise_for_status()
     client.post(f"{REQUESTS}/{request_id}/complete").raise_for_status()
     return admin1, second
 
 
-async def lifecycle(
-    client: httpx.AsyncClient, admin1: dict[str, str], admin2: dict[str, str]
-) -> None:
-    body = {
+def app_body() -> dict[str, Any]:
+    """A new protected object: a web app, named afresh."""
+    return {
         "@odata.type": "#microsoft.graph.webApp",
         "displayName": f"App {uuid.uuid4().hex[:8]}",
         "publisher": "Bench",
         "appUrl": "https://example.com",
     }
+
+
+async def lifecycle(
+    client: httpx.AsyncClient, admin1: dict[str, str], admin2: dict[str, str]
+) -> None:
+    body = app_body()
     submitted = await client.post(APPS, json=body, headers={**admin1, **JUSTIFY})
     assert submitted.status_code == 403, submitted.text
     code = submitted.headers["x-msft-approval-code"]

@@ -13,11 +13,12 @@ In the same run, a bare FastAPI app (bench/bare_app.py: one sync POST with a Pyd
 same Uvicorn settings and worker count) is driven the same way with three POSTs per "lifecycle".
 For each: lifecycles/s, p50/p99 of a lifecycle (timed in Lua), and the servers' own CPU per
 lifecycle (utime + stime of the server processes and their children, from /proc, before and
-after), then the ratios. At the end the audit chain is verified and every lifecycle must have
-completed its request.
+after), then the ratios. At the end the audit chain is verified, every lifecycle must have
+completed its request, and the server log must name no deadlock, server error or traceback
+(`--workers 4` runs four server processes: the scale-out check).
 
 wrk is not installed by this script: `apt-get install wrk` (Debian's package), or `make
-bench-tools`. With --profile DIR, py-spy (`.venv/bin/pip install py-spy`) records Countersign's
+bench-tools`. With --profile DIR, py-spy (a dev dependency) records Countersign's
 server processes during the measured run into DIR (collapsed stacks and a flame graph; the CPU
 figures of such a run include py-spy's own disturbance of the two cores).
 """
@@ -38,7 +39,15 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import countersign, database, free_port, percentile, running, server_process
+from common import (
+    countersign,
+    database,
+    free_port,
+    log_troubles,
+    percentile,
+    running,
+    server_process,
+)
 from lifecycle import set_up
 
 from countersign.store import tables as t
@@ -201,7 +210,7 @@ def completed_requests(database_url: str) -> int:
 def profiler(pid: int, directory: Path, seconds: int) -> subprocess.Popen[bytes]:
     py_spy = Path(sys.executable).parent / "py-spy"
     if not py_spy.exists():
-        sys.exit("--profile needs py-spy: .venv/bin/pip install py-spy")
+        sys.exit("--profile needs py-spy (a dev dependency): .venv/bin/pip install -e '.[dev]'")
     directory.mkdir(parents=True, exist_ok=True)
     command = [
         str(py_spy),
@@ -264,6 +273,7 @@ def main() -> None:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes what it has
                 spy.wait(timeout=60)
+            troubles = log_troubles(process.log_path)  # type: ignore[attr-defined]
         verdict = countersign(database_url, "audit", "verify").strip()
         completed = completed_requests(database_url)
     expected = 1 + warm.completed + ours.completed  # the policy's own request, the warm-up
@@ -295,8 +305,11 @@ def main() -> None:
             f" ({bare.rate / max(ours.rate, 1e-9):.1f}x slower)"
         )
     print(f"  {verdict}; completed requests {completed} of {expected} expected")
+    print(f"  server log: {len(troubles)} lines naming a deadlock, a 5xx or a traceback")
+    for line in troubles[:5]:
+        print(f"    {line[:200]}")
     print(f"  load average after: {os.getloadavg()[0]:.2f}")
-    if completed != expected or ours.failed or (bare is not None and bare.failed):
+    if completed != expected or ours.failed or troubles or (bare is not None and bare.failed):
         sys.exit("some lifecycles did not complete")
 
 

@@ -1,19 +1,24 @@
 """What the write path keeps between statements and between requests, and why it stays correct:
-the enabled channels cached per process by directory version (every channel change bumps it),
-and the audit chain's head carried from one entry to the next within a transaction."""
+the enabled channels and the callers cached per process by directory version (every channel or
+account change bumps it), and the audit chain's head carried from one entry to the next
+within a transaction."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from fastapi.testclient import TestClient
+from httpx2 import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from countersign.api.app import create_app
+from countersign.config import Settings
 from countersign.notify import outbox
 from countersign.services import audit
 from countersign.store import tables as t
 from countersign.store.db import Database
-from tests.factories import Tenant, TenantFactory
+from tests.factories import PASSWORD, Tenant, TenantFactory
 
 CHANNELS = "/beta/deviceManagement/notificationChannels"
 
@@ -137,3 +142,53 @@ def test_entries_of_one_transaction_continue_the_chain_and_a_rolled_back_savepoi
         ).all()
         assert activities == ["One", "Two", "Three"]
         assert audit.verify_chain(session, tenant.id) is None
+
+
+def test_a_caller_another_process_resolved_is_resolved_again_once_the_account_changes(
+    tenants: TenantFactory, settings: Settings, database_url: str
+) -> None:
+    """Each process keeps the callers it resolved by directory version (one statement a request
+    instead of a transaction); a change to the account, made by another process, still counts
+    on the next request."""
+    tenant = tenants()
+    user = tenant.user(roles=("Read Only Operator",))
+    other_db = Database(database_url)
+    try:
+        with TestClient(create_app(settings, other_db)) as other:
+
+            def me() -> Response:
+                return other.get("/beta/me", headers=user.headers)
+
+            assert me().json()["displayName"] == user.upn.split("@")[0]
+            tenant.ok("PATCH", f"/beta/users/{user.id}", json={"displayName": "Renamed"})
+            assert me().json()["displayName"] == "Renamed"
+            tenant.ok("PATCH", f"/beta/users/{user.id}", json={"accountEnabled": False})
+            assert me().status_code == 401
+            tenant.ok("PATCH", f"/beta/users/{user.id}", json={"accountEnabled": True})
+            # Re-enabling revoked the token too (a takeover property): a fresh one works.
+            assert me().status_code == 401
+            fresh = tenant.sign_in(user.upn, PASSWORD)
+            assert other.get("/beta/me", headers=fresh.headers).status_code == 200
+    finally:
+        other_db.dispose()
+
+
+def test_what_a_process_derived_at_a_directory_version_is_used_at_that_version_only(
+    database_url: str,
+) -> None:
+    """Kept per tenant at one version (a newer one replaces all that was kept at the older, so
+    no old snapshot outlives it); a value read at a version older than the one kept is
+    dropped, not kept in its place."""
+    db = Database(database_url)
+    try:
+        db.remember("tenant", ("a",), 1, "a at 1")
+        assert db.remembered("tenant", ("a",), 1) == "a at 1"
+        db.remember("tenant", ("b",), 2, "b at 2")
+        assert db.remembered("tenant", ("a",), 1) is None
+        assert db.remembered("tenant", ("b",), 2) == "b at 2"
+        db.remember("tenant", ("a",), 1, "a at 1, read late")
+        assert db.remembered("tenant", ("a",), 1) is None
+        assert db.remembered("tenant", ("b",), 2) == "b at 2"
+        assert db.remembered("other tenant", ("b",), 2) is None
+    finally:
+        db.dispose()

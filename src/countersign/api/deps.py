@@ -13,7 +13,7 @@ from countersign.clock import Clock, system_clock
 from countersign.config import Settings
 from countersign.domain.actors import Caller
 from countersign.domain.errors import Unauthorized
-from countersign.services.identity import resolve_caller
+from countersign.services.identity import cached_caller, resolve_caller
 from countersign.store.db import Database
 
 
@@ -47,8 +47,10 @@ def current_caller(request: Request) -> Caller:
         raise Unauthorized("Access token is empty.")
     ctx = context(request)
     claims = ctx.tokens.verify(token.strip())
-    with ctx.db.read() as session:
-        caller = resolve_caller(session, ctx.db, claims, request.state.request_id)
+    caller = cached_caller(ctx.db, claims, request.state.request_id)
+    if caller is None:
+        with ctx.db.read() as session:
+            caller = resolve_caller(session, ctx.db, claims, request.state.request_id)
     request.state.caller = caller
     return caller
 

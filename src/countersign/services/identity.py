@@ -6,13 +6,14 @@ import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, null, select
 from sqlalchemy.orm import Session
 
 from countersign.auth.passwords import hash_secret, verify_secret
 from countersign.auth.tokens import TokenClaims
 from countersign.domain.actors import SERVICE_PRINCIPAL, USER, Caller
 from countersign.domain.errors import AccountLocked, Unauthorized, ValidationFailed
+from countersign.domain.rbac import DirectorySnapshot
 from countersign.services import audit
 from countersign.store import tables as t
 from countersign.store.db import Database, bump_directory_version, current_snapshot
@@ -20,9 +21,10 @@ from countersign.store.db import Database, bump_directory_version, current_snaps
 INVALID_GRANT = "The user name or password is incorrect."
 
 
-# Only the columns needed (not the whole user entity), as Core statements built once (their
-# compiled form is cached): this runs on every request.
+# Only the columns needed (not the whole entity), as Core statements built once (their compiled
+# form is cached): this runs on every request.
 _USERS = t.Base.metadata.tables["users"]
+_SPS = t.Base.metadata.tables["service_principals"]
 _TENANTS = t.Base.metadata.tables["tenants"]
 _USER_COLUMNS = select(
     _USERS.c.id,
@@ -39,6 +41,29 @@ _USER_BY_UPN = _USER_COLUMNS.where(
     _USERS.c.tenant_id == bindparam("caller_tenant_id"),
     _USERS.c.user_principal_name == bindparam("caller_upn"),
 )
+_SP_BY_ID = (
+    select(
+        _SPS.c.id,
+        _SPS.c.display_name,
+        null().label("user_principal_name"),
+        _SPS.c.account_enabled,
+        null().label("tokens_valid_after"),
+        _TENANTS.c.directory_version,
+    )
+    .join(_TENANTS, _TENANTS.c.id == _SPS.c.tenant_id)
+    .where(_SPS.c.tenant_id == bindparam("caller_tenant_id"), _SPS.c.id == bindparam("caller_id"))
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Resolved:
+    """A principal as its row stood at a directory version: sound to reuse while the version
+    stands, because every change to a user's or service principal's row bumps it (their
+    handlers are `directory_cached`; a user's own password change bumps it too)."""
+
+    caller: Caller  # without a correlation id
+    enabled: bool
+    tokens_valid_after: float | None
 
 
 def resolve_caller(
@@ -46,70 +71,98 @@ def resolve_caller(
 ) -> Caller:
     """Load the principal a token names, in its tenant, and what it may do right now."""
     if claims.principal_type == SERVICE_PRINCIPAL:
-        sp = session.execute(
-            select(t.ServicePrincipal, t.Tenant.directory_version)
-            .join(t.Tenant, t.Tenant.id == t.ServicePrincipal.tenant_id)
-            .where(
-                t.ServicePrincipal.id == claims.principal_id,
-                t.ServicePrincipal.tenant_id == claims.tenant_id,
-            )
+        found = session.execute(
+            _SP_BY_ID, {"caller_tenant_id": claims.tenant_id, "caller_id": claims.principal_id}
         ).first()
-        if sp is None or not sp[0].account_enabled:
+    elif claims.principal_id is not None:
+        found = session.execute(
+            _USER_BY_ID, {"caller_tenant_id": claims.tenant_id, "caller_id": claims.principal_id}
+        ).first()
+    else:
+        found = None
+    by_upn = claims.principal_type != SERVICE_PRINCIPAL and (
+        claims.principal_id is None or bool(claims.upn)
+    )
+    if found is None and by_upn:
+        found = session.execute(
+            _USER_BY_UPN,
+            {"caller_tenant_id": claims.tenant_id, "caller_upn": (claims.upn or "").lower()},
+        ).first()
+    if found is None:
+        return _checked(claims, None, correlation_id)
+    snapshot = db.snapshot(session, claims.tenant_id, found.directory_version)
+    revoked = found.tokens_valid_after
+    resolved = _Resolved(
+        Caller(
+            tenant_id=claims.tenant_id,
+            id=found.id,
+            type=claims.principal_type if claims.principal_type == SERVICE_PRINCIPAL else USER,
+            display_name=found.display_name,
+            upn=found.user_principal_name,
+            access=snapshot.access_for(found.id),
+            snapshot=snapshot,
+        ),
+        bool(found.account_enabled),
+        None if revoked is None else revoked.timestamp(),
+    )
+    db.remember(claims.tenant_id, _principal_key(claims), found.directory_version, resolved)
+    return _checked(claims, resolved, correlation_id)
+
+
+def cached_caller(
+    db: Database, claims: TokenClaims, correlation_id: str | None = None
+) -> Caller | None:
+    """`resolve_caller` at the cost of one statement outside any transaction (the tenant's
+    directory version), when this process resolved the principal at that version; else None."""
+    version = db.directory_version(claims.tenant_id)
+    if version is None:
+        return None
+    resolved = db.remembered(claims.tenant_id, _principal_key(claims), version)
+    if not isinstance(resolved, _Resolved):
+        return None
+    return _checked(claims, resolved, correlation_id)
+
+
+def _principal_key(claims: TokenClaims) -> tuple[str, str, str, str]:
+    """What a token names in its tenant: a principal, by id or (external tokens) by upn."""
+    return ("caller", claims.principal_type, claims.principal_id or "", claims.upn or "")
+
+
+def _checked(claims: TokenClaims, resolved: _Resolved | None, correlation_id: str | None) -> Caller:
+    """The caller, unless its account is gone or disabled or the token predates a revocation."""
+    if resolved is None or not resolved.enabled:
+        if claims.principal_type == SERVICE_PRINCIPAL:
             raise Unauthorized(
                 "The service principal of the token no longer exists or is disabled."
             )
-        principal_id, name, upn, version = sp[0].id, sp[0].display_name, None, sp[1]
-        principal_type = SERVICE_PRINCIPAL
-    else:
-        if claims.principal_id is not None:
-            found = session.execute(
-                _USER_BY_ID,
-                {"caller_tenant_id": claims.tenant_id, "caller_id": claims.principal_id},
-            ).first()
-        else:
-            found = None
-        if found is None and (claims.principal_id is None or claims.upn):
-            found = session.execute(
-                _USER_BY_UPN,
-                {"caller_tenant_id": claims.tenant_id, "caller_upn": (claims.upn or "").lower()},
-            ).first()
-        if found is None or not found.account_enabled:
-            raise Unauthorized("The user of the token no longer exists or is disabled.")
-        revoked = found.tokens_valid_after
-        if (
-            revoked is not None
-            and claims.issued_at is not None
-            and claims.issued_at < revoked.timestamp()
-        ):
-            raise Unauthorized(
-                "The token was issued before the account's credentials changed; sign in again."
-            )
-        principal_id, name, upn, version = (
-            found.id,
-            found.display_name,
-            found.user_principal_name,
-            found.directory_version,
+        raise Unauthorized("The user of the token no longer exists or is disabled.")
+    revoked = resolved.tokens_valid_after
+    if revoked is not None and claims.issued_at is not None and claims.issued_at < revoked:
+        raise Unauthorized(
+            "The token was issued before the account's credentials changed; sign in again."
         )
-        principal_type = USER
-    snapshot = db.snapshot(session, claims.tenant_id, version)
-    return Caller(
-        tenant_id=claims.tenant_id,
-        id=principal_id,
-        type=principal_type,
-        display_name=name,
-        upn=upn,
-        access=snapshot.access_for(principal_id),
-        snapshot=snapshot,
-        correlation_id=correlation_id,
-    )
+    if correlation_id is None:
+        return resolved.caller
+    return dataclasses.replace(resolved.caller, correlation_id=correlation_id)
 
 
 def caller_as_of(session: Session, db: Database, caller: Caller) -> Caller:
     """The caller as of this transaction: policies or roles may have changed since sign-in."""
-    snapshot = current_snapshot(session, db, caller.tenant_id)
+    snapshot = snapshot_as_of(session, db, caller.tenant_id)
     if snapshot is caller.snapshot:
         return caller
     return dataclasses.replace(caller, snapshot=snapshot, access=snapshot.access_for(caller.id))
+
+
+def snapshot_as_of(session: Session, db: Database, tenant_id: str) -> DirectorySnapshot:
+    """The tenant's directory snapshot as of this transaction.
+
+    In a SQLite write transaction the database's write lock is held from BEGIN IMMEDIATE, so
+    the tenant's lock costs nothing more: the version is read with the audit chain's head, and
+    the transaction's audit entry then needs no read of its own."""
+    if db.is_sqlite and session.connection().get_execution_options().get("countersign_write"):
+        audit.lock_chain(session, tenant_id)
+    return current_snapshot(session, db, tenant_id)
 
 
 def sign_in_with_password(

@@ -20,7 +20,9 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import CursorResult, delete, insert, inspect, select, update
+from sqlalchemy import CursorResult, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -35,14 +37,13 @@ from countersign.notify import outbox
 from countersign.services import audit
 from countersign.services.catalog import apply_change, plan_change
 from countersign.services.changes import Change, Plan, Result
-from countersign.services.identity import caller_as_of, resolve_caller
+from countersign.services.identity import caller_as_of, resolve_caller, snapshot_as_of
 from countersign.services.request_json import request_json
 from countersign.services.summary import build_summary
 from countersign.store import tables as t
-from countersign.store.db import Database, current_snapshot, load_snapshot
+from countersign.store.db import Database, load_snapshot, locked_directory_version
 
 LOCKED_MESSAGE = "An active Approval Request already exists for this entity."
-DECISION_COLUMNS = tuple(attribute.key for attribute in inspect(t.ApprovalDecision).column_attrs)
 
 T = TypeVar("T")
 
@@ -208,7 +209,10 @@ def directory_effect(
     when it left the directory as it was (its version did not move). Refuses a change that
     would lock the tenant out of its approvals."""
     session.flush()
-    version = session.scalar(select(t.Tenant.directory_version).where(t.Tenant.id == tenant_id))
+    # Read under the tenant's lock earlier in this transaction, unless a change since bumped it.
+    version = locked_directory_version(session, tenant_id)
+    if version is None:
+        version = session.scalar(select(t.Tenant.directory_version).where(t.Tenant.id == tenant_id))
     if version == before.version:
         return None
     after = load_snapshot(session, tenant_id, version=-1)
@@ -216,6 +220,25 @@ def directory_effect(
     if locked_out is not None:
         raise ValidationFailed(locked_out, reason="approverLockout")
     return guards.access_change(before, after)
+
+
+_DECISIONS = t.ApprovalDecision.__table__
+
+
+def _record_decision(insert: Any) -> Any:
+    statement = insert(_DECISIONS)
+    key = [column.name for column in _DECISIONS.primary_key]
+    return statement.on_conflict_do_update(
+        index_elements=key,
+        set_={c.name: statement.excluded[c.name] for c in _DECISIONS.columns if not c.primary_key},
+    )
+
+
+# Built once per dialect (their compiled forms are cached).
+_RECORD_DECISION = {
+    "sqlite": _record_decision(sqlite_insert),
+    "postgresql": _record_decision(postgresql_insert),
+}
 
 
 class SqlUnitOfWork:
@@ -272,13 +295,16 @@ class SqlUnitOfWork:
 
     def record_decision(self, decision: t.ApprovalDecision) -> None:
         # The request row is locked by the transition, so no other decision on it is written
-        # between these statements; the primary key (request, approver) holds one each, and an
-        # approver's rejection replaces their own earlier approval.
-        d = t.ApprovalDecision
-        mine = (d.request_id == decision.request_id, d.approver_id == decision.approver_id)
-        self.session.execute(delete(d).where(*mine))
-        values = {column: getattr(decision, column) for column in DECISION_COLUMNS}
-        self.session.execute(insert(d), values)
+        # between its read and this one; the primary key (request, approver) holds one each.
+        # One statement (the ORM's merge read the row first): insert, or replace the
+        # approver's earlier decision (a reject after an approve).
+        dialect = "sqlite" if self.db.is_sqlite else "postgresql"
+        values = {
+            column.key: value
+            for column in _DECISIONS.columns
+            if (value := getattr(decision, column.key)) is not None  # else the column's default
+        }
+        self.session.execute(_RECORD_DECISION[dialect], values)
 
     def lock_holders(
         self, tenant_id: str, keys: Iterable[str], *, for_update: bool = False
@@ -303,7 +329,7 @@ class SqlUnitOfWork:
             raise Conflict(LOCKED_MESSAGE, reason="lockedConcurrently") from None
 
     def snapshot(self, tenant_id: str) -> DirectorySnapshot:
-        return current_snapshot(self.session, self.db, tenant_id)
+        return snapshot_as_of(self.session, self.db, tenant_id)
 
     def request_lifetime_days(self, tenant_id: str) -> int:
         days = self.session.scalar(

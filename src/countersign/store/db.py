@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Engine, bindparam, create_engine, event, select, update
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from countersign.domain.rbac import DirectorySnapshot, RoleAssignment
@@ -50,6 +50,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get("countersign_autocommit", False):
+            return  # the driver is in autocommit (isolation_level None) until a BEGIN
         immediate = connection.get_execution_options().get("countersign_write", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -74,6 +76,15 @@ class Database:
         )
         self._snapshots: dict[str, DirectorySnapshot] = {}
         self._channels: dict[str, tuple[int, tuple[EnabledChannel, ...]]] = {}
+        # Per tenant: the directory version, and what was derived from its rows at it.
+        self._remembered: dict[str, tuple[int, dict[tuple[str, ...], object]]] = {}
+        # One-statement reads outside any transaction (no BEGIN, no COMMIT). The sqlite3
+        # driver is in autocommit whenever no BEGIN was issued (make_engine), so there only
+        # the BEGIN is skipped; psycopg is switched to autocommit (client-side).
+        self._autocommit = self.engine.execution_options(
+            countersign_autocommit=True,
+            **({} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"}),
+        )
         self._lock = threading.Lock()
         self._writers = _SQLiteWriterQueue(self.engine.url.database) if self.is_sqlite else None
         # On PostgreSQL, how many write transactions this process runs at once. Writes of one
@@ -144,6 +155,33 @@ class Database:
             self._channels[tenant_id] = (version, channels)
         return channels
 
+    def directory_version(self, tenant_id: str) -> int | None:
+        """The tenant's directory version (None for no such tenant), read by one statement in
+        autocommit: a version read in no transaction is as current as one read at a
+        transaction's start."""
+        with self._autocommit.connect() as connection:
+            version = connection.execute(_DIRECTORY_VERSION, {"version_tenant_id": tenant_id})
+            return version.scalar()
+
+    def remember(self, tenant_id: str, key: tuple[str, ...], version: int, value: object) -> None:
+        """Keep `value`, derived from the tenant's rows read at its directory version `version`
+        (it must change only with that version), until the version moves. One version is kept
+        per tenant: a newer one replaces all that was kept at the older."""
+        with self._lock:
+            kept = self._remembered.get(tenant_id)
+            if kept is not None and kept[0] > version:
+                return  # read before a change this process has already seen
+            if kept is None or kept[0] != version:
+                kept = self._remembered[tenant_id] = (version, {})
+            if len(kept[1]) >= REMEMBERED_SIZE:
+                kept[1].clear()
+            kept[1][key] = value
+
+    def remembered(self, tenant_id: str, key: tuple[str, ...], version: int) -> object | None:
+        """What `remember` kept for the tenant under `key` at exactly this version, if anything."""
+        kept = self._remembered.get(tenant_id)
+        return kept[1].get(key) if kept is not None and kept[0] == version else None
+
     @staticmethod
     def of(session: Session) -> Database | None:
         """The Database that opened `session` (None for a session made elsewhere)."""
@@ -152,6 +190,10 @@ class Database:
 
 
 _DATABASE_KEY = "countersign.database"
+REMEMBERED_SIZE = 10_000
+_DIRECTORY_VERSION = select(t.Tenant.directory_version).where(
+    t.Tenant.id == bindparam("version_tenant_id")
+)
 
 
 @dataclass(frozen=True)
