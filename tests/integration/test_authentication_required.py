@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import re
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -163,25 +162,11 @@ def test_token_verified_before_is_refused_once_expired(
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/beta/me", headers=headers).status_code == 200
     assert client.get("/beta/me", headers=headers).status_code == 200  # from the cache
-    later = time.time() + lifetime + 3600
-    monkeypatch.setattr("countersign.auth.tokens.time.time", lambda: later)
-    monkeypatch.setattr("jwt.api_jwt.datetime", _FrozenDatetime(later))
+    later = datetime.now(UTC) + timedelta(seconds=lifetime + 3600)
+    monkeypatch.setattr(ctx.tokens, "clock", lambda: later)  # the clock the app was given
     response = client.get("/beta/me", headers=headers)
     assert response.status_code == 401, response.text
     assert "expired" in response.text
-
-
-class _FrozenDatetime:
-    """Stands in for the datetime class PyJWT reads the time from."""
-
-    def __init__(self, timestamp: float):
-        self._now = datetime.fromtimestamp(timestamp, UTC)
-
-    def now(self, tz: Any = None) -> datetime:
-        return self._now
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(datetime, name)
 
 
 def test_untrusted_issuer(client: TestClient, app: FastAPI, tenants: TenantFactory) -> None:
@@ -218,6 +203,11 @@ def test_hs256_signed_with_the_public_key_is_refused(
         {"tid": str(uuid.uuid4())},
         {"sub": str(uuid.uuid4()), "oid": None},
         {"exp": None},
+        {"exp": "tomorrow"},
+        {"exp": True},
+        {"iat": None},
+        {"iat": "now"},
+        {"nbf": "now"},
         {"idtyp": None},
     ],
 )

@@ -62,7 +62,7 @@ def create_app(
     app.state.ctx = Context(
         settings=settings,
         db=db,
-        tokens=TokenService(db, settings),
+        tokens=TokenService(db, settings, clock),
         extras=extras,
         clock=clock,
     )

@@ -7,8 +7,8 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeGuard
 
 import httpx
 import jwt
@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
+from countersign.clock import Clock, system_clock
 from countersign.config import Settings, TrustedIssuer
 from countersign.domain.errors import Unauthorized
 from countersign.store import tables as t
@@ -40,9 +41,10 @@ class TokenClaims:
 
 
 class TokenService:
-    def __init__(self, db: Database, settings: Settings):
+    def __init__(self, db: Database, settings: Settings, clock: Clock = system_clock):
         self.db = db
         self.settings = settings
+        self.clock = clock  # exp, nbf and iat are checked against it (countersign/clock.py)
         self._keys: dict[str, Any] = {}  # kid -> public key
         self._signing: tuple[str, Any] | None = None
         self._lock = threading.Lock()
@@ -83,7 +85,7 @@ class TokenService:
             serialization.NoEncryption(),
         ).decode()
         row = t.SigningKey(
-            kid=kid, private_key_pem=pem, public_jwk=jwk, created_date_time=datetime.now(UTC)
+            kid=kid, private_key_pem=pem, public_jwk=jwk, created_date_time=system_clock()
         )
         session.add(row)
         return row
@@ -107,7 +109,7 @@ class TokenService:
         self._load_keys()
         assert self._signing is not None
         kid, key = self._signing
-        now = now or datetime.now(UTC)
+        now = now or self.clock()
         lifetime = self.settings.access_token_minutes * 60
         claims: dict[str, Any] = {
             "iss": self.settings.issuer,
@@ -131,7 +133,7 @@ class TokenService:
     def verify(self, token: str) -> TokenClaims:
         cached = self._verified.get(token)
         if cached is not None:
-            if time.time() < cached[1] + LEEWAY_SECONDS:
+            if self.clock().timestamp() < cached[1] + LEEWAY_SECONDS:
                 return cached[0]
             self._verified.pop(token, None)
         try:
@@ -223,8 +225,9 @@ class TokenService:
             raise Unauthorized("Access token is signed with an unknown key.")
         return keys[kid]
 
-    @staticmethod
-    def _decode(token: str, key: Any, audience: str, issuer: str) -> dict[str, Any]:
+    def _decode(self, token: str, key: Any, audience: str, issuer: str) -> dict[str, Any]:
+        """The verified claims. PyJWT checks the signature, audience, issuer and that exp and
+        iat are there; the times are checked here, against the injected clock."""
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -232,18 +235,33 @@ class TokenService:
                 algorithms=["RS256"],
                 audience=audience,
                 issuer=issuer,
-                options={"require": ["exp", "iat"]},
-                leeway=LEEWAY_SECONDS,
+                options={
+                    "require": ["exp", "iat"],
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("Access token has expired.") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized("Access token validation failed.") from exc
+        now = self.clock().timestamp()
+        exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf", 0)
+        if not (_is_time(exp) and _is_time(iat) and _is_time(nbf)):
+            raise Unauthorized("Access token validation failed.")
+        if now > exp + LEEWAY_SECONDS:
+            raise Unauthorized("Access token has expired.")
+        if max(iat, nbf) > now + LEEWAY_SECONDS:
+            raise Unauthorized("Access token is not valid yet.")
         return claims
+
+
+def _is_time(value: Any) -> TypeGuard[int | float]:
+    """A NumericDate: seconds since the epoch, a number (never a boolean)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _issued_at(claims: dict[str, Any]) -> float:
     """A token's `iat` (required by _decode); a token without a usable one counts as issued at
     the epoch, so any credentials change revokes it."""
     iat = claims.get("iat")
-    return float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else 0.0
+    return float(iat) if _is_time(iat) else 0.0
