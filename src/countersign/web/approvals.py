@@ -19,7 +19,7 @@ from countersign.domain import approval as a
 from countersign.domain import policy_rules as rules
 from countersign.domain.errors import DomainError, NotEligibleToApprove, ValidationFailed
 from countersign.domain.request import Status
-from countersign.domain.summary import row_text
+from countersign.domain.summary import POLICY_TYPE_LABELS, row_text
 from countersign.services import (
     approve_request,
     cancel_request,
@@ -50,19 +50,6 @@ router = APIRouter(prefix="/admin", route_class=HtmlRoute, dependencies=[Depends
 PAGE_SIZE = 25
 POLICY_COLLECTION = "operationApprovalPolicies"
 
-POLICY_TYPE_LABELS = {
-    "app": "Apps",
-    "script": "Scripts",
-    "role": "Role",
-    "deviceWipe": "Device wipe",
-    "deviceRetire": "Device retire",
-    "deviceDelete": "Device delete",
-    "deviceDeprovision": "Device deprovision",
-    "compliancePolicy": "Compliance policies",
-    "configurationPolicy": "Configuration policies",
-    "tenantConfiguration": "Tenant configuration",
-    "operationApprovalPolicy": "Access policies",
-}
 PLATFORM_CHOICES = {
     "windows": ("Windows only", ",".join(a.WINDOWS)),
     "nonWindows": ("Non-Windows only", ",".join(a.NON_WINDOWS)),
