@@ -23,7 +23,7 @@ from countersign.services.unit_of_work import get_request
 from countersign.store import tables as t
 from countersign.store.db import Database
 from tests.factories import PASSWORD, TenantFactory, unique
-from tests.maa import REQUESTS, SCOPE_TAGS, Seed, b64, seed
+from tests.maa import SCOPE_TAGS, Seed, b64, seed
 
 
 def race(*calls: Callable[[], Any]) -> list[Any]:
@@ -109,14 +109,7 @@ def test_approve_against_cancel_leaves_a_consistent_request(
         assert not isinstance(cancel, DomainError)
         assert isinstance(approve, dict) or type(approve).__name__ == "Conflict"
         assert s.request(request_id)["status"] == "cancelled"
-        assert (
-            s.tenant.ok(
-                "POST",
-                f"{REQUESTS}/retrieveRequestStatus",
-                json={"entityId": tag, "entityType": "roleScopeTag"},
-            )["entityLocked"]
-            is False
-        )
+        assert s.request_status(tag, "roleScopeTag")["entityLocked"] is False
 
 
 def test_complete_against_cancel_exactly_one_wins(tenants: TenantFactory, db: Database) -> None:
