@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from sqlalchemy import ColumnElement, func, select
 
 from countersign.domain import approval as a
@@ -35,17 +35,17 @@ from countersign.store import tables as t
 from countersign.web import engine
 from countersign.web.core import (
     STATUS_LABELS,
-    HtmlRoute,
     WebSession,
     form_data,
     form_lists,
+    page_router,
     redirect,
     render,
     signed_in,
     templates,
 )
 
-router = APIRouter(prefix="/admin", route_class=HtmlRoute, dependencies=[Depends(signed_in)])
+router = page_router()
 
 PAGE_SIZE = 25
 POLICY_COLLECTION = "operationApprovalPolicies"
