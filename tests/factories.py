@@ -10,12 +10,19 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
+from sqlalchemy import func, select
 
 from countersign.cli import save_credentials
 from countersign.services.tenants import create_tenant
 from countersign.store.db import Database
 
 PASSWORD = "Correct-Horse-9"
+
+
+def count_rows(db: Database, table: Any, *where: Any) -> int:
+    """How many rows of `table` match `where`, read in a transaction of its own."""
+    with db.read() as session:
+        return session.scalar(select(func.count()).select_from(table).where(*where)) or 0
 
 
 def unique(prefix: str) -> str:
@@ -233,8 +240,6 @@ def rsa_key() -> Any:
 
 def row_counts(db: Database, tenant_id: str) -> dict[str, int]:
     """How many rows of each tenant-owned table the tenant has, and its audit sequence."""
-    from sqlalchemy import func, select
-
     from countersign.store import tables as t
 
     counts: dict[str, int] = {}

@@ -60,6 +60,14 @@ class Seed:
     def request(self, request_id: str, who: Principal | None = None) -> Any:
         return self.tenant.ok("GET", f"{REQUESTS}/{request_id}", who or self.admin1)
 
+    def request_status(self, entity_id: str, entity_type: str) -> Any:
+        """retrieveRequestStatus: whether an object is locked, and by which request."""
+        return self.tenant.ok(
+            "POST",
+            f"{REQUESTS}/retrieveRequestStatus",
+            json={"entityId": entity_id, "entityType": entity_type},
+        )
+
     def complete(self, request_id: str, who: Principal | None = None) -> Any:
         return self.tenant.call("POST", f"{REQUESTS}/{request_id}/complete", who or self.admin1)
 

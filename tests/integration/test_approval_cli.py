@@ -9,17 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from countersign.cli import app as cli
-from countersign.cli import save_credentials
-from tests.factories import PASSWORD, Principal, TenantFactory
+from tests.factories import PASSWORD, TenantFactory, as_user
 from tests.maa import seed
 
 runner = CliRunner()
-
-
-def as_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, who: Principal) -> None:
-    home = tmp_path / who.id
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
-    save_credentials({"url": url, "username": who.upn, "access_token": who.token})
 
 
 def run(*args: str) -> tuple[int, str]:

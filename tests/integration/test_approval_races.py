@@ -9,8 +9,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
-
 from countersign.domain.errors import DomainError
 from countersign.services.approve_request import approve_request
 from countersign.services.cancel_request import cancel_my_request
@@ -22,8 +20,8 @@ from countersign.services.reject_request import reject_request
 from countersign.services.unit_of_work import get_request
 from countersign.store import tables as t
 from countersign.store.db import Database
-from tests.factories import PASSWORD, TenantFactory, unique
-from tests.maa import REQUESTS, SCOPE_TAGS, Seed, b64, seed
+from tests.factories import PASSWORD, TenantFactory, count_rows, unique
+from tests.maa import SCOPE_TAGS, Seed, b64, seed
 
 
 def race(*calls: Callable[[], Any]) -> list[Any]:
@@ -79,13 +77,8 @@ def test_twenty_approvers_with_a_quorum_of_two(tenants: TenantFactory, db: Datab
     callers = [caller_for(db, s.tenant.id, user_id) for user_id in crowd]
     results = race(*[(lambda c=c: approve_request(db, c, request_id, "ok", now)) for c in callers])
     assert outcomes(results) == {"ok": 2, "Conflict": 18}
+    assert count_rows(db, t.ApprovalDecision, t.ApprovalDecision.request_id == request_id) == 2
     with db.read() as session:
-        recorded = session.scalar(
-            select(func.count())
-            .select_from(t.ApprovalDecision)
-            .where(t.ApprovalDecision.request_id == request_id)
-        )
-        assert recorded == 2
         assert get_request(session, s.tenant.id, request_id).status == "approved"
 
 
@@ -109,14 +102,7 @@ def test_approve_against_cancel_leaves_a_consistent_request(
         assert not isinstance(cancel, DomainError)
         assert isinstance(approve, dict) or type(approve).__name__ == "Conflict"
         assert s.request(request_id)["status"] == "cancelled"
-        assert (
-            s.tenant.ok(
-                "POST",
-                f"{REQUESTS}/retrieveRequestStatus",
-                json={"entityId": tag, "entityType": "roleScopeTag"},
-            )["entityLocked"]
-            is False
-        )
+        assert s.request_status(tag, "roleScopeTag")["entityLocked"] is False
 
 
 def test_complete_against_cancel_exactly_one_wins(tenants: TenantFactory, db: Database) -> None:
@@ -173,16 +159,13 @@ def test_two_completions_apply_the_change_once(tenants: TenantFactory, db: Datab
     assert outcomes(results)["ok"] == 1, results
     tags = s.tenant.ok("GET", SCOPE_TAGS, params={"$filter": f"displayName eq '{name}'"})["value"]
     assert len(tags) == 1
-    with db.read() as session:
-        applied = session.scalar(
-            select(func.count())
-            .select_from(t.AuditEvent)
-            .where(
-                t.AuditEvent.approval_request_id == request_id,
-                t.AuditEvent.activity == "Create roleScopeTag",
-            )
-        )
-        assert applied == 1
+    applied = count_rows(
+        db,
+        t.AuditEvent,
+        t.AuditEvent.approval_request_id == request_id,
+        t.AuditEvent.activity == "Create roleScopeTag",
+    )
+    assert applied == 1
 
 
 def test_two_submissions_for_one_object_one_conflicts(tenants: TenantFactory, db: Database) -> None:
@@ -208,16 +191,13 @@ def test_two_submissions_for_one_object_one_conflicts(tenants: TenantFactory, db
         ]
     )
     assert outcomes(results) == {"Submitted": 1, "Conflict": 3}, results
-    with db.read() as session:
-        locks = session.scalar(
-            select(func.count())
-            .select_from(t.RequestLock)
-            .where(
-                t.RequestLock.tenant_id == s.tenant.id,
-                t.RequestLock.entity_key == f"roleScopeTags:{tag}",
-            )
-        )
-        assert locks == 1
+    locks = count_rows(
+        db,
+        t.RequestLock,
+        t.RequestLock.tenant_id == s.tenant.id,
+        t.RequestLock.entity_key == f"roleScopeTags:{tag}",
+    )
+    assert locks == 1
 
 
 def test_concurrent_submissions_in_one_tenant_all_land_in_one_audit_chain(

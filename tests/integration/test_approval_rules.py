@@ -73,11 +73,7 @@ def test_one_active_request_per_object(tenants: TenantFactory) -> None:
         second.json()["error"]["message"]
         == "An active Approval Request already exists for this entity."
     )
-    status = s.tenant.ok(
-        "POST",
-        f"{REQUESTS}/retrieveRequestStatus",
-        json={"entityId": tag, "entityType": "microsoft.graph.roleScopeTag"},
-    )
+    status = s.request_status(tag, "microsoft.graph.roleScopeTag")
     assert status["requestId"] == first and status["entityLocked"] is True
     assert status["requestStatus"] == "needsApproval"
     # Creates lock nothing: two creates side by side are fine.
@@ -85,14 +81,7 @@ def test_one_active_request_per_object(tenants: TenantFactory) -> None:
     s.submit("POST", SCOPE_TAGS, json={"displayName": "A"})
     # Once the first request ends, the object is free again.
     s.tenant.ok("POST", f"{REQUESTS}/cancelMyRequest", json={"id": first})
-    assert (
-        s.tenant.ok(
-            "POST",
-            f"{REQUESTS}/retrieveRequestStatus",
-            json={"entityId": tag, "entityType": "roleScopeTag"},
-        )["entityLocked"]
-        is False
-    )
+    assert s.request_status(tag, "roleScopeTag")["entityLocked"] is False
     s.submit("PATCH", f"{SCOPE_TAGS}/{tag}", s.admin2, json={"description": "two"})
 
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from countersign.store import tables as t
 from countersign.store.db import Database
-from tests.factories import TenantFactory
+from tests.factories import TenantFactory, count_rows
 from tests.maa import REQUESTS, b64, seed
 
 APPS = "/beta/deviceAppManagement/mobileApps"
@@ -28,16 +28,12 @@ APP = {
 
 
 def _requests_for(db: Database, tenant_id: str, name: str) -> int:
-    with db.read() as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(t.ApprovalRequest)
-                .where(t.ApprovalRequest.tenant_id == tenant_id)
-                .where(t.ApprovalRequest.payload_name == name)
-            )
-            or 0
-        )
+    return count_rows(
+        db,
+        t.ApprovalRequest,
+        t.ApprovalRequest.tenant_id == tenant_id,
+        t.ApprovalRequest.payload_name == name,
+    )
 
 
 def test_ten_concurrent_retries_of_one_submit_make_one_request(

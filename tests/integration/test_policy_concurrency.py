@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from countersign.config import Settings
 from countersign.domain.errors import DomainError
@@ -18,7 +18,7 @@ from countersign.services.schedule_completion import FAILED_ACTIVITY
 from countersign.store import tables as t
 from countersign.store.db import Database
 from countersign.worker import Worker
-from tests.factories import Principal, TenantFactory
+from tests.factories import Principal, TenantFactory, count_rows
 from tests.integration.test_approval_races import race
 from tests.integration.test_notifications import webhook
 from tests.maa import REQUESTS, Seed, seed
@@ -117,19 +117,14 @@ def schedule(s: Seed, request_id: str, when: datetime) -> Any:
     )
 
 
-def count(db: Database, table: Any, *where: Any) -> int:
-    with db.read() as session:
-        return session.scalar(select(func.count()).select_from(table).where(*where)) or 0
-
-
 def audit_count(db: Database, request_id: str, activity_type: str) -> int:
     a = t.AuditEvent
-    return count(db, a, a.approval_request_id == request_id, a.activity_type == activity_type)
+    return count_rows(db, a, a.approval_request_id == request_id, a.activity_type == activity_type)
 
 
 def apps_named(db: Database, tenant_id: str, name: str) -> int:
     r = t.Resource
-    return count(db, r, r.tenant_id == tenant_id, r.display_name == name)
+    return count_rows(db, r, r.tenant_id == tenant_id, r.display_name == name)
 
 
 def test_a_scheduled_completion_runs_once_by_one_of_two_workers_at_its_time(

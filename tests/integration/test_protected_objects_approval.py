@@ -10,7 +10,7 @@ import pytest
 from countersign.services.handlers.resources import KINDS
 from tests.factories import TenantFactory, unique
 from tests.integration.test_resources import CASES, Case, assign_body
-from tests.maa import REQUESTS, seed
+from tests.maa import seed
 
 DEVICES = "/beta/deviceManagement/managedDevices"
 
@@ -78,11 +78,7 @@ def test_a_bulk_wipe_locks_every_device_it_names(tenants: TenantFactory) -> None
     )
     assert locked.status_code == 409, locked.text
     assert "active Approval Request" in locked.json()["error"]["message"]
-    status = tenant.ok(
-        "POST",
-        f"{REQUESTS}/retrieveRequestStatus",
-        json={"entityId": first["id"], "entityType": "managedDevice"},
-    )
+    status = maa.request_status(first["id"], "managedDevice")
     assert status["entityLocked"] is True and status["requestId"] == request_id
     maa.submit("POST", f"{DEVICES}/{other['id']}/wipe")  # not named: not locked
 

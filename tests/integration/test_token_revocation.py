@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import func, select
-
 from countersign.store import tables as t
 from countersign.store.db import Database
-from tests.factories import TenantFactory
+from tests.factories import TenantFactory, count_rows
 from tests.integration.test_admin_center import signed_in
 
 
@@ -18,15 +16,7 @@ def test_a_password_change_revokes_earlier_tokens(tenants: TenantFactory, db: Da
     user = tenant.user(roles=("Read Only Operator",))
     assert tenant.call("GET", "/beta/me", user).status_code == 200
     signed_in(tenant.client.app, user.upn)  # type: ignore[arg-type]
-    with db.read() as session:
-        assert (
-            session.scalar(
-                select(func.count())
-                .select_from(t.WebSession)
-                .where(t.WebSession.user_id == user.id)
-            )
-            == 1
-        )
+    assert count_rows(db, t.WebSession, t.WebSession.user_id == user.id) == 1
     time.sleep(1.05)  # tokens carry whole seconds; the change must fall in a later second
     tenant.ok(
         "PATCH", f"/beta/users/{user.id}", json={"passwordProfile": {"password": "New-Passw0rd-1"}}
@@ -34,11 +24,7 @@ def test_a_password_change_revokes_earlier_tokens(tenants: TenantFactory, db: Da
     refused = tenant.call("GET", "/beta/me", user)
     assert refused.status_code == 401
     assert "sign in again" in refused.json()["error"]["message"]
-    with db.read() as session:
-        sessions = session.scalar(
-            select(func.count()).select_from(t.WebSession).where(t.WebSession.user_id == user.id)
-        )
-        assert sessions == 0
+    assert count_rows(db, t.WebSession, t.WebSession.user_id == user.id) == 0
     fresh = tenant.sign_in(user.upn, "New-Passw0rd-1")
     assert tenant.call("GET", "/beta/me", fresh).status_code == 200
 

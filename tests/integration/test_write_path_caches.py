@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 from httpx2 import Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from countersign.api.app import create_app
@@ -18,21 +18,13 @@ from countersign.notify import outbox
 from countersign.services import audit
 from countersign.store import tables as t
 from countersign.store.db import Database
-from tests.factories import PASSWORD, Tenant, TenantFactory
+from tests.factories import PASSWORD, Tenant, TenantFactory, count_rows
 
 CHANNELS = "/beta/deviceManagement/notificationChannels"
 
 
 def messages(db: Database, tenant: Tenant) -> int:
-    with db.read() as session:
-        return (
-            session.scalar(
-                select(func.count())
-                .select_from(t.OutboxMessage)
-                .where(t.OutboxMessage.tenant_id == tenant.id)
-            )
-            or 0
-        )
+    return count_rows(db, t.OutboxMessage, t.OutboxMessage.tenant_id == tenant.id)
 
 
 def announce(db: Database, tenant: Tenant, *, with_audit_entry: bool) -> None:

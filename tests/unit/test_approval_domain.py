@@ -7,29 +7,8 @@ import pytest
 
 from countersign.domain import approval as a
 from countersign.domain import eligibility as e
-from countersign.domain.permissions import APPROVAL_FOR_MAA, MOBILE_APPS_READ
-from countersign.domain.rbac import DirectorySnapshot, RoleAssignment
-
-ROLES = {
-    "approver": frozenset({APPROVAL_FOR_MAA, MOBILE_APPS_READ}),
-    "reader": frozenset({MOBILE_APPS_READ}),
-}
-
-
-def directory(
-    members: dict[str, set[str]], assignments: list[tuple[str, str, set[str]]], users: set[str]
-) -> DirectorySnapshot:
-    return DirectorySnapshot(
-        version=1,
-        members={g: frozenset(m) for g, m in members.items()},
-        security_groups=frozenset(members),
-        role_permissions=ROLES,
-        assignments=tuple(
-            RoleAssignment(f"{role}-{group}", role, role, frozenset({group}), frozenset(tags))
-            for role, group, tags in assignments
-        ),
-        enabled_users=frozenset(users),
-    )
+from countersign.domain.permissions import MOBILE_APPS_READ
+from tests.unit.snapshots import snapshot
 
 
 def test_a_policy_covers_its_type_on_its_platforms() -> None:
@@ -50,7 +29,7 @@ def test_platform_flags_parse_and_format_as_graph_does() -> None:
 
 
 def test_each_check_of_an_approver_fails_with_its_own_reason() -> None:
-    snap = directory(
+    snap = snapshot(
         members={
             "approvers": {"ann", "nested"},
             "nested": {"bob"},
@@ -100,7 +79,7 @@ def test_the_diff_names_each_changed_path() -> None:
 
 
 def test_may_approve_anything_is_the_request_independent_part_of_approval_blocker() -> None:
-    snap = directory(
+    snap = snapshot(
         members={"approvers": {"ann", "off"}, "readers": {"rex"}},
         assignments=[("approver", "approvers", {"0"}), ("reader", "readers", {"0"})],
         users={"ann", "rex"},  # "off" is disabled

@@ -3,50 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 from countersign.domain import approval as a
 from countersign.domain.guards import ALL_SCOPE_TAGS, AccessChange, Gain, access_change, lockout
 from countersign.domain.permissions import APPROVAL_FOR_MAA, MOBILE_APPS_READ
-from countersign.domain.rbac import DirectorySnapshot, RoleAssignment
+from countersign.domain.rbac import DirectorySnapshot
+from tests.unit import snapshots
 
-ROLES = {
-    "approver": frozenset({APPROVAL_FOR_MAA, MOBILE_APPS_READ}),
-    "reader": frozenset({MOBILE_APPS_READ}),
-}
 POLICY = a.ActivePolicy("p1", "Protect apps", "app", frozenset({a.NOT_APPLICABLE}), ("approvers",))
 
-
-def snapshot(
-    members: dict[str, set[str]],
-    assignments: list[tuple[str, str, set[str]]],
-    users: set[str],
-    *,
-    disabled: set[str] = frozenset(),  # type: ignore[assignment]
-    credentials: dict[str, str] | None = None,
-    policies: tuple[a.ActivePolicy, ...] = (POLICY,),
-) -> DirectorySnapshot:
-    everyone = users | set(disabled)
-    return DirectorySnapshot(
-        version=1,
-        members={g: frozenset(m) for g, m in members.items()},
-        security_groups=frozenset(members),
-        role_permissions=ROLES,
-        assignments=tuple(
-            RoleAssignment(
-                f"{role}-{group}",
-                role,
-                role,
-                frozenset({group}),
-                frozenset(tags - {ALL_SCOPE_TAGS}),
-                all_scope_tags=ALL_SCOPE_TAGS in tags,
-            )
-            for role, group, tags in assignments
-        ),
-        enabled_users=frozenset(users),
-        credentials={u: (credentials or {}).get(u, f"cred-{u}") for u in everyone},
-        policies=policies,
-    )
-
+snapshot = partial(snapshots.snapshot, policies=(POLICY,))
 
 BASE_MEMBERS = {"approvers": {"alice"}, "readers": {"bob"}, "plain": set()}
 BASE_ASSIGNMENTS = [("approver", "approvers", {"0"}), ("reader", "readers", {"0"})]

@@ -9,6 +9,7 @@ from countersign.domain import approval as a
 from countersign.domain import permissions as p
 from countersign.domain import resource_types as rt
 from countersign.domain.protection import protection_for
+from countersign.domain.summary import POLICY_TYPE_LABELS
 from countersign.services.catalog import HANDLERS, handler_for
 from countersign.services.handlers.resources import KINDS
 
@@ -100,3 +101,9 @@ def test_changes_imports_no_handler() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert "catalog" not in loaded and "resources" not in loaded
+
+
+def test_every_protected_policy_type_has_one_label() -> None:
+    """The admin center's wizard and the reviewer summary read one label table, and it names
+    exactly the policy types Countersign protects."""
+    assert POLICY_TYPE_LABELS.keys() == a.POLICY_TYPES.keys()

@@ -59,7 +59,8 @@ def channels_list(
             Column("events", wrap=True),
         ],
         rows,
-        output_format=Format.json if json_output else output_format,
+        output_format=output_format,
+        json_output=json_output,
         wide=wide,
         raw=channels,
     )

@@ -69,6 +69,7 @@ class Format(enum.StrEnum):
 JSON = typer.Option(False, "--json", help="Print results and errors as JSON on stdout.")
 OUTPUT = typer.Option(Format.table, "--output", "-o", help="How to print the result.")
 WIDE = typer.Option(False, "--wide", help="Show whole ids and every column.")
+ID_HELP = "The id, or a unique prefix of it as the tables print it."
 
 
 def json_mode() -> bool:
@@ -149,11 +150,13 @@ def render(
     rows: Sequence[Sequence[str]],
     *,
     output_format: Format = Format.table,
+    json_output: bool = False,
     wide: bool = False,
     raw: Any = None,
 ) -> None:
-    """Print rows as a table (people), csv (spreadsheets) or JSON (`raw`, the server's data)."""
-    if output_format == Format.json:
+    """Print rows as a table (people), csv (spreadsheets) or JSON (`raw`, the server's data);
+    `--json` (`json_output`) wins over `--output`."""
+    if json_output or output_format == Format.json:
         headers = [c.header for c in columns]
         print_json(raw if raw is not None else [dict(zip(headers, r, strict=True)) for r in rows])
         return

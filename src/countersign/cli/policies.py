@@ -13,6 +13,7 @@ from countersign.cli import client
 from countersign.cli.output import (
     BAD_INPUT,
     GUID,
+    ID_HELP,
     JSON,
     OUTPUT,
     WIDE,
@@ -34,8 +35,6 @@ PLATFORMS = {
 }
 
 policies_app = typer.Typer(no_args_is_help=True, help="Access policies (API client).")
-
-ID_HELP = "The id, or a unique prefix of it as the tables print it."
 
 
 def _justification_header(text: str) -> dict[str, str]:
@@ -160,7 +159,8 @@ def list_policies(
             ]
             for p in items
         ],
-        output_format=Format.json if json_output else output_format,
+        output_format=output_format,
+        json_output=json_output,
         wide=wide,
         raw=items,
     )

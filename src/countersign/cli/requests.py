@@ -13,6 +13,7 @@ import typer
 from countersign.cli import client
 from countersign.cli.output import (
     BAD_INPUT,
+    ID_HELP,
     JSON,
     OUTPUT,
     WIDE,
@@ -34,7 +35,6 @@ REQUESTS = "/beta/deviceManagement/operationApprovalRequests"
 requests_app = typer.Typer(no_args_is_help=True, help="Approval requests (API client).")
 
 STATUSES = tuple(Status)
-ID_HELP = "The id, or a unique prefix of it as the tables print it."
 
 
 def _who(identity: dict[str, Any] | None) -> str:
@@ -125,7 +125,8 @@ def list_requests(
             ]
             for r in items
         ],
-        output_format=Format.json if json_output else output_format,
+        output_format=output_format,
+        json_output=json_output,
         wide=wide,
         raw=items,
     )

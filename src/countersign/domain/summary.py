@@ -213,6 +213,7 @@ POLICY_TYPE_LABELS: dict[str, str] = {
     "deviceWipe": "Device wipe",
     "deviceRetire": "Device retire",
     "deviceDelete": "Device delete",
+    "deviceDeprovision": "Device deprovision",
     "compliancePolicy": "Compliance policies",
     "configurationPolicy": "Configuration policies",
     "tenantConfiguration": "Tenant configuration",

@@ -165,16 +165,23 @@ def snapshot_as_of(session: Session, db: Database, tenant_id: str) -> DirectoryS
     return current_snapshot(session, db, tenant_id)
 
 
+# The lockout rule of a password sign-in, unless configured (Settings.lockout_attempts and
+# lockout_minutes, which the API and the admin center pass): this many failures in a row
+# lock the account for this long.
+MAX_FAILED_SIGN_INS = 5
+LOCKOUT = timedelta(minutes=15)
+
+
 def sign_in_with_password(
     session: Session,
     upn: str,
     password: str,
     *,
     now: datetime,
-    max_attempts: int = 5,
-    lockout: timedelta = timedelta(minutes=15),
+    max_attempts: int = MAX_FAILED_SIGN_INS,
+    lockout: timedelta = LOCKOUT,
 ) -> t.User:
-    """Check a user's password. Five failures in a row lock the account for `lockout`.
+    """Check a user's password. `max_attempts` failures in a row lock the account for `lockout`.
 
     The failure count is committed even though the caller raises afterwards, so the service
     commits before raising: callers run this in its own write transaction.
@@ -239,8 +246,8 @@ def password_sign_in(
     password: str,
     *,
     now: datetime,
-    max_attempts: int = 5,
-    lockout: timedelta = timedelta(minutes=15),
+    max_attempts: int = MAX_FAILED_SIGN_INS,
+    lockout: timedelta = LOCKOUT,
     then: Callable[[Session, t.User], None] | None = None,
 ) -> t.User:
     """Run `sign_in_with_password` in a write transaction that commits the failure count;
@@ -271,8 +278,8 @@ def change_own_password(
     new_password: str,
     *,
     now: datetime,
-    max_attempts: int = 5,
-    lockout: timedelta = timedelta(minutes=15),
+    max_attempts: int = MAX_FAILED_SIGN_INS,
+    lockout: timedelta = LOCKOUT,
 ) -> t.User:
     """Graph's `/me/changePassword`: a user sets their own password by proving the current one.
 

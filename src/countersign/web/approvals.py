@@ -12,14 +12,14 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from sqlalchemy import ColumnElement, func, select
 
 from countersign.domain import approval as a
 from countersign.domain import policy_rules as rules
 from countersign.domain.errors import DomainError, NotEligibleToApprove, ValidationFailed
 from countersign.domain.request import Status
-from countersign.domain.summary import row_text
+from countersign.domain.summary import POLICY_TYPE_LABELS, row_text
 from countersign.services import (
     approve_request,
     cancel_request,
@@ -35,34 +35,21 @@ from countersign.store import tables as t
 from countersign.web import engine
 from countersign.web.core import (
     STATUS_LABELS,
-    HtmlRoute,
     WebSession,
     form_data,
     form_lists,
+    page_router,
     redirect,
     render,
     signed_in,
     templates,
 )
 
-router = APIRouter(prefix="/admin", route_class=HtmlRoute, dependencies=[Depends(signed_in)])
+router = page_router()
 
 PAGE_SIZE = 25
 POLICY_COLLECTION = "operationApprovalPolicies"
 
-POLICY_TYPE_LABELS = {
-    "app": "Apps",
-    "script": "Scripts",
-    "role": "Role",
-    "deviceWipe": "Device wipe",
-    "deviceRetire": "Device retire",
-    "deviceDelete": "Device delete",
-    "deviceDeprovision": "Device deprovision",
-    "compliancePolicy": "Compliance policies",
-    "configurationPolicy": "Configuration policies",
-    "tenantConfiguration": "Tenant configuration",
-    "operationApprovalPolicy": "Access policies",
-}
 PLATFORM_CHOICES = {
     "windows": ("Windows only", ",".join(a.WINDOWS)),
     "nonWindows": ("Non-Windows only", ",".join(a.NON_WINDOWS)),

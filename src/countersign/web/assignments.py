@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from sqlalchemy import select
 
 from countersign.domain.errors import NotFound
 from countersign.services.changes import ASSIGN, Change
 from countersign.services.handlers.resources import KINDS, Kind
 from countersign.store import tables as t
-from countersign.web.core import HtmlRoute, WebSession, form_data, redirect, render, signed_in
+from countersign.web.core import WebSession, form_data, page_router, redirect, render, signed_in
 from countersign.web.objects import (
     confirm_page,
     display_names,
@@ -26,7 +26,7 @@ from countersign.web.objects import (
 )
 from countersign.web.sections import Section
 
-router = APIRouter(prefix="/admin", route_class=HtmlRoute, dependencies=[Depends(signed_in)])
+router = page_router()
 
 GRAPH = "#microsoft.graph."
 ALL_USERS, ALL_DEVICES = "allLicensedUsersAssignmentTarget", "allDevicesAssignmentTarget"

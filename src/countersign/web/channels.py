@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 
 from countersign.api.collections import SPECS, CollectionSpec
 from countersign.domain import permissions as p
@@ -30,10 +30,10 @@ from countersign.services.handlers import notification_channels as nc
 from countersign.store import tables as t
 from countersign.web import engine
 from countersign.web.core import (
-    HtmlRoute,
     WebSession,
     form_data,
     form_lists,
+    page_router,
     redirect,
     render,
     signed_in,
@@ -43,7 +43,7 @@ from countersign.web.objects import confirm_page
 BASE = "/admin/tenant/notifications"
 COLLECTION = "notificationChannels"
 
-router = APIRouter(prefix=BASE, route_class=HtmlRoute, dependencies=[Depends(signed_in)])
+router = page_router(BASE)
 
 KIND_LABELS = {
     "email": "E-mail (SMTP)",

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
-from fastapi import Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -280,3 +280,10 @@ class HtmlRoute(APIRoute):
                 )
 
         return html_handler
+
+
+def page_router(prefix: str = "/admin", *, public: bool = False) -> APIRouter:
+    """The admin center's pages: errors as pages (`HtmlRoute`), and unless `public` each behind
+    a signed-in session."""
+    dependencies = [] if public else [Depends(signed_in)]
+    return APIRouter(prefix=prefix, route_class=HtmlRoute, dependencies=dependencies)

@@ -101,6 +101,7 @@ RUN_AS = FormField(
     choices=(("system", "No (system)"), ("user", "Yes (logged-on user)")),
     default="system",
 )
+SIGNATURE_CHECK = FormField("enforceSignatureCheck", "Enforce script signature check", SWITCH)
 
 # Type names in words, as Intune's lists and "Select app type" show them.
 APP_TYPES = (
@@ -233,7 +234,7 @@ FORMS: dict[str, ObjectForm] = {
                 required=True,
             ),
             RUN_AS,
-            FormField("enforceSignatureCheck", "Enforce script signature check", SWITCH),
+            SIGNATURE_CHECK,
             FormField("runAs32Bit", "Run script in 64-bit PowerShell host: No (32-bit)", SWITCH),
             SCOPE_TAGS,
         )
@@ -252,7 +253,7 @@ FORMS: dict[str, ObjectForm] = {
             ),
             FormField("remediationScriptContent", "Remediation script", SCRIPT),
             RUN_AS,
-            FormField("enforceSignatureCheck", "Enforce script signature check", SWITCH),
+            SIGNATURE_CHECK,
             FormField("runAs32Bit", "Run script in 32-bit PowerShell", SWITCH),
             SCOPE_TAGS,
         )

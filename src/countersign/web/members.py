@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -23,10 +23,10 @@ from countersign.services.handlers.directory import GRAPH as DIRECTORY_OBJECTS
 from countersign.store import tables as t
 from countersign.web import engine
 from countersign.web.core import (
-    HtmlRoute,
     WebSession,
     form_data,
     form_lists,
+    page_router,
     redirect,
     render,
     signed_in,
@@ -38,7 +38,7 @@ from countersign.web.objects import (
     section_for,
 )
 
-router = APIRouter(prefix="/admin", route_class=HtmlRoute, dependencies=[Depends(signed_in)])
+router = page_router()
 
 TYPE_LABELS = {USER: "User", SERVICE_PRINCIPAL: "Service principal", "group": "Group"}
 MAX_DEPTH = 5

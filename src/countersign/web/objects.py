@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from sqlalchemy import func, or_, select
 
 from countersign.api.body import form_files
@@ -28,12 +28,12 @@ from countersign.services.handlers.resources import KINDS
 from countersign.store import tables as t
 from countersign.web import engine
 from countersign.web.core import (
-    HtmlRoute,
     WebSession,
     form_data,
     form_lists,
     full_time,
     may_open,
+    page_router,
     redirect,
     render,
     session_token,
@@ -59,7 +59,7 @@ from countersign.web.forms import (
 )
 from countersign.web.sections import SECTIONS, Section
 
-router = APIRouter(prefix="/admin", route_class=HtmlRoute, dependencies=[Depends(signed_in)])
+router = page_router()
 
 PAGE_SIZE = 25
 MAX_JUSTIFICATION = 1024

@@ -8,27 +8,27 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 
 from countersign.api.deps import context
 from countersign.auth import sessions
 from countersign.domain.errors import AccountLocked, DomainError, Unauthorized
 from countersign.services.identity import change_own_password, password_sign_in
 from countersign.web.core import (
-    HtmlRoute,
     WebSession,
     error_page,
     form_data,
     load_session,
     now_utc,
+    page_router,
     redirect,
     render,
     session_token,
     signed_in,
 )
 
-public_router = APIRouter(prefix="/admin", route_class=HtmlRoute)
-router = APIRouter(prefix="/admin", route_class=HtmlRoute, dependencies=[Depends(signed_in)])
+public_router = page_router(public=True)
+router = page_router()
 
 SIGN_IN_PATH = "/admin/sign-in"
 

@@ -23,15 +23,7 @@ from countersign.domain.errors import (
 )
 from countersign.domain.resource_types import RESOURCE_TYPES
 from countersign.graph import schema
-from countersign.services.changes import (
-    DELETE,
-    UPDATE,
-    GraphBody,
-    Plan,
-    Result,
-    iso,
-    parse_body,
-)
+from countersign.services.changes import DELETE, UPDATE, GraphBody, Plan, Result, iso, parse_body
 from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
 from countersign.services.handlers.rbac import columns_and_kept, require_reach_over_holders
 from countersign.store import tables as t

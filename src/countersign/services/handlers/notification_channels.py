@@ -41,15 +41,7 @@ from countersign.notify.channels import (
 )
 from countersign.notify.outbox import EVENTS, PENDING, TEST_EVENT, resolve_recipients
 from countersign.services import audit
-from countersign.services.changes import (
-    DELETE,
-    GraphBody,
-    Plan,
-    Result,
-    etag,
-    iso,
-    parse_body,
-)
+from countersign.services.changes import DELETE, GraphBody, Plan, Result, etag, iso, parse_body
 from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
 from countersign.store import tables as t
 

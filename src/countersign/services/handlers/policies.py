@@ -23,15 +23,7 @@ from countersign.domain.errors import ValidationFailed
 from countersign.domain.rbac import DirectorySnapshot
 from countersign.domain.resource_types import RESOURCE_TYPES
 from countersign.graph import schema
-from countersign.services.changes import (
-    DELETE,
-    GraphBody,
-    Plan,
-    Result,
-    etag,
-    iso,
-    parse_body,
-)
+from countersign.services.changes import DELETE, GraphBody, Plan, Result, etag, iso, parse_body
 from countersign.services.handlers.base import CollectionHandler, Write, get_in_tenant, touch
 from countersign.store import tables as t
 
