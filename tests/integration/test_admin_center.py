@@ -453,11 +453,11 @@ def test_adding_an_app_under_a_policy_ends_with_submit_for_approval(
     assert "Review + submit for approval" in after.text and "Business justification" in after.text
     # The page says what is missing in its own words (the gate would refuse it too).
     no_reason = admin1.post("/admin/apps/new", {**form, "step": "submit"})
-    assert "A business justification is required to submit for approval." in no_reason.text
+    assert "A business justification is required (1 to 1024 characters)." in no_reason.text
     too_long = admin1.post(
         "/admin/apps/new", {**form, "step": "submit", "justification": "x" * 1025}
     )
-    assert "The business justification is 1025 characters; at most 1024" in too_long.text
+    assert "The business justification has 1025 characters; at most 1024" in too_long.text
     submitted = admin1.post(
         "/admin/apps/new", {**form, "step": "submit", "justification": "New VPN client"}
     )

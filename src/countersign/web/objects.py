@@ -21,6 +21,7 @@ from countersign.api.body import form_files
 from countersign.api.odata import list_page
 from countersign.domain import permissions as p
 from countersign.domain.errors import DomainError, NotFound, ValidationFailed
+from countersign.domain.justification import check_justification
 from countersign.domain.resource_types import lock_key
 from countersign.services import queries
 from countersign.services.changes import ACTION, CREATE, DELETE, UPDATE, Change, Result
@@ -62,7 +63,6 @@ from countersign.web.sections import SECTIONS, Section
 router = page_router()
 
 PAGE_SIZE = 25
-MAX_JUSTIFICATION = 1024
 
 NOTICES = {
     "created": "Created.",
@@ -114,14 +114,9 @@ def justification_of(form: dict[str, str]) -> str | None:
 
 
 def _check_justification(protected: bool, justification: str | None) -> None:
-    """The form's own check, so the page can say it in words; the gate checks again."""
-    if protected and not justification:
-        raise ValidationFailed("A business justification is required to submit for approval.")
-    if justification and len(justification) > MAX_JUSTIFICATION:
-        raise ValidationFailed(
-            f"The business justification is {len(justification)} characters; at most "
-            f"{MAX_JUSTIFICATION} are allowed."
-        )
+    """The form's own check, the gate's rule (domain/justification.py), so the page can say it
+    beside the field; the gate checks again."""
+    check_justification(justification, required=protected, field="business justification")
 
 
 def submit(web: WebSession, form: dict[str, str], change: Change, protected: bool) -> Result | str:
