@@ -191,7 +191,7 @@ def main() -> None:
             per: dict[str, list[float]] = {"PATCH": [], "GET": []}
             for _ in range(args.rounds):
                 for method, spent in per.items():
-                    run = (app, admin1, unprotected, method, each, [])
+                    run: tuple[Any, ...] = (app, admin1, unprotected, method, each, [])
                     spent.append(cpu_ms(portal.call, asgi_unprotected, *run) / each)
             for method, spent in per.items():
                 print(
