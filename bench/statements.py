@@ -8,8 +8,10 @@ through Starlette's TestClient); the lifecycles are sent straight through ASGI i
 loop (no client library, no network). It walks one lifecycle and prints, per request (submit,
 approve, replay), the statements SQLAlchemy sent (counted with its cursor events; --sql prints
 them), then times rounds of -n more and prints this process's CPU per lifecycle (the minimum
-over rounds: on a shared machine contention only ever adds). To see where the time goes:
-`py-spy record -o FILE -- .venv/bin/python bench/statements.py`.
+over rounds: on a shared machine contention only ever adds). Then the same for an unprotected
+write against a read of the same object: PATCH of a device category's description (no policy
+covers it) and GET of it, 3 x -n each in alternating rounds, and the ratio of the two. To see
+where the time goes: `py-spy record -o FILE -- .venv/bin/python bench/statements.py`.
 """
 
 from __future__ import annotations
@@ -35,16 +37,24 @@ from countersign.config import Settings
 from countersign.store.migrate import upgrade
 
 URL = "http://testserver"
+CATEGORIES = "/beta/deviceManagement/deviceCategories"
 
 
 async def asgi_post(app: Any, path: str, headers: dict[str, str], body: dict[str, Any]) -> Any:
     """POST straight to the ASGI app (no client library): returns (status, headers)."""
-    raw = json.dumps(body).encode()
+    return await asgi_request(app, "POST", path, headers, body)
+
+
+async def asgi_request(
+    app: Any, method: str, path: str, headers: dict[str, str], body: dict[str, Any] | None
+) -> Any:
+    """One request straight to the ASGI app (no client library): returns (status, headers)."""
+    raw = b"" if body is None else json.dumps(body).encode()
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "POST",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
@@ -54,7 +64,7 @@ async def asgi_post(app: Any, path: str, headers: dict[str, str], body: dict[str
         "client": ("127.0.0.1", 50000),
         "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")]
         + [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        + [(b"content-length", str(len(raw)).encode())],
+        + ([] if body is None else [(b"content-length", str(len(raw)).encode())]),
     }
     sent = False
     answer: dict[str, Any] = {}
@@ -99,6 +109,33 @@ async def asgi_lifecycles(
         assert status == 201, status
 
 
+async def asgi_unprotected(
+    app: Any, admin: dict[str, str], path: str, method: str, count: int, steps: list[str]
+) -> None:
+    """`count` PATCHes of the object's description (no policy covers it: 204) or GETs of it."""
+    expected = 204 if method == "PATCH" else 200
+    for number in range(count):
+        steps.append(method)
+        body = {"description": f"Edit {number}"} if method == "PATCH" else None
+        status, _ = await asgi_request(app, method, path, admin, body)
+        assert status == expected, status
+
+
+def cpu_ms(call: Any, *args: Any) -> float:
+    started = time.process_time()
+    call(*args)
+    return (time.process_time() - started) * 1000
+
+
+def print_statements(statements: list[tuple[str, str]], steps: tuple[str, ...], sql: bool) -> None:
+    for step in steps:
+        mine = [text for name, text in statements if name == step]
+        print(f"  {step:<8} {len(mine):3d} statements")
+        if sql:
+            for text in mine:
+                print("     ", " ".join(text.split())[:160])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -114,6 +151,11 @@ def main() -> None:
         with TestClient(app, base_url=URL) as client:
             admin1, admin2 = set_up(URL, database_url, http=client)
             client.headers.pop("Authorization", None)
+            category = client.post(
+                CATEGORIES, headers=admin1, json={"displayName": "Bench category"}
+            )
+            assert category.status_code == 201, category.text
+            unprotected = f"{CATEGORIES}/{category.json()['id']}"
             steps: list[str] = []
             statements: list[tuple[str, str]] = []
 
@@ -121,28 +163,43 @@ def main() -> None:
                 statements.append((steps[-1] if steps else "-", sql))
 
             engine = app.state.ctx.db.engine
-            assert client.portal is not None
+            portal = client.portal
+            assert portal is not None
             # Warm caches first: compiled statements, the snapshot, the callers.
-            client.portal.call(asgi_lifecycles, app, admin1, admin2, 3)
+            portal.call(asgi_lifecycles, app, admin1, admin2, 3)
+            for method in ("PATCH", "GET"):
+                portal.call(asgi_unprotected, app, admin1, unprotected, method, 3, [])
             event.listen(engine, "before_cursor_execute", count)
-            client.portal.call(asgi_lifecycles, app, admin1, admin2, 1, steps)
+            portal.call(asgi_lifecycles, app, admin1, admin2, 1, steps)
+            for method in ("PATCH", "GET"):
+                portal.call(asgi_unprotected, app, admin1, unprotected, method, 1, steps)
             event.remove(engine, "before_cursor_execute", count)
-            for step in ("submit", "approve", "replay"):
-                mine = [sql for name, sql in statements if name == step]
-                print(f"  {step:<8} {len(mine):3d} statements")
-                if args.sql:
-                    for sql in mine:
-                        print("     ", " ".join(sql.split())[:160])
-            print(f"  lifecycle {len(statements):3d} statements")
-            rounds = []
-            for _ in range(args.rounds):
-                started = time.process_time()
-                client.portal.call(asgi_lifecycles, app, admin1, admin2, args.n)
-                rounds.append((time.process_time() - started) * 1000 / args.n)
+            print_statements(statements, ("submit", "approve", "replay"), args.sql)
+            lifecycle = sum(name not in ("PATCH", "GET") for name, _ in statements)
+            print(f"  lifecycle {lifecycle:3d} statements")
+            print_statements(statements, ("PATCH", "GET"), args.sql)
+            rounds = [
+                cpu_ms(portal.call, asgi_lifecycles, app, admin1, admin2, args.n) / args.n
+                for _ in range(args.rounds)
+            ]
             print(
                 f"  CPU per lifecycle in this process (ASGI, no client), {args.rounds} rounds of "
                 f"{args.n}: min {min(rounds):.2f} ms, median {statistics.median(rounds):.2f} ms"
             )
+            # An unprotected write against a read of the same object, in alternating rounds.
+            each = args.n * 3
+            per: dict[str, list[float]] = {"PATCH": [], "GET": []}
+            for _ in range(args.rounds):
+                for method, spent in per.items():
+                    run: tuple[Any, ...] = (app, admin1, unprotected, method, each, [])
+                    spent.append(cpu_ms(portal.call, asgi_unprotected, *run) / each)
+            for method, spent in per.items():
+                print(
+                    f"  CPU per {method:<5} of a device category (no policy covers it), "
+                    f"{args.rounds} rounds of {each}: min {min(spent):.2f} ms, "
+                    f"median {statistics.median(spent):.2f} ms"
+                )
+            print(f"  PATCH / GET (minimums): {min(per['PATCH']) / min(per['GET']):.2f}x")
         app.state.ctx.db.dispose()
 
 

@@ -264,3 +264,27 @@ def test_role_scope_tag_lists_are_checked(tenants: TenantFactory) -> None:
     assert tenant.ok("GET", f"{DM}/roleDefinitions/{role}", reader)["roleScopeTagIds"] == ["0"]
     listed = tenant.ok("GET", f"{DM}/roleDefinitions?$top=999", reader)["value"]
     assert role in {r["id"] for r in listed}
+
+
+def test_every_scope_tag_an_object_names_must_exist(tenants: TenantFactory) -> None:
+    """The Default tag needs no read (every tenant has it and it cannot go), but a tag named
+    beside it is still checked, and a deleted tag is refused on create and on update."""
+    tenant = tenants()
+    categories = f"{DM}/deviceCategories"
+    for tags in (["0", "999"], ["999", "0"]):
+        refused = tenant.call(
+            "POST", categories, json={"displayName": "c", "roleScopeTagIds": tags}
+        )
+        assert refused.status_code == 400, refused.text
+        assert "'999'" in refused.json()["error"]["message"]
+    tag = tenant.scope_tag(unique("Gone"))
+    tenant.ok("DELETE", f"{DM}/roleScopeTags/{tag}")
+    refused = tenant.call("POST", categories, json={"displayName": "c", "roleScopeTagIds": [tag]})
+    assert refused.status_code == 400, refused.text
+    made = tenant.ok("POST", categories, json={"displayName": "c", "roleScopeTagIds": ["0"]})
+    patched = tenant.call(
+        "PATCH", f"{categories}/{made['id']}", json={"roleScopeTagIds": ["0", tag]}
+    )
+    assert patched.status_code == 400, patched.text
+    assert tenant.call("DELETE", f"{DM}/roleScopeTags/0").status_code == 400
+    assert tenant.ok("GET", f"{DM}/roleScopeTags/0")["isBuiltIn"] is True

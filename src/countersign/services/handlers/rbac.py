@@ -167,10 +167,19 @@ def get_scope_tag(session: Session, tenant_id: str, tag_id: str) -> t.RoleScopeT
 def check_scope_tags(
     session: Session, tenant_id: str, tag_ids: list[str], target: str = "roleScopeTagIds"
 ) -> None:
+    """422 naming the first tag the tenant lacks. The Default tag is in every tenant and cannot
+    be changed or deleted (services/tenants.py, RoleScopeTags.plan_existing): no read for it."""
+    others = [tag_id for tag_id in tag_ids if tag_id != DEFAULT_SCOPE_TAG]
+    if not others:
+        return
     known = set(
-        session.scalars(select(t.RoleScopeTag.id).where(t.RoleScopeTag.tenant_id == tenant_id))
+        session.scalars(
+            select(t.RoleScopeTag.id).where(
+                t.RoleScopeTag.tenant_id == tenant_id, t.RoleScopeTag.id.in_(others)
+            )
+        )
     )
-    for tag_id in tag_ids:
+    for tag_id in others:
         if tag_id not in known:
             raise ValidationFailed(f"Scope tag '{tag_id}' does not exist.", target=target)
 
