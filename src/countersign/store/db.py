@@ -19,7 +19,9 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, create_engine, event, select, update
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
+from countersign.domain.errors import Conflict
 from countersign.domain.rbac import DirectorySnapshot, RoleAssignment
 from countersign.store import tables as t
 from countersign.store.policy_rows import active_policy
@@ -100,18 +102,26 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A write transaction: commits on success, rolls back on any exception."""
-        if self._writers is None:
-            if not self._pg_writers.acquire(timeout=30):
-                raise TimeoutError("waited 30 s for a write slot")
-            try:
-                with self._write() as session, session.begin():
-                    yield session
-            finally:
-                self._pg_writers.release()
-            return
-        with self._writers, self._write() as session, session.begin():
-            yield session
+        """A write transaction: commits on success, rolls back on any exception. A versioned
+        row (tables.Versioned) that another transaction changed since it was read is a 409,
+        with nothing written."""
+        try:
+            if self._writers is None:
+                if not self._pg_writers.acquire(timeout=30):
+                    raise TimeoutError("waited 30 s for a write slot")
+                try:
+                    with self._write() as session, session.begin():
+                        yield session
+                finally:
+                    self._pg_writers.release()
+                return
+            with self._writers, self._write() as session, session.begin():
+                yield session
+        except StaleDataError:
+            raise Conflict(
+                "The object was changed by another request meanwhile; read it again and retry.",
+                reason="objectChanged",
+            ) from None
 
     def refresh_statistics(self) -> None:
         """Give SQLite's query planner fresh table statistics (PostgreSQL's autovacuum keeps

@@ -6,7 +6,7 @@ Alembic migrations under `migrations/` must match these; a test compares them.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -18,12 +18,13 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -62,6 +63,17 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JsonType, list[Any]: JsonType}
 
 
+class Versioned:
+    """A row with a `version` column that every change moves (services/handlers/base.py
+    `touch`): each ORM UPDATE and DELETE of it also matches the version it was read at, so a
+    write that lost a race to another changes nothing (store/db.py answers 409)."""
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        table = cast(Table, cls.__table__)  # type: ignore[attr-defined]
+        return {"version_id_col": table.c.version, "version_id_generator": False}
+
+
 def tenant_fk() -> Mapped[str]:
     return mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
 
@@ -89,7 +101,7 @@ class Tenant(Base):
     audit_head_hash: Mapped[str] = mapped_column(String(64), default="0" * 64)
 
 
-class User(Base):
+class User(Versioned, Base):
     __tablename__ = "users"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = tenant_fk()
@@ -139,7 +151,7 @@ class ServicePrincipalSecret(Base):
     end_date_time: Mapped[datetime]
 
 
-class Group(Base):
+class Group(Versioned, Base):
     __tablename__ = "groups"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = tenant_fk()
@@ -167,7 +179,7 @@ class GroupMember(Base):
     member_type: Mapped[str] = mapped_column(String(32))
 
 
-class RoleScopeTag(Base):
+class RoleScopeTag(Versioned, Base):
     __tablename__ = "role_scope_tags"
     tenant_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
@@ -182,7 +194,7 @@ class RoleScopeTag(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 
-class RoleDefinition(Base):
+class RoleDefinition(Versioned, Base):
     __tablename__ = "role_definitions"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = tenant_fk()
@@ -199,7 +211,7 @@ class RoleDefinition(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 
-class RoleAssignment(Base):
+class RoleAssignment(Versioned, Base):
     __tablename__ = "role_assignments"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = tenant_fk()
@@ -229,7 +241,7 @@ class SigningKey(Base):
     created_date_time: Mapped[datetime]
 
 
-class Resource(Base):
+class Resource(Versioned, Base):
     """A protected object of SPEC §2 (apps, scripts, policies, device categories)."""
 
     __tablename__ = "resources"
@@ -249,7 +261,7 @@ class Resource(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 
-class ManagedDevice(Base):
+class ManagedDevice(Versioned, Base):
     __tablename__ = "managed_devices"
     __table_args__ = (Index(None, "tenant_id", "device_name"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -327,7 +339,7 @@ class ObjectScopeTag(Base):
     tenant_id: Mapped[str] = tenant_fk()
 
 
-class ApprovalPolicy(Base):
+class ApprovalPolicy(Versioned, Base):
     """An active access policy (operationApprovalPolicy). A row exists only once the request
     that created it was approved and completed."""
 
@@ -505,7 +517,7 @@ class SubmissionKey(Base):
     created_date_time: Mapped[datetime]
 
 
-class NotificationChannel(Base):
+class NotificationChannel(Versioned, Base):
     """Where a tenant's notifications go (SPEC §9): e-mail over SMTP, a signed webhook, Slack or
     Teams. `secret` (SMTP password or webhook HMAC key) is write-only in the API; it is kept in
     clear because delivery must use it (it is not a credential for Countersign itself)."""
