@@ -25,7 +25,7 @@ def test_access_policy_protects_nothing_until_its_request_is_approved_and_comple
     pending = s.request(request_id)
     assert pending["status"] == "needsApproval"
     assert pending["requestJustification"] == "Protect Windows apps"
-    assert pending["requiredOperationApprovalPolicyTypes"] == "operationApprovalPolicy"
+    assert pending["requiredOperationApprovalPolicyTypes"] == ["operationApprovalPolicy"]
     assert pending["requestor"] == {"user": {"id": s.admin1.id, "displayName": "Administrator 1"}}
     assert s.tenant.ok("GET", POLICIES)["value"] == []
 

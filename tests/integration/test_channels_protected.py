@@ -65,7 +65,7 @@ def test_a_protected_channel_create_keeps_its_secret_out_of_sight(
     }
     request_id = s.submit("POST", CHANNELS, json=body)
     shown = s.request(request_id)
-    assert shown["requiredOperationApprovalPolicyTypes"] == "tenantConfiguration"
+    assert shown["requiredOperationApprovalPolicyTypes"] == ["tenantConfiguration"]
     assert SECRET not in json.dumps(shown)
     assert s.approve(request_id, s.admin2).status_code == 200
     completed = s.complete(request_id)

@@ -103,7 +103,7 @@ def test_a_role_assignment_that_makes_a_new_approver_needs_approval(attack: Atta
     assert plain.status_code == 400 and reason(plain) == "justificationMissing"
     request_id = attack.s.submit("POST", ASSIGNMENTS, json=body)
     request = attack.s.request(request_id)
-    assert request["requiredOperationApprovalPolicyTypes"] == "role"
+    assert request["requiredOperationApprovalPolicyTypes"] == ["role"]
     gains = request["displayPayload"]["accessChange"]["gains"]
     assert [g["principalId"] for g in gains] == [puppet.id]
     assert attack.tenant.ok("GET", ASSIGNMENTS)["value"]  # nothing was applied meanwhile

@@ -705,6 +705,7 @@ def test_the_approval_handshake_through_the_sdk(tenants: TenantFactory, live_ser
         assert code in [r.id for r in mine.value]
         by_id = await requests.retrieve_my_request_by_id_with_id(code).get()
         assert by_id.id == code and by_id.status == m.OperationApprovalRequestStatus.NeedsApproval
+        assert by_id.required_operation_approval_policy_types == [m.OperationApprovalPolicyType.App]
         del status_body
         return code
 

@@ -168,7 +168,7 @@ def test_a_tenant_configuration_policy_puts_the_settings_behind_approval(
     assert plain.status_code == 400  # protected: a justification is needed
     request_id = s.submit("PATCH", SETTINGS, json={"requestLifetimeInDays": 5})
     request = s.request(request_id)
-    assert request["requiredOperationApprovalPolicyTypes"] == "tenantConfiguration"
+    assert request["requiredOperationApprovalPolicyTypes"] == ["tenantConfiguration"]
     assert request["payloadType"] == "multiAdminApprovalSettings"
     assert request["payloadId"] == s.tenant.id
     assert request["displayPayload"]["after"]["requestLifetimeInDays"] == 5

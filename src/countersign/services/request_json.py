@@ -45,7 +45,8 @@ def request_json(
         "status": effective_status(row, now),
         "requestJustification": row.request_justification,
         "approvalJustification": row.approval_justification,
-        "requiredOperationApprovalPolicyTypes": row.policy_type,
+        # A collection in Graph's schema; a request has one type.
+        "requiredOperationApprovalPolicyTypes": [row.policy_type],
         "payloadId": row.payload_id,
         "payloadType": row.payload_type,
         "payloadName": row.payload_name,
